@@ -1,0 +1,157 @@
+"""Shared fixtures: daemons in threads or subprocesses, ready before the test goes on.
+
+Readiness is always an event or a READY line, never a sleep. Every wait has a bound, scaled by
+ZPYRO_TEST_TIMESCALE (e.g. 3 on a slow machine).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+
+import zpyro
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMESCALE = float(os.environ.get("ZPYRO_TEST_TIMESCALE", "1"))
+
+
+def scaled(seconds: float) -> float:
+    return seconds * TIMESCALE
+
+
+@pytest.fixture(autouse=True)
+def _fresh_config() -> Iterator[None]:
+    """Each test starts from the default config and leaves it that way."""
+    zpyro.config.reset(use_environment=False)
+    yield
+    zpyro.config.reset(use_environment=False)
+
+
+class ServedDaemon:
+    """A Daemon running its request loop in a background thread."""
+
+    def __init__(self, daemon: zpyro.Daemon) -> None:
+        self.daemon = daemon
+        self.thread = threading.Thread(target=daemon.request_loop, daemon=True)
+        self.thread.start()
+
+    def register(self, obj: Any, object_id: str | None = None) -> zpyro.URI:
+        return self.daemon.register(obj, object_id)
+
+    def stop(self) -> None:
+        self.daemon.shutdown()
+        self.thread.join(scaled(10))
+        self.daemon.close()
+        assert not self.thread.is_alive(), "daemon request loop did not stop"
+
+
+@contextlib.contextmanager
+def serving(**daemon_kwargs: Any) -> Iterator[ServedDaemon]:
+    daemon_kwargs.setdefault("host", "127.0.0.1")
+    served = ServedDaemon(zpyro.Daemon(**daemon_kwargs))
+    try:
+        yield served
+    finally:
+        served.stop()
+
+
+@pytest.fixture
+def served() -> Iterator[ServedDaemon]:
+    """A tcp daemon on 127.0.0.1 (random port), serving in a thread."""
+    with serving() as s:
+        yield s
+
+
+class Spawned:
+    """A subprocess whose stdout lines are collected by a reader thread."""
+
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
+        full_env = dict(os.environ)
+        full_env["PYTHONUNBUFFERED"] = "1"
+        full_env.setdefault("PYTHONPATH", str(ROOT))
+        if env:
+            full_env.update(env)
+        self.proc = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=full_env,
+            cwd=str(ROOT),
+        )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_for(self, marker: str, timeout: float = 15.0) -> str:
+        """The first output line containing `marker`; fails the test after `timeout`."""
+        bound = scaled(timeout)
+        while True:
+            try:
+                line = self.lines.get(timeout=bound)
+            except queue.Empty:
+                pytest.fail(f"no {marker!r} within {bound}s; output so far: {''.join(self.output)}")
+            if line is None:
+                pytest.fail(f"process ended before {marker!r}; output: {''.join(self.output)}")
+            if marker in line:
+                return line
+
+    def stop(self) -> None:
+        """Stop by pid: terminate, then kill if it does not go within the bound."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(scaled(10))
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(scaled(10))
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(scaled(10))
+
+
+@pytest.fixture
+def spawn() -> Iterator[Any]:
+    """spawn(args, env=None) -> Spawned; every process is stopped by its pid at teardown."""
+    started: list[Spawned] = []
+
+    def start(args: list[str], env: dict[str, str] | None = None) -> Spawned:
+        proc = Spawned(args, env)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+PYTHON = sys.executable
+
+
+def raw_dealer(endpoint: str) -> zmq.Socket:
+    """A plain DEALER for speaking (or mis-speaking) the protocol by hand."""
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.linger = 0
+    sock.rcvtimeo = int(scaled(5) * 1000)
+    sock.connect(endpoint)
+    return sock

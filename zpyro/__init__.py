@@ -1,0 +1,44 @@
+"""zpyro: Pyro-style remote objects for Python, on ZeroMQ.
+
+Port a Pyro program by changing its import: ``import zpyro as Pyro4``.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import errors, util
+from .client import Proxy
+from .config import config
+from .context import current_context
+from .errors import excepthook, get_remote_traceback
+from .exposure import behavior, callback, expose, oneway
+from .serializers import (
+    register_class_to_dict,
+    register_dict_to_class,
+    unregister_class_to_dict,
+    unregister_dict_to_class,
+)
+from .server import Daemon
+from .uri import URI
+
+__all__ = [
+    "URI",
+    "Daemon",
+    "Proxy",
+    "__version__",
+    "behavior",
+    "callback",
+    "config",
+    "current_context",
+    "errors",
+    "excepthook",
+    "expose",
+    "get_remote_traceback",
+    "oneway",
+    "register_class_to_dict",
+    "register_dict_to_class",
+    "unregister_class_to_dict",
+    "unregister_dict_to_class",
+    "util",
+]

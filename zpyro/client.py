@@ -1,0 +1,320 @@
+"""Proxy: call methods of a remote object as if it were local.
+
+A proxy holds one :class:`~zpyro.connection.Connection` (one DEALER), made on first use. Many
+threads may call through one proxy at once; their calls are pipelined on that connection.
+
+Metadata (which names are methods, oneway methods or properties) comes from the daemon on
+connect. It is also kept per URI in a small process-wide cache: a new proxy for a URI seen
+before skips the extra round trip and asks the daemon to confirm the metadata along with its
+first call's reply instead.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from . import errors, wire
+from .config import config
+from .dispatch import DAEMON_OBJECT_ID, GETATTR, SETATTR
+from .serializers import BY_ID, get_serializer, register_class_to_dict, register_dict_to_class
+from .uri import URI
+
+JSON_ID = get_serializer("json").serializer_id
+_META_CACHE_SIZE = 1024
+_meta_cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
+_meta_lock = threading.Lock()
+
+
+def _cache_meta(uri: str, meta: dict[str, Any]) -> None:
+    with _meta_lock:
+        _meta_cache[uri] = meta
+        _meta_cache.move_to_end(uri)
+        while len(_meta_cache) > _META_CACHE_SIZE:
+            _meta_cache.popitem(last=False)
+
+
+def _cached_meta(uri: str) -> dict[str, Any] | None:
+    with _meta_lock:
+        return _meta_cache.get(uri)
+
+
+class _RemoteMethod:
+    __slots__ = ("_proxy", "_name")
+
+    def __init__(self, proxy: Proxy, name: str) -> None:
+        self._proxy = proxy
+        self._name = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._proxy._pyroInvoke(self._name, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<remote method {self._name} of {self._proxy._pyroUri}>"
+
+
+class Proxy:
+    """A local stand-in for a remote object at `uri` (``PYRO:obj@host:port``)."""
+
+    def __init__(self, uri: str | URI) -> None:
+        if not isinstance(uri, URI):
+            uri = URI(uri)
+        self._pyroUri = uri
+        self._pyroTimeout: float | None = config.COMMTIMEOUT or None
+        self._pyroSerializer: str = config.SERIALIZER
+        self._pyroOneway: set[str] = set()
+        self._pyroMethods: set[str] = set()
+        self._pyroAttrs: set[str] = set()
+        self._pyroMaxRetries: int = config.MAX_RETRIES
+        self._pyroConnection: Any = None
+        self._pyroMaxMessageSize: int = config.MAX_MESSAGE_SIZE
+        self._pyroMetaFresh = False
+        self.__lock = threading.RLock()
+
+    # -- attribute access -----------------------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if not (self._pyroMethods or self._pyroAttrs):
+            self._pyroGetMetadata()
+        if name in self._pyroAttrs:
+            return self._pyroInvoke(GETATTR, (name,), {})
+        if name in self._pyroMethods:
+            return _RemoteMethod(self, name)
+        raise AttributeError(
+            f"remote object '{self._pyroUri}' has no exposed attribute or method '{name}'"
+        )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+            return
+        if not (self._pyroMethods or self._pyroAttrs):
+            self._pyroGetMetadata()
+        if name in self._pyroAttrs:
+            self._pyroInvoke(SETATTR, (name, value), {})
+        else:
+            object.__setattr__(self, name, value)  # a local attribute, as with Pyro4
+
+    # -- connection management ------------------------------------------------------------------
+
+    def _pyroBind(self) -> bool:
+        """Connect now and fetch fresh metadata. Returns True."""
+        with self.__lock:
+            self._pyroConnect(force_metadata=True)
+        return True
+
+    def _pyroRelease(self) -> None:
+        """Close the connection; the next call connects again."""
+        with self.__lock:
+            conn, self._pyroConnection = self._pyroConnection, None
+        if conn is not None:
+            conn.close("proxy released")
+
+    def _pyroReconnect(self, tries: int = 100_000_000) -> None:
+        """Release, then try to connect up to `tries` times, a second apart."""
+        self._pyroRelease()
+        for attempt in range(max(1, tries)):
+            try:
+                self._pyroBind()
+                return
+            except errors.CommunicationError:
+                self._pyroRelease()
+                if attempt + 1 < tries:
+                    time.sleep(1.0)
+        raise errors.CommunicationError(f"failed to reconnect to {self._pyroUri}")
+
+    def _pyroGetMetadata(self) -> None:
+        with self.__lock:
+            if self._pyroConnection is None:
+                self._pyroConnect()
+            elif not (self._pyroMethods or self._pyroAttrs):
+                self._pyroFetchMetadata(self._pyroConnection)
+
+    def _pyroConnect(self, force_metadata: bool = False) -> Any:
+        """Make the connection (lock held). Uses cached metadata when allowed."""
+        from .connection import Connection
+
+        if self._pyroConnection is not None and not force_metadata:
+            return self._pyroConnection
+        uri = self._pyroResolve()
+        endpoint = uri.endpoint
+        assert endpoint is not None  # _pyroResolve gives a PYRO: URI with a location
+        conn = self._pyroConnection or Connection(endpoint, config.CONNECT_TIMEOUT)
+        cached = None if force_metadata else _cached_meta(str(uri))
+        try:
+            if cached is not None:
+                self._pyroApplyMetadata(cached, fresh=False)
+            else:
+                self._pyroFetchMetadata(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._pyroConnection = conn
+        return conn
+
+    def _pyroResolve(self) -> URI:
+        if self._pyroUri.protocol != "PYRO" or self._pyroUri.endpoint is None:
+            raise errors.NamingError(
+                f"{self._pyroUri.protocol}: URIs need a name server, which this build lacks"
+            )
+        return self._pyroUri
+
+    def _pyroFetchMetadata(self, conn: Any) -> None:
+        timeout = config.CONNECT_TIMEOUT
+        if self._pyroTimeout:
+            timeout = min(timeout, self._pyroTimeout)
+        serializer = get_serializer(self._pyroSerializer)
+        payload, _ = serializer.dumps([(self._pyroUri.object,), {}])
+        call_id = conn.next_call_id()
+        frames = wire.encode(
+            wire.CALL,
+            0,
+            serializer.serializer_id,
+            call_id,
+            DAEMON_OBJECT_ID,
+            "get_metadata",
+            payload,
+        )
+        reply = conn.call(frames, call_id, timeout)
+        meta = self._pyroDecode(reply, serializer)
+        self._pyroApplyMetadata(meta, fresh=True)
+        _cache_meta(str(self._pyroUri), meta)
+
+    def _pyroApplyMetadata(self, meta: Any, fresh: bool) -> None:
+        if not isinstance(meta, dict):
+            raise errors.ProtocolError("daemon sent malformed metadata")
+        self._pyroMethods = set(meta.get("methods", ()))
+        self._pyroAttrs = set(meta.get("attrs", ()))
+        self._pyroOneway = set(self._pyroOneway) | set(meta.get("oneway", ()))
+        self._pyroMaxMessageSize = int(meta.get("max_message_size", config.MAX_MESSAGE_SIZE))
+        self._pyroMetaFresh = fresh
+
+    # -- calling --------------------------------------------------------------------------------
+
+    def _pyroInvoke(
+        self, method: str, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]
+    ) -> Any:
+        """Call `method` remotely (used by the method stubs; also usable directly)."""
+        retries = self._pyroMaxRetries
+        while True:
+            try:
+                return self._pyroInvokeOnce(method, args, kwargs)
+            except errors.ConnectionClosedError:
+                if retries <= 0 or self._pyroConnection is None:
+                    raise
+                retries -= 1
+
+    def _pyroInvokeOnce(
+        self, method: str, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]
+    ) -> Any:
+        conn = self._pyroConnection
+        if conn is None or conn.closed:
+            with self.__lock:
+                if self._pyroConnection is not None and self._pyroConnection.closed:
+                    self._pyroConnection = None
+                conn = self._pyroConnect()
+        serializer = get_serializer(self._pyroSerializer)
+        try:
+            payload, buffers = serializer.dumps([args, kwargs], config.OOB_THRESHOLD)
+        except errors.SerializeError:
+            raise
+        oneway = method in self._pyroOneway
+        # a oneway call never waits, so cached metadata is confirmed by a later normal call
+        confirm_meta = not (oneway or self._pyroMetaFresh)
+        flags = wire.FLAG_ONEWAY if oneway else (wire.FLAG_META if confirm_meta else 0)
+        call_id = conn.next_call_id()
+        frames = wire.encode(
+            wire.CALL,
+            flags,
+            serializer.serializer_id,
+            call_id,
+            self._pyroUri.object,
+            method,
+            payload,
+            buffers,
+        )
+        size = wire.message_size(frames)
+        if size > self._pyroMaxMessageSize:
+            raise errors.MessageTooLargeError(
+                f"call of {size} bytes exceeds the daemon's limit of {self._pyroMaxMessageSize}"
+            )
+        if oneway:
+            conn.send_oneway(frames)
+            return None
+        reply = conn.call(frames, call_id, self._pyroTimeout)
+        return self._pyroDecode(reply, serializer)
+
+    def _pyroDecode(self, reply: wire.Message, serializer: Any) -> Any:
+        ser_id = reply.serializer_id
+        if ser_id != serializer.serializer_id and ser_id != JSON_ID:
+            raise errors.ProtocolError(
+                f"reply uses serializer id {ser_id}, which was not asked for"
+            )
+        decoder = BY_ID[ser_id]
+        if reply.kind == wire.RESULT:
+            value = decoder.loads(reply.payload, reply.buffers)
+            if reply.flags & wire.FLAG_META:
+                value, meta = value
+                self._pyroApplyMetadata(meta, fresh=True)
+                _cache_meta(str(self._pyroUri), meta)
+            return value
+        if reply.kind == wire.ERROR:
+            raise errors.payload_to_exception(decoder.loads(reply.payload))
+        raise errors.ProtocolError(f"unexpected reply kind {reply.kind}")
+
+    # -- the rest of the Python object protocol ---------------------------------------------------
+
+    def __enter__(self) -> Proxy:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._pyroRelease()
+
+    def __del__(self) -> None:
+        try:
+            if self._pyroConnection is not None:
+                self._pyroConnection.close("proxy garbage collected")
+        except Exception:
+            pass
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Proxy) and other._pyroUri == self._pyroUri
+
+    def __hash__(self) -> int:
+        return hash(self._pyroUri)
+
+    def __repr__(self) -> str:
+        state = "connected" if self._pyroConnection is not None else "not connected"
+        return f"<zpyro.Proxy at {id(self):#x}; {state}; for {self._pyroUri}>"
+
+    __str__ = __repr__
+
+    def __copy__(self) -> Proxy:
+        twin = Proxy(self._pyroUri)
+        twin._pyroTimeout = self._pyroTimeout
+        twin._pyroSerializer = self._pyroSerializer
+        twin._pyroOneway = set(self._pyroOneway)
+        twin._pyroMaxRetries = self._pyroMaxRetries
+        return twin
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Proxy, (str(self._pyroUri),))
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()) | self._pyroMethods | self._pyroAttrs)
+
+
+def _proxy_to_dict(proxy: Proxy) -> dict[str, Any]:
+    return {"__class__": "zpyro.Proxy", "uri": str(proxy._pyroUri)}
+
+
+def _dict_to_proxy(_classname: str, data: dict[str, Any]) -> Proxy:
+    return Proxy(data["uri"])
+
+
+register_class_to_dict(Proxy, _proxy_to_dict)
+register_dict_to_class("zpyro.Proxy", _dict_to_proxy)

@@ -1,0 +1,353 @@
+"""One DEALER connection shared by many threads; replies matched to calls by call id.
+
+zmq sockets are not thread-safe, so at any moment one thread, the *leader*, uses the socket:
+it sends, then waits for replies and hands each reply to the thread waiting for it. Another
+thread that wants to call meanwhile queues its frames, wakes the leader (a ``Waker`` fd in the
+leader's poll) and waits on its own event. When the leader's own reply has come it hands the role
+to a waiting thread. A single-threaded caller therefore never pays a thread hand-off, and many
+threads pipeline their calls over the one connection.
+
+The hot path is kept to what a raw pyzmq client does: send, then one blocking receive on the
+DEALER alone (``FAST_WAIT_MS``). Only a call that takes longer, or a leader with others queued
+behind it, moves to the full poll that also watches the waker and the socket monitor.
+
+Safety without ZMQ_IMMEDIATE: a socket monitor tracks the connection. A call in flight when the
+connection drops fails with ``ConnectionClosedError``; a connection refused, or not made within
+``connect_timeout``, fails the calls waiting on it with ``CommunicationError`` and the socket is
+closed, which drops what it had queued, so no call runs late after its caller gave up.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from . import errors, wire
+from .sockets import MONITOR_EVENTS, apply_heartbeat, can_read, context
+from .waker import Waker
+
+log = logging.getLogger("zpyro.connection")
+
+FAST_WAIT_MS = 2  # the leader's first, cheap wait: DEALER only (covers most calls)
+POLL_SLICE_MS = 250  # then it re-checks deadlines and the connection state at least this often
+_HANDSHAKE_FAILED = (
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
+
+
+class Pending:
+    """One call waiting for its reply. Only a thread that blocks on it gets an Event."""
+
+    __slots__ = ("event", "reply", "error", "done", "promoted")
+
+    def __init__(self, waiting: bool) -> None:
+        self.event = threading.Event() if waiting else None
+        self.reply: wire.Message | None = None
+        self.error: BaseException | None = None
+        self.done = False
+        self.promoted = False  # asked to become the leader
+
+    def finish(self, reply: wire.Message | None, error: BaseException | None) -> None:
+        self.reply = reply
+        self.error = error
+        self.done = True
+        if self.event is not None:
+            self.event.set()
+
+
+class Connection:
+    def __init__(self, endpoint: str, connect_timeout: float) -> None:
+        self.endpoint = endpoint
+        self.connect_timeout = connect_timeout
+        sock = context().socket(zmq.DEALER)
+        try:
+            sock.linger = 0
+            sock.sndhwm = 0  # bounded by the callers' pending calls, not by silent blocking
+            sock.rcvhwm = 0
+            sock.rcvtimeo = FAST_WAIT_MS
+            if endpoint.startswith("tcp://["):
+                sock.ipv6 = 1
+            apply_heartbeat(sock)
+            self._monitor = sock.get_monitor_socket(MONITOR_EVENTS)
+            sock.connect(endpoint)
+        except zmq.ZMQError as exc:
+            sock.close(linger=0)
+            raise errors.CommunicationError(f"cannot connect to {endpoint}: {exc}") from None
+        self._sock = sock
+        self._waker = Waker()
+        self._poller = zmq.Poller()
+        self._poller.register(sock, zmq.POLLIN)
+        self._poller.register(self._monitor, zmq.POLLIN)
+        self._poller.register(self._waker.fileno(), zmq.POLLIN)
+        self._mutex = threading.Lock()
+        self._leader = False
+        self._outbox: deque[list[Any]] = deque()
+        self._pending: dict[int, Pending] = {}
+        self._ids = itertools.count(1)
+        self._closed: str | None = None  # why, once closed
+        self._closed_as: type[BaseException] = errors.ConnectionClosedError
+        self._sockets_closed = False
+        self._connected = False  # per the monitor
+        self._connect_deadline: float | None = time.monotonic() + connect_timeout
+
+    # -- public -----------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed is not None
+
+    def next_call_id(self) -> int:
+        call_id = next(self._ids) & wire.MAX_CALL_ID
+        return call_id or next(self._ids) & wire.MAX_CALL_ID
+
+    def call(self, frames: list[Any], call_id: int, timeout: float | None) -> wire.Message:
+        """Send a request and wait for its reply (TimeoutError/ConnectionClosedError otherwise)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._mutex:
+            if self._closed is not None:
+                raise self._closed_as(self._closed)
+            lead = not self._leader
+            if lead:
+                self._leader = True
+                pend = Pending(waiting=False)
+            else:
+                pend = Pending(waiting=True)
+                self._pending[call_id] = pend
+                self._outbox.append(frames)
+        if lead:
+            try:
+                # events from while nobody was leading concern only calls already pending
+                self._check_monitor()
+                self._pending[call_id] = pend
+                self._send(frames)
+                self._lead(pend, deadline)
+            finally:
+                self._let_go(pend, call_id)
+        else:
+            self._waker.wake()
+            self._follow(pend, call_id, deadline)
+        if not pend.done:
+            self._pending.pop(call_id, None)
+            if not pend.done:  # (it may have arrived just now after all)
+                if self._closed is not None:
+                    raise self._closed_as(self._closed)
+                raise errors.TimeoutError(f"no reply within {timeout} s")
+        if pend.error is not None:
+            raise pend.error
+        assert pend.reply is not None
+        return pend.reply
+
+    def send_oneway(self, frames: list[Any]) -> None:
+        """Send without waiting for any reply."""
+        with self._mutex:
+            if self._closed is not None:
+                raise self._closed_as(self._closed)
+            lead = not self._leader
+            if lead:
+                self._leader = True
+            else:
+                self._outbox.append(frames)
+        if not lead:
+            self._waker.wake()
+            return
+        try:
+            self._check_monitor()
+            self._send(frames)
+        finally:
+            self._handover()
+
+    def close(self, reason: str = "connection closed by the proxy") -> None:
+        with self._mutex:
+            if self._closed is not None:
+                return
+            self._closed = reason
+            self._fail_all(errors.ConnectionClosedError(reason))
+            if self._leader:
+                # the leader owns the sockets right now; it closes them when it lets go
+                self._waker.wake()
+                return
+            self._leader = True  # nobody may touch the sockets any more
+        self._close_sockets()
+
+    # -- leading ----------------------------------------------------------------------------------
+
+    def _follow(self, pend: Pending, call_id: int, deadline: float | None) -> None:
+        assert pend.event is not None
+        while True:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return  # the caller sees not done -> TimeoutError
+            pend.event.wait(remaining)
+            if pend.done:
+                return
+            if pend.promoted:
+                pend.promoted = False
+                pend.event.clear()
+                try:
+                    self._lead(pend, deadline)
+                finally:
+                    self._let_go(pend, call_id)
+                return
+
+    def _lead(self, pend: Pending, deadline: float | None) -> None:
+        """Operate the socket until `pend` is answered, the deadline passes or we are closed."""
+        if not self._outbox:
+            # fast path: one blocking receive on the DEALER alone, like a raw pyzmq client
+            try:
+                self._deliver(self._sock.recv_multipart())
+            except zmq.Again:
+                pass
+        sock, monitor, wake_fd = self._sock, self._monitor, self._waker.fileno()
+        while not pend.done and self._closed is None:
+            if self._outbox:
+                self._flush_outbox()
+            slice_ms = POLL_SLICE_MS
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                slice_ms = min(slice_ms, int(remaining * 1000) + 1)
+            ready = dict(self._poller.poll(slice_ms))
+            if sock in ready:
+                self._recv_all()
+            if monitor in ready:
+                self._drain_monitor()
+            if wake_fd in ready:
+                self._waker.drain()
+            self._check_connect_deadline()
+
+    def _let_go(self, pend: Pending, call_id: int) -> None:
+        """End a leader's turn: forget its own unanswered call, then hand the role over."""
+        if not pend.done:
+            self._pending.pop(call_id, None)
+        self._handover()
+
+    def _handover(self) -> None:
+        """Give up the leader role: flush queued frames, then promote a waiting thread."""
+        while True:
+            with self._mutex:
+                if self._closed is not None:
+                    self._leader = True  # stays taken: the sockets are going away
+                    break
+                if not self._outbox:
+                    for other in self._pending.values():
+                        if other.event is not None and not other.done and not other.promoted:
+                            other.promoted = True
+                            other.event.set()
+                            return
+                    self._leader = False
+                    return
+                items = list(self._outbox)
+                self._outbox.clear()
+            for frames in items:
+                self._send(frames)
+        self._close_sockets()
+
+    def _flush_outbox(self) -> None:
+        while True:
+            try:
+                frames = self._outbox.popleft()
+            except IndexError:
+                return
+            self._send(frames)
+
+    def _send(self, frames: list[Any]) -> None:
+        if not self._connected and self._connect_deadline is None:
+            self._connect_deadline = time.monotonic() + self.connect_timeout
+        # no HWM (sndhwm=0): a DEALER send only queues, never blocks
+        self._sock.send_multipart(frames, copy=len(frames) <= 3)
+
+    def _recv_all(self) -> None:
+        sock = self._sock
+        while can_read(sock):
+            self._deliver(sock.recv_multipart(zmq.NOBLOCK))
+
+    def _deliver(self, frames: list[bytes]) -> None:
+        try:
+            msg = wire.decode(frames)
+        except errors.ProtocolError as exc:
+            log.warning("undecodable reply from %s dropped: %s", self.endpoint, exc)
+            return
+        pend = self._pending.pop(msg.call_id, None)
+        if pend is not None:
+            pend.finish(msg, None)
+        elif msg.call_id == 0 and msg.kind == wire.ERROR:
+            log.warning("daemon %s reported an error about an unreadable request", self.endpoint)
+        else:
+            log.debug("late reply for call %d dropped", msg.call_id)
+
+    # -- connection state -------------------------------------------------------------------------
+
+    def _check_monitor(self) -> None:
+        if can_read(self._monitor):
+            self._drain_monitor()
+
+    def _drain_monitor(self) -> None:
+        while can_read(self._monitor):
+            event = recv_monitor_message(self._monitor, zmq.NOBLOCK)["event"]
+            if event == zmq.EVENT_CONNECTED:
+                self._connected = True
+                self._connect_deadline = None
+            elif event == zmq.EVENT_DISCONNECTED:
+                self._connected = False
+                self._give_up(errors.ConnectionClosedError(f"connection to {self.endpoint} lost"))
+            elif event == zmq.EVENT_CONNECT_RETRIED and not self._connected and self._pending:
+                # refused while calls wait on it (stale retries of an idle proxy don't count)
+                self._give_up(
+                    errors.CommunicationError(f"cannot connect to {self.endpoint}: refused"),
+                    close=True,
+                )
+            elif event & _HANDSHAKE_FAILED:
+                self._give_up(
+                    errors.SecurityError(f"handshake with {self.endpoint} failed"), close=True
+                )
+
+    def _check_connect_deadline(self) -> None:
+        if (
+            not self._connected
+            and self._connect_deadline is not None
+            and time.monotonic() > self._connect_deadline
+            and self._pending
+        ):
+            self._give_up(
+                errors.CommunicationError(
+                    f"cannot connect to {self.endpoint} within {self.connect_timeout} s"
+                ),
+                close=True,
+            )
+
+    def _give_up(self, exc: BaseException, close: bool = False) -> None:
+        """Fail the calls in flight; with `close`, also drop the socket and what it queued."""
+        with self._mutex:
+            self._fail_all(exc)
+            if close and self._closed is None:
+                self._closed = str(exc)
+                self._closed_as = type(exc)
+
+    def _fail_all(self, exc: BaseException) -> None:
+        """Fail every pending call (mutex held)."""
+        pending = list(self._pending.values())
+        self._pending.clear()
+        for pend in pending:
+            pend.finish(None, exc)
+
+    def _close_sockets(self) -> None:
+        if self._sockets_closed:
+            return
+        self._sockets_closed = True
+        try:
+            self._sock.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        self._monitor.close(linger=0)
+        self._sock.close(linger=0)
+        self._waker.close()

@@ -1,0 +1,69 @@
+"""``zpyro.current_context``: who is calling, inside a remote call.
+
+Backed by a ContextVar rather than a thread-local, so it is right both in worker threads and in
+asyncio tasks that serve ``async def`` methods.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar, Token
+from typing import Any
+
+
+class CallInfo:
+    """Facts about the call being served."""
+
+    __slots__ = ("client", "call_id", "object_id", "method", "annotations", "client_key")
+
+    def __init__(
+        self,
+        client: bytes,
+        call_id: int,
+        object_id: str,
+        method: str,
+        annotations: dict[str, Any] | None = None,
+        client_key: bytes | None = None,
+    ) -> None:
+        self.client = client  # the caller's connection identity (opaque bytes)
+        self.call_id = call_id
+        self.object_id = object_id
+        self.method = method
+        self.annotations = annotations if annotations is not None else {}
+        self.client_key = client_key  # the caller's CURVE public key, when CURVE is on
+
+
+_current: ContextVar[CallInfo | None] = ContextVar("zpyro_call", default=None)
+
+
+class CurrentContext:
+    """Read-only view of the current call; attributes are None outside a remote call."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in CallInfo.__slots__:
+            raise AttributeError(name)
+        info = _current.get()
+        return None if info is None else getattr(info, name)
+
+    @property
+    def active(self) -> bool:
+        """True while serving a remote call."""
+        return _current.get() is not None
+
+    def __repr__(self) -> str:
+        info = _current.get()
+        if info is None:
+            return "<zpyro.current_context: not in a call>"
+        return f"<zpyro.current_context: {info.object_id}.{info.method} call {info.call_id}>"
+
+
+current_context = CurrentContext()
+
+
+def enter(info: CallInfo) -> Token[CallInfo | None]:
+    return _current.set(info)
+
+
+def leave(token: Token[CallInfo | None]) -> None:
+    _current.reset(token)

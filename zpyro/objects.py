@@ -1,0 +1,119 @@
+"""The objects a daemon serves: object id -> instance, or class with an instance mode."""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import uuid
+from typing import Any
+
+from .errors import DaemonError
+from .exposure import instancing_of
+
+
+class _ClassEntry:
+    """A registered class: instances made on demand per its instance mode."""
+
+    __slots__ = ("cls", "mode", "creator", "single", "sessions", "lock")
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+        self.mode, self.creator = instancing_of(cls)
+        self.single: Any = None
+        self.sessions: dict[bytes, Any] = {}
+        self.lock = threading.Lock()
+
+    def make(self) -> Any:
+        return self.creator(self.cls) if self.creator is not None else self.cls()
+
+    def instance_for(self, client: bytes) -> Any:
+        if self.mode == "percall":
+            return self.make()
+        with self.lock:
+            if self.mode == "single":
+                if self.single is None:
+                    self.single = self.make()
+                return self.single
+            inst = self.sessions.get(client)
+            if inst is None:
+                inst = self.sessions[client] = self.make()
+            return inst
+
+
+class ObjectRegistry:
+    """Thread-safe map of object ids to served objects."""
+
+    def __init__(self) -> None:
+        self._objects: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def add(self, obj: Any, object_id: str | None = None, force: bool = False) -> str:
+        if object_id is None:
+            object_id = "obj_" + uuid.uuid4().hex
+        if not isinstance(object_id, str) or not object_id:
+            raise DaemonError("object id must be a non-empty string")
+        target = _ClassEntry(obj) if inspect.isclass(obj) else obj
+        with self._lock:
+            if not force:
+                if object_id in self._objects:
+                    raise DaemonError(f"object id {object_id!r} is already registered")
+                if any(_same(existing, obj) for existing in self._objects.values()):
+                    raise DaemonError("object or class is already registered")
+            self._objects[object_id] = target
+        return object_id
+
+    def remove(self, obj_or_id: Any) -> str | None:
+        with self._lock:
+            if isinstance(obj_or_id, str):
+                return obj_or_id if self._objects.pop(obj_or_id, None) is not None else None
+            for key, existing in list(self._objects.items()):
+                if _same(existing, obj_or_id):
+                    del self._objects[key]
+                    return key
+        return None
+
+    def id_of(self, obj: Any) -> str | None:
+        with self._lock:
+            for key, existing in self._objects.items():
+                if _same(existing, obj):
+                    return key
+        return None
+
+    def resolve(self, object_id: str, client: bytes) -> Any:
+        """The instance that serves a call from `client`; DaemonError if the id is unknown."""
+        target = self._objects.get(object_id)
+        if target is None:
+            raise DaemonError(f"unknown object {object_id!r}")
+        if isinstance(target, _ClassEntry):
+            return target.instance_for(client)
+        return target
+
+    def target_class(self, object_id: str) -> type | None:
+        target = self._objects.get(object_id)
+        if target is None:
+            return None
+        return target.cls if isinstance(target, _ClassEntry) else type(target)
+
+    def drop_session(self, client: bytes) -> int:
+        """Forget the session instances of a client that went away; returns how many."""
+        dropped = 0
+        with self._lock:
+            entries = [t for t in self._objects.values() if isinstance(t, _ClassEntry)]
+        for entry in entries:
+            with entry.lock:
+                if entry.sessions.pop(client, None) is not None:
+                    dropped += 1
+        return dropped
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return list(self._objects)
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+
+def _same(entry: Any, obj: Any) -> bool:
+    if isinstance(entry, _ClassEntry):
+        return entry.cls is obj
+    return entry is obj

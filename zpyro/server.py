@@ -1,0 +1,413 @@
+"""The Daemon: serves registered objects on one ROUTER socket.
+
+How calls are run (leader/followers, see the README's design section):
+
+* One thread at a time owns the sockets (the *I/O owner*). It receives a call and, when the
+  method is not known to be slow, runs it right there: no thread hand-off, so a short call costs
+  little more than a raw DEALER/ROUTER round trip.
+* A *standby* thread watches the owner. If an inline call runs longer than a few milliseconds the
+  standby takes the sockets over and goes on serving; the old owner finishes its call, hands the
+  reply to the new owner through the reply queue, and retires. Nobody waits behind a long call.
+* Methods seen to be slow (or ``async def``) go straight to a bounded worker pool afterwards.
+  Workers never touch sockets: they queue the reply and wake the owner (``Waker``).
+
+No thread is tied to a connection: a thousand idle proxies cost a thousand ROUTER peers and nothing
+else.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from . import errors, wire
+from .config import config
+from .dispatch import DAEMON_OBJECT_ID, Dispatcher
+from .exposure import expose
+from .objects import ObjectRegistry
+from .sockets import apply_heartbeat, can_read, context
+from .uri import URI, endpoint_to_location
+from .waker import Waker
+from .workers import WorkerPool
+
+log = logging.getLogger("zpyro.server")
+
+WATCH_INTERVAL = 0.005  # standby checks the owner this often; takeover after 1-2 intervals
+SLOW_CALL = 0.002  # an inline call longer than this marks its method slow (pool from then on)
+RECV_BATCH = 64  # messages taken from the ROUTER before checking the reply queue again
+MAX_QUEUED = 10_000  # calls waiting for a worker before the daemon answers "busy"
+
+_LOST = object()  # _serve's result when another thread took the sockets over
+
+
+@expose
+class DaemonObject:
+    """The daemon's own object (``Pyro.Daemon``): liveness and metadata for proxies."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+
+    def ping(self) -> None:
+        pass
+
+    def registered(self) -> list[str]:
+        return self._daemon.registry.ids()
+
+    def get_metadata(self, objectId: str) -> dict[str, Any]:  # noqa: N803 - Pyro's name
+        return self._daemon.dispatcher.metadata(objectId)
+
+    def info(self) -> str:
+        return f"{self._daemon.location} - {len(self._daemon.registry)} objects"
+
+
+class Daemon:
+    """Serves objects to proxies. Binds tcp (default), ipc (``unixsocket``) or inproc."""
+
+    def __init__(
+        self,
+        host: str | None = None,
+        port: int = 0,
+        unixsocket: str | None = None,
+        inproc: str | None = None,
+        serializers_accepted: set[str] | frozenset[str] | None = None,
+        max_message_size: int | None = None,
+        threadpool_size: int | None = None,
+    ) -> None:
+        self._ctx = context()
+        self.max_message_size = max_message_size or config.MAX_MESSAGE_SIZE
+        accepted = serializers_accepted or config.SERIALIZERS_ACCEPTED
+        self.registry = ObjectRegistry()
+        self.dispatcher = Dispatcher(
+            self.registry,
+            accepted,
+            config.REQUIRE_EXPOSE,
+            self.max_message_size,
+            config.OOB_THRESHOLD,
+        )
+        self._router = self._bind(host, port, unixsocket, inproc)
+        self.location = endpoint_to_location(self.endpoint)
+        self.locationStr = self.location  # Pyro name
+        self.registry.add(DaemonObject(self), DAEMON_OBJECT_ID)
+
+        self._mutex = threading.Lock()
+        self._owner: int | None = None  # ident of the thread owning the sockets
+        self._inline_seq = 0
+        self._inline_active = False
+        self._taken_over = 0  # inline calls still running after a takeover
+        # (object id, method) -> run on the worker pool? Learned: slow or async methods say yes.
+        self._to_pool: dict[tuple[str, str], bool] = {}
+        self._outbox: deque[list[Any]] = deque()  # replies from other threads: [ident, *frames]
+        self._waker = Waker()
+        self._stop = threading.Event()
+        self._loop_done = threading.Event()
+        self._loop_done.set()
+        self._loop_condition: Callable[[], bool] = lambda: True
+        self._closed = False
+        size = threadpool_size or config.THREADPOOL_SIZE
+        self._max_threads = size
+        self._pool = WorkerPool(config.THREADPOOL_SIZE_MIN, size, MAX_QUEUED, "zpyro-daemon")
+        self._poller = zmq.Poller()
+        self._poller.register(self._router, zmq.POLLIN)
+        self._poller.register(self._waker.fileno(), zmq.POLLIN)
+
+    # -- setup ----------------------------------------------------------------------------------
+
+    def _bind(
+        self, host: str | None, port: int, unixsocket: str | None, inproc: str | None
+    ) -> zmq.Socket:
+        sock = self._ctx.socket(zmq.ROUTER)
+        sock.linger = 0
+        sock.router_mandatory = 1  # a reply to a vanished client raises instead of vanishing
+        apply_heartbeat(sock)
+        if self.max_message_size < 2**62:
+            # Single frames far over the limit are refused by libzmq itself (it drops the
+            # connection, which the proxy reports as ConnectionClosedError); anything up to the
+            # limit is received and checked below, with an error reply.
+            sock.maxmsgsize = self.max_message_size + 65536
+        if unixsocket:
+            endpoint = f"ipc://{unixsocket}"
+        elif inproc:
+            endpoint = f"inproc://{inproc}"
+        else:
+            host = host or config.HOST
+            if ":" in host:
+                sock.ipv6 = 1
+                host = f"[{host}]"
+            endpoint = f"tcp://{host}:{port or '*'}"
+        try:
+            sock.bind(endpoint)
+        except zmq.ZMQError as exc:
+            sock.close()
+            raise errors.DaemonError(f"cannot bind {endpoint}: {exc}") from None
+        bound = sock.last_endpoint.decode()
+        if not unixsocket and not inproc:
+            # keep the name the user gave (localhost), with the port the OS picked
+            bound = endpoint.rsplit(":", 1)[0] + ":" + bound.rsplit(":", 1)[1]
+        self.endpoint = bound
+        return sock
+
+    # -- registering ----------------------------------------------------------------------------
+
+    def register(self, obj: Any, objectId: str | None = None, force: bool = False) -> URI:  # noqa: N803
+        """Serve an object (or a class, with its instance mode); returns its URI."""
+        if self._closed:
+            raise errors.DaemonError("daemon is closed")
+        object_id = self.registry.add(obj, objectId, force)
+        return self.uri_for(object_id)
+
+    def unregister(self, objectOrId: Any) -> None:  # noqa: N803
+        if objectOrId == DAEMON_OBJECT_ID:
+            return
+        self.registry.remove(objectOrId)
+
+    def uri_for(self, objectOrId: Any) -> URI:  # noqa: N803
+        object_id = objectOrId if isinstance(objectOrId, str) else self.registry.id_of(objectOrId)
+        if object_id is None:
+            raise errors.DaemonError("object is not registered in this daemon")
+        return URI(f"PYRO:{object_id}@{self.location}")
+
+    uriFor = uri_for
+
+    def proxy_for(self, objectOrId: Any) -> Any:  # noqa: N803
+        from .client import Proxy
+
+        return Proxy(self.uri_for(objectOrId))
+
+    proxyFor = proxy_for
+
+    @property
+    def sockets(self) -> list[Any]:
+        """What to poll when the daemon lives in someone else's loop (see `events`)."""
+        return [self._router, self._waker.fileno()]
+
+    # -- the request loop -----------------------------------------------------------------------
+
+    def request_loop(self, loop_condition: Callable[[], bool] = lambda: True) -> None:
+        """Serve until shutdown() or until loop_condition() returns False."""
+        me = threading.get_ident()
+        with self._mutex:
+            if self._closed:
+                raise errors.DaemonError("daemon is closed")
+            if self._owner is not None:
+                raise errors.DaemonError("the request loop is already running")
+            self._owner = me
+            self._loop_done.clear()
+            self._stop.clear()
+            self._loop_condition = loop_condition
+        self._start_standby()
+        if self._serve(me) is _LOST:
+            # another thread serves now; this one (the user's) waits for the loop's end
+            self._loop_done.wait()
+
+    requestLoop = request_loop
+
+    def _serve(self, me: int) -> object:
+        """The owner's loop. Returns _LOST when the sockets were taken over, else None."""
+        timeout = int(config.POLL_TIMEOUT * 1000)
+        try:
+            while not self._stop.is_set():
+                if not self._loop_condition():
+                    break
+                ready = dict(self._poller.poll(timeout))
+                if self._outbox or self._waker.fileno() in ready:
+                    self._waker.drain()
+                    self._send_outbox()
+                if self._router in ready:
+                    router = self._router
+                    for _ in range(RECV_BATCH):
+                        if not can_read(router):
+                            break
+                        if self._process(router.recv_multipart(zmq.NOBLOCK), me) is _LOST:
+                            return _LOST
+        except Exception:  # pragma: no cover - a bug; log it loudly rather than die silently
+            log.exception("daemon request loop failed")
+        with self._mutex:
+            self._owner = None
+            self._stop.set()
+        self._send_outbox()
+        self._loop_done.set()
+        return None
+
+    def _process(self, frames: list[bytes], me: int, pooled: bool = False) -> object:
+        """Handle one incoming message; inline, or via the pool when `pooled` or slow."""
+        ident, body = frames[0], frames[1:]
+        if wire.message_size(body) > self.max_message_size:
+            exc = errors.MessageTooLargeError(
+                f"message of {wire.message_size(body)} bytes exceeds this daemon's "
+                f"MAX_MESSAGE_SIZE of {self.max_message_size}"
+            )
+            log.warning("refused message from %s: %s", ident.hex(), exc)
+            self._reply(ident, self.dispatcher.error_reply(wire.peek_call_id(body), exc))
+            return None
+        try:
+            msg = wire.decode(body)
+        except errors.ProtocolError as exc:
+            log.warning("bad message from %s: %s", ident.hex(), exc)
+            self._reply(ident, self.dispatcher.error_reply(wire.peek_call_id(body), exc))
+            return None
+        if msg.kind == wire.PING:
+            self._reply(ident, wire.encode(wire.PONG, 0, 0, msg.call_id, "", ""))
+            return None
+        if msg.kind != wire.CALL:
+            wrong = errors.ProtocolError(f"unexpected message kind {msg.kind} sent to a daemon")
+            log.warning("bad message from %s: %s", ident.hex(), wrong)
+            self._reply(ident, self.dispatcher.error_reply(msg.call_id, wrong))
+            return None
+        key = (msg.object_id, msg.method)
+        if pooled and msg.object_id == DAEMON_OBJECT_ID:  # cheap: answer right here
+            reply = self.dispatcher.handle(ident, msg)
+            if reply is not None:
+                self._reply(ident, reply)
+            return None
+        pool = self._to_pool.get(key)
+        if pool is None:  # first call of this method: async def methods always go to the pool
+            pool = self._to_pool[key] = self.dispatcher.is_coroutine(*key)
+        if pooled or pool:
+            if not self._pool.submit(self._run_pooled, ident, msg):
+                busy = errors.DaemonError("daemon busy: too many calls waiting for a worker")
+                self._reply(
+                    ident, self.dispatcher.error_reply(msg.call_id, busy, msg.serializer_id)
+                )
+            return None
+        return self._run_inline(ident, msg, key, me)
+
+    def _run_inline(self, ident: bytes, msg: wire.Message, key: tuple[str, str], me: int) -> object:
+        # only this thread writes these two; the standby reads them under the mutex and a stale
+        # read just postpones a takeover by one interval
+        self._inline_seq += 1
+        self._inline_active = True
+        started = time.perf_counter()
+        try:
+            reply = self.dispatcher.handle(ident, msg)
+        finally:
+            with self._mutex:
+                self._inline_active = False
+                still_owner = self._owner == me
+                if not still_owner:
+                    self._taken_over -= 1
+        if time.perf_counter() - started > SLOW_CALL and key[0] != DAEMON_OBJECT_ID:
+            self._to_pool[key] = True
+        if still_owner:
+            if reply is not None:
+                self._reply(ident, reply)
+            return None
+        if reply is not None:
+            self._queue_reply(ident, reply)
+        return _LOST
+
+    def _run_pooled(self, ident: bytes, msg: wire.Message) -> None:
+        reply = self.dispatcher.handle(ident, msg)
+        if reply is not None:
+            self._queue_reply(ident, reply)
+
+    # -- standby: takes the sockets over from an owner stuck in a long call ---------------------
+
+    def _start_standby(self) -> None:
+        threading.Thread(target=self._standby, name="zpyro-daemon-standby", daemon=True).start()
+
+    def _standby(self) -> None:
+        me = threading.get_ident()
+        seen = -1
+        while not self._stop.wait(WATCH_INTERVAL):
+            with self._mutex:
+                if self._owner is None:
+                    return
+                if not self._inline_active:
+                    seen = -1
+                    continue
+                if seen != self._inline_seq:
+                    seen = self._inline_seq
+                    continue
+                if self._taken_over >= self._max_threads:
+                    continue  # every thread is busy in a long call: the pool is exhausted
+                self._owner = me
+                self._inline_active = False
+                self._taken_over += 1
+            # this thread serves now; a fresh standby watches it
+            self._start_standby()
+            self._serve(me)
+            return
+
+    # -- sending ----------------------------------------------------------------------------------
+
+    def _reply(self, ident: bytes, frames: list[Any]) -> None:
+        """Send on the ROUTER (owner thread only)."""
+        try:
+            self._router.send_multipart([ident, *frames], copy=len(frames) <= 3)
+        except zmq.ZMQError as exc:
+            # ROUTER_MANDATORY: the client went away; nobody is left to tell
+            log.info("reply to departed client %s dropped: %s", ident.hex(), exc)
+
+    def _queue_reply(self, ident: bytes, frames: list[Any]) -> None:
+        """Hand a reply to the owner thread (any thread)."""
+        self._outbox.append([ident, *frames])
+        self._waker.wake()
+
+    def _send_outbox(self) -> None:
+        outbox = self._outbox
+        while outbox:
+            try:
+                item = outbox.popleft()
+            except IndexError:
+                break
+            self._reply(item[0], item[1:])
+
+    # -- event-loop integration -----------------------------------------------------------------
+
+    def events(self, ready: Any) -> None:
+        """Process what is ready without blocking, for a daemon polled by someone else's loop.
+
+        `ready` is the poll result (a dict or list of (socket, event) pairs, or of sockets).
+        In this mode every call runs on the worker pool, so the host loop never blocks.
+        """
+        items = ready.keys() if isinstance(ready, dict) else ready
+        socks = {item[0] if isinstance(item, tuple) else item for item in items}
+        if self._waker.fileno() in socks:
+            self._waker.drain()
+        self._send_outbox()
+        if self._router in socks:
+            router = self._router
+            for _ in range(RECV_BATCH):
+                if not can_read(router):
+                    break
+                self._process(router.recv_multipart(zmq.NOBLOCK), -1, pooled=True)
+
+    # -- stopping -------------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop the request loop (from any thread, also from inside a served call)."""
+        self._stop.set()
+        if not self._waker.closed:
+            self._waker.wake()
+
+    def close(self) -> None:
+        """Stop serving and release the socket. Waits (bounded) for the loop to end."""
+        if self._closed:
+            return
+        self.shutdown()
+        if threading.get_ident() != self._owner:
+            self._loop_done.wait(5.0)
+        self._closed = True
+        self._pool.shutdown(timeout=2.0)
+        self._send_outbox_if_idle()
+        self._router.close(linger=0)
+        self._waker.close()
+
+    def _send_outbox_if_idle(self) -> None:
+        if self._owner is None:
+            self._send_outbox()
+
+    def __enter__(self) -> Daemon:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<zpyro.Daemon at {self.location}, {len(self.registry)} objects>"

@@ -1,0 +1,182 @@
+"""Frames <-> messages: the zpyro wire format. Pure code, no sockets.
+
+A message is one ZeroMQ multipart message (a ROUTER adds the peer identity in front; it is not
+part of the format). Frames, in order:
+
+====  =========  =====================================================================
+ #    frame      contents
+====  =========  =====================================================================
+ 0    signature  4 bytes: ``b"ZPY"`` + protocol version (currently ``0x01``)
+ 1    header     12 bytes fixed, network byte order, then two UTF-8 strings:
+                 ``kind:u8 flags:u8 serializer:u8 reserved:u8 call_id:u32``
+                 ``object_len:u16 method_len:u16`` ``object_id`` ``method``
+ 2    payload    the serialized body (may be empty)
+ 3..  buffers    out-of-band buffers the payload refers to by index (zero or more)
+====  =========  =====================================================================
+
+``docs/PROTOCOL.md`` describes the message kinds, flags and flows. ``decode`` raises only
+:class:`~zpyro.errors.ProtocolError`, whatever it is given.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import ProtocolError
+
+VERSION = 1
+SIGNATURE = b"ZPY" + bytes([VERSION])
+
+_HEADER = struct.Struct("!BBBBIHH")
+HEADER_SIZE = _HEADER.size  # 12
+
+# Message kinds.
+CALL = 1  # request: payload = [args, kwargs] (see flags for variants)
+RESULT = 2  # reply: payload = the return value
+ERROR = 3  # reply: payload = an error dict (see zpyro.errors.exception_to_payload)
+PING = 4  # liveness probe; answered by PONG with the same call id
+PONG = 5
+KINDS = frozenset({CALL, RESULT, ERROR, PING, PONG})
+KIND_NAMES = {CALL: "CALL", RESULT: "RESULT", ERROR: "ERROR", PING: "PING", PONG: "PONG"}
+
+# Flags (bit set).
+FLAG_ONEWAY = 0x01  # CALL: the caller wants no reply
+FLAG_META = 0x02  # CALL: also send the object's metadata; RESULT: payload = [value, metadata]
+
+MAX_CALL_ID = 0xFFFFFFFF
+
+
+class Message:
+    """One decoded message. ``payload`` and ``buffers`` are left as they arrived (no copies)."""
+
+    __slots__ = (
+        "kind",
+        "flags",
+        "serializer_id",
+        "call_id",
+        "object_id",
+        "method",
+        "payload",
+        "buffers",
+    )
+
+    def __init__(
+        self,
+        kind: int,
+        flags: int,
+        serializer_id: int,
+        call_id: int,
+        object_id: str,
+        method: str,
+        payload: Any = b"",
+        buffers: Sequence[Any] = (),
+    ) -> None:
+        self.kind = kind
+        self.flags = flags
+        self.serializer_id = serializer_id
+        self.call_id = call_id
+        self.object_id = object_id
+        self.method = method
+        self.payload = payload
+        self.buffers = buffers
+
+    def __repr__(self) -> str:
+        kind = KIND_NAMES.get(self.kind, str(self.kind))
+        return (
+            f"<Message {kind} flags={self.flags:#x} ser={self.serializer_id} id={self.call_id} "
+            f"{self.object_id}.{self.method} payload={len(self.payload)}B buffers={len(self.buffers)}>"
+        )
+
+
+def encode_header(
+    kind: int, flags: int, serializer_id: int, call_id: int, object_id: str, method: str
+) -> bytes:
+    obj = object_id.encode()
+    meth = method.encode()
+    if len(obj) > 0xFFFF or len(meth) > 0xFFFF:
+        raise ProtocolError("object id or method name longer than 65535 bytes")
+    try:
+        fixed = _HEADER.pack(kind, flags, serializer_id, 0, call_id, len(obj), len(meth))
+    except struct.error as exc:
+        raise ProtocolError(f"header field out of range: {exc}") from None
+    return fixed + obj + meth
+
+
+def encode(
+    kind: int,
+    flags: int,
+    serializer_id: int,
+    call_id: int,
+    object_id: str,
+    method: str,
+    payload: Any = b"",
+    buffers: Sequence[Any] = (),
+) -> list[Any]:
+    """The frames of one message, ready for ``send_multipart``."""
+    header = encode_header(kind, flags, serializer_id, call_id, object_id, method)
+    if buffers:
+        return [SIGNATURE, header, payload, *buffers]
+    return [SIGNATURE, header, payload]
+
+
+def decode(frames: Sequence[Any]) -> Message:
+    """Parse the frames of one message (identity already removed).
+
+    Frames may be ``bytes`` or ``zmq.Frame``; payload and buffer frames are passed through as they are.
+    """
+    if len(frames) < 3:
+        raise ProtocolError(f"message has {len(frames)} frames, at least 3 expected")
+    signature = _as_bytes(frames[0])
+    if signature != SIGNATURE:
+        if signature[:3] == SIGNATURE[:3] and len(signature) == 4:
+            raise ProtocolError(f"unsupported protocol version {signature[3]} (this is {VERSION})")
+        raise ProtocolError("not a zpyro message (bad signature frame)")
+    header = _as_bytes(frames[1])
+    if len(header) < HEADER_SIZE:
+        raise ProtocolError(f"header frame too short ({len(header)} bytes)")
+    kind, flags, serializer_id, _reserved, call_id, obj_len, meth_len = _HEADER.unpack_from(header)
+    if kind not in KINDS:
+        raise ProtocolError(f"unknown message kind {kind}")
+    if len(header) != HEADER_SIZE + obj_len + meth_len:
+        raise ProtocolError("header frame length does not match its string lengths")
+    try:
+        object_id = header[HEADER_SIZE : HEADER_SIZE + obj_len].decode()
+        method = header[HEADER_SIZE + obj_len :].decode()
+    except UnicodeDecodeError:
+        raise ProtocolError("object id or method is not valid UTF-8") from None
+    buffers = frames[3:] if len(frames) > 3 else ()
+    return Message(kind, flags, serializer_id, call_id, object_id, method, frames[2], buffers)
+
+
+def peek_call_id(frames: Sequence[Any]) -> int:
+    """The call id of a message that failed to decode, or 0 if even that is unreadable.
+
+    Lets a daemon address its error reply to the call that caused it.
+    """
+    try:
+        header = _as_bytes(frames[1])
+        return int(_HEADER.unpack_from(header)[4])
+    except Exception:
+        return 0
+
+
+def message_size(frames: Sequence[Any]) -> int:
+    """Total bytes of all frames (what MAX_MESSAGE_SIZE limits)."""
+    total = 0
+    for f in frames:
+        # bytes: len; zmq.Frame, memoryview, array...: the buffer's size in bytes, not items
+        total += len(f) if isinstance(f, bytes) else memoryview(f).nbytes
+    return total
+
+
+def _as_bytes(frame: Any) -> bytes:
+    if isinstance(frame, bytes):
+        return frame
+    if hasattr(frame, "bytes"):  # zmq.Frame
+        return frame.bytes  # type: ignore[no-any-return]
+    try:
+        return bytes(frame)
+    except Exception:
+        raise ProtocolError(f"frame of unexpected type {type(frame).__name__}") from None
