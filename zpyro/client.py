@@ -24,21 +24,29 @@ from .uri import URI
 
 JSON_ID = get_serializer("json").serializer_id
 _META_CACHE_SIZE = 1024
-_meta_cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
+# Cached metadata younger than this is trusted as it is; older, a proxy has it confirmed along
+# with its first call's reply (FLAG_META). A name missing from cached metadata always triggers a
+# fresh fetch, so a method added to a restarted daemon is never refused because of the cache.
+META_TRUST_SECONDS = 10.0
+_meta_cache: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
 _meta_lock = threading.Lock()
 
 
 def _cache_meta(uri: str, meta: dict[str, Any]) -> None:
     with _meta_lock:
-        _meta_cache[uri] = meta
+        _meta_cache[uri] = (meta, time.monotonic())
         _meta_cache.move_to_end(uri)
         while len(_meta_cache) > _META_CACHE_SIZE:
             _meta_cache.popitem(last=False)
 
 
-def _cached_meta(uri: str) -> dict[str, Any] | None:
+def _cached_meta(uri: str) -> tuple[dict[str, Any], bool] | None:
+    """(metadata, still trusted) for a URI seen before, else None."""
     with _meta_lock:
-        return _meta_cache.get(uri)
+        entry = _meta_cache.get(uri)
+    if entry is None:
+        return None
+    return entry[0], time.monotonic() - entry[1] < META_TRUST_SECONDS
 
 
 class _RemoteMethod:
@@ -71,7 +79,9 @@ class Proxy:
         self._pyroConnection: Any = None
         self._pyroMaxMessageSize: int = config.MAX_MESSAGE_SIZE
         self._pyroMetaFresh = False
+        self._pyroMetaFromCache = False
         self.__lock = threading.RLock()
+        self.__serializer: Any = None  # the Serializer for _pyroSerializer, looked up once
 
     # -- attribute access -----------------------------------------------------------------------
 
@@ -82,8 +92,17 @@ class Proxy:
             self._pyroGetMetadata()
         if name in self._pyroAttrs:
             return self._pyroInvoke(GETATTR, (name,), {})
+        if name not in self._pyroMethods and self._pyroMetaFromCache:
+            with self.__lock:
+                if self._pyroConnection is not None:
+                    self._pyroFetchMetadata(self._pyroConnection)
+            if name in self._pyroAttrs:
+                return self._pyroInvoke(GETATTR, (name,), {})
         if name in self._pyroMethods:
-            return _RemoteMethod(self, name)
+            # kept in the instance dict: later lookups skip __getattr__ (dropped if metadata changes)
+            stub = _RemoteMethod(self, name)
+            object.__setattr__(self, name, stub)
+            return stub
         raise AttributeError(
             f"remote object '{self._pyroUri}' has no exposed attribute or method '{name}'"
         )
@@ -147,7 +166,7 @@ class Proxy:
         cached = None if force_metadata else _cached_meta(str(uri))
         try:
             if cached is not None:
-                self._pyroApplyMetadata(cached, fresh=False)
+                self._pyroApplyMetadata(cached[0], fresh=cached[1], from_cache=True)
             else:
                 self._pyroFetchMetadata(conn)
         except BaseException:
@@ -184,14 +203,19 @@ class Proxy:
         self._pyroApplyMetadata(meta, fresh=True)
         _cache_meta(str(self._pyroUri), meta)
 
-    def _pyroApplyMetadata(self, meta: Any, fresh: bool) -> None:
+    def _pyroApplyMetadata(self, meta: Any, fresh: bool, from_cache: bool = False) -> None:
         if not isinstance(meta, dict):
             raise errors.ProtocolError("daemon sent malformed metadata")
-        self._pyroMethods = set(meta.get("methods", ()))
+        methods = set(meta.get("methods", ()))
+        for name in self._pyroMethods - methods:
+            if isinstance(self.__dict__.get(name), _RemoteMethod):
+                del self.__dict__[name]
+        self._pyroMethods = methods
         self._pyroAttrs = set(meta.get("attrs", ()))
         self._pyroOneway = set(self._pyroOneway) | set(meta.get("oneway", ()))
         self._pyroMaxMessageSize = int(meta.get("max_message_size", config.MAX_MESSAGE_SIZE))
-        self._pyroMetaFresh = fresh
+        self._pyroMetaFresh = fresh  # no need to have it confirmed by the daemon
+        self._pyroMetaFromCache = from_cache  # a missing name is re-checked with the daemon
 
     # -- calling --------------------------------------------------------------------------------
 
@@ -199,16 +223,20 @@ class Proxy:
         self, method: str, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]
     ) -> Any:
         """Call `method` remotely (used by the method stubs; also usable directly)."""
-        retries = self._pyroMaxRetries
-        while True:
-            try:
-                return self._pyroInvokeOnce(method, args, kwargs)
-            except errors.ConnectionClosedError:
-                if retries <= 0 or self._pyroConnection is None:
-                    raise
+        try:
+            return self._pyroCall(method, args, kwargs)
+        except errors.ConnectionClosedError:
+            retries = self._pyroMaxRetries
+            while retries > 0 and self._pyroConnection is not None:
                 retries -= 1
+                try:
+                    return self._pyroCall(method, args, kwargs)
+                except errors.ConnectionClosedError:
+                    if retries <= 0:
+                        raise
+            raise
 
-    def _pyroInvokeOnce(
+    def _pyroCall(
         self, method: str, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]
     ) -> Any:
         conn = self._pyroConnection
@@ -217,11 +245,10 @@ class Proxy:
                 if self._pyroConnection is not None and self._pyroConnection.closed:
                     self._pyroConnection = None
                 conn = self._pyroConnect()
-        serializer = get_serializer(self._pyroSerializer)
-        try:
-            payload, buffers = serializer.dumps([args, kwargs], config.OOB_THRESHOLD)
-        except errors.SerializeError:
-            raise
+        serializer = self.__serializer
+        if serializer is None or serializer.name != self._pyroSerializer:
+            serializer = self.__serializer = get_serializer(self._pyroSerializer)
+        payload, buffers = serializer.dumps([args, kwargs], config.OOB_THRESHOLD)
         oneway = method in self._pyroOneway
         # a oneway call never waits, so cached metadata is confirmed by a later normal call
         confirm_meta = not (oneway or self._pyroMetaFresh)
@@ -237,11 +264,13 @@ class Proxy:
             payload,
             buffers,
         )
-        size = wire.message_size(frames)
-        if size > self._pyroMaxMessageSize:
-            raise errors.MessageTooLargeError(
-                f"call of {size} bytes exceeds the daemon's limit of {self._pyroMaxMessageSize}"
-            )
+        limit = self._pyroMaxMessageSize
+        if buffers or len(payload) > limit // 2:
+            size = wire.message_size(frames)
+            if size > limit:
+                raise errors.MessageTooLargeError(
+                    f"call of {size} bytes exceeds the daemon's limit of {limit}"
+                )
         if oneway:
             conn.send_oneway(frames)
             return None

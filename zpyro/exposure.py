@@ -24,7 +24,7 @@ INSTANCE_MODES = ("single", "session", "percall")
 class Members:
     """The reachable members of one class (computed once per class and exposure mode)."""
 
-    __slots__ = ("methods", "oneway", "attrs", "writable_attrs", "coroutines")
+    __slots__ = ("methods", "oneway", "attrs", "writable_attrs", "coroutines", "_metadata")
 
     def __init__(
         self,
@@ -39,14 +39,15 @@ class Members:
         self.attrs = attrs
         self.writable_attrs = writable_attrs
         self.coroutines = coroutines
+        self._metadata = {
+            "methods": sorted(methods),
+            "oneway": sorted(oneway),
+            "attrs": sorted(attrs),
+        }
 
     def as_metadata(self) -> dict[str, list[str]]:
-        """What a proxy needs to know, in a form every serializer carries."""
-        return {
-            "methods": sorted(self.methods),
-            "oneway": sorted(self.oneway),
-            "attrs": sorted(self.attrs),
-        }
+        """What a proxy needs to know, in a form every serializer carries (a fresh copy)."""
+        return dict(self._metadata)
 
 
 def expose(obj: T) -> T:

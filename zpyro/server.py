@@ -39,9 +39,11 @@ from .workers import WorkerPool
 log = logging.getLogger("zpyro.server")
 
 WATCH_INTERVAL = 0.005  # standby checks the owner this often; takeover after 1-2 intervals
-SLOW_CALL = 0.002  # an inline call longer than this marks its method slow (pool from then on)
+SLOW_CALL = 0.002  # SLOW_STREAK inline runs in a row longer than this send a method to the pool
+SLOW_STREAK = 3
 RECV_BATCH = 64  # messages taken from the ROUTER before checking the reply queue again
-MAX_QUEUED = 10_000  # calls waiting for a worker before the daemon answers "busy"
+MAX_QUEUED = 10_000
+BIND_RETRIES = 20  # x 50 ms, for an explicit port still held by a listener being closed  # calls waiting for a worker before the daemon answers "busy"
 
 _LOST = object()  # _serve's result when another thread took the sockets over
 
@@ -102,6 +104,7 @@ class Daemon:
         self._taken_over = 0  # inline calls still running after a takeover
         # (object id, method) -> run on the worker pool? Learned: slow or async methods say yes.
         self._to_pool: dict[tuple[str, str], bool] = {}
+        self._slow_streak: dict[tuple[str, str], int] = {}
         self._outbox: deque[list[Any]] = deque()  # replies from other threads: [ident, *frames]
         self._waker = Waker()
         self._stop = threading.Event()
@@ -140,11 +143,18 @@ class Daemon:
                 sock.ipv6 = 1
                 host = f"[{host}]"
             endpoint = f"tcp://{host}:{port or '*'}"
-        try:
-            sock.bind(endpoint)
-        except zmq.ZMQError as exc:
-            sock.close()
-            raise errors.DaemonError(f"cannot bind {endpoint}: {exc}") from None
+        for attempt in range(BIND_RETRIES + 1):
+            try:
+                sock.bind(endpoint)
+                break
+            except zmq.ZMQError as exc:
+                # libzmq closes a listener asynchronously: a port that a daemon of this same
+                # process just closed can stay busy for a moment
+                if exc.errno == zmq.EADDRINUSE and port and attempt < BIND_RETRIES:
+                    time.sleep(0.05)
+                    continue
+                sock.close()
+                raise errors.DaemonError(f"cannot bind {endpoint}: {exc}") from None
         bound = sock.last_endpoint.decode()
         if not unixsocket and not inproc:
             # keep the name the user gave (localhost), with the port the OS picked
@@ -237,7 +247,7 @@ class Daemon:
     def _process(self, frames: list[bytes], me: int, pooled: bool = False) -> object:
         """Handle one incoming message; inline, or via the pool when `pooled` or slow."""
         ident, body = frames[0], frames[1:]
-        if wire.message_size(body) > self.max_message_size:
+        if sum(map(len, body)) > self.max_message_size:  # received frames are bytes
             exc = errors.MessageTooLargeError(
                 f"message of {wire.message_size(body)} bytes exceeds this daemon's "
                 f"MAX_MESSAGE_SIZE of {self.max_message_size}"
@@ -291,8 +301,7 @@ class Daemon:
                 still_owner = self._owner == me
                 if not still_owner:
                     self._taken_over -= 1
-        if time.perf_counter() - started > SLOW_CALL and key[0] != DAEMON_OBJECT_ID:
-            self._to_pool[key] = True
+        self._learn(key, time.perf_counter() - started, taken_over=not still_owner)
         if still_owner:
             if reply is not None:
                 self._reply(ident, reply)
@@ -300,6 +309,24 @@ class Daemon:
         if reply is not None:
             self._queue_reply(ident, reply)
         return _LOST
+
+    def _learn(self, key: tuple[str, str], seconds: float, taken_over: bool) -> None:
+        """Send a method to the pool once it has shown itself slow.
+
+        A takeover is proof. Otherwise it takes SLOW_STREAK slow runs in a row: one long wall
+        time may just be this process being descheduled on a busy machine.
+        """
+        if key[0] == DAEMON_OBJECT_ID:
+            return
+        if taken_over:
+            self._to_pool[key] = True
+        elif seconds > SLOW_CALL:
+            streak = self._slow_streak.get(key, 0) + 1
+            self._slow_streak[key] = streak
+            if streak >= SLOW_STREAK:
+                self._to_pool[key] = True
+        elif key in self._slow_streak:
+            del self._slow_streak[key]
 
     def _run_pooled(self, ident: bytes, msg: wire.Message) -> None:
         reply = self.dispatcher.handle(ident, msg)
