@@ -8,11 +8,13 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import errors, util
-from .client import Proxy
+from .batch import BatchProxy, batch
+from .client import Proxy, asyncproxy
 from .config import config
 from .context import current_context
 from .errors import excepthook, get_remote_traceback
 from .exposure import behavior, callback, expose, oneway
+from .futures import Future
 from .serializers import (
     register_class_to_dict,
     register_dict_to_class,
@@ -24,8 +26,12 @@ from .uri import URI
 
 __all__ = [
     "URI",
+    "BatchProxy",
     "Daemon",
+    "Future",
     "Proxy",
+    "asyncproxy",
+    "batch",
     "__version__",
     "behavior",
     "callback",

@@ -11,15 +11,20 @@ first call's reply instead.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections import OrderedDict
 from typing import Any
 
 from . import errors, wire
+from .batch import batch_results
 from .config import config
+from .context import current_context
 from .dispatch import DAEMON_OBJECT_ID, GETATTR, SETATTR
+from .futures import Future
 from .serializers import BY_ID, get_serializer, register_class_to_dict, register_dict_to_class
+from .streams import RemoteIterator
 from .uri import URI
 
 JSON_ID = get_serializer("json").serializer_id
@@ -80,6 +85,7 @@ class Proxy:
         self._pyroMaxMessageSize: int = config.MAX_MESSAGE_SIZE
         self._pyroMetaFresh = False
         self._pyroMetaFromCache = False
+        self._pyroAsyncMode = False
         self.__lock = threading.RLock()
         self.__serializer: Any = None  # the Serializer for _pyroSerializer, looked up once
 
@@ -127,11 +133,18 @@ class Proxy:
         return True
 
     def _pyroRelease(self) -> None:
-        """Close the connection; the next call connects again."""
+        """Close the connection (the daemon drops this proxy's session); the next call connects
+        again."""
         with self.__lock:
-            conn, self._pyroConnection = self._pyroConnection, None
+            conn = self._pyroConnection
+            if conn is not None and not conn.closed:
+                try:
+                    self._pyroDaemonCall("release_session", oneway=True)
+                except errors.ZPyroError:
+                    pass
+            self._pyroConnection = None
         if conn is not None:
-            conn.close("proxy released")
+            conn.close("proxy released", flush=True)
 
     def _pyroReconnect(self, tries: int = 100_000_000) -> None:
         """Release, then try to connect up to `tries` times, a second apart."""
@@ -223,6 +236,8 @@ class Proxy:
         self, method: str, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]
     ) -> Any:
         """Call `method` remotely (used by the method stubs; also usable directly)."""
+        if self._pyroAsyncMode:
+            return self._pyroCallAsync(method, args, kwargs)
         try:
             return self._pyroCall(method, args, kwargs)
         except errors.ConnectionClosedError:
@@ -237,8 +252,60 @@ class Proxy:
             raise
 
     def _pyroCall(
-        self, method: str, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]
+        self,
+        method: str,
+        args: tuple[Any, ...] | list[Any],
+        kwargs: dict[str, Any],
+        object_id: str | None = None,
+        flags: int = 0,
     ) -> Any:
+        conn, frames, call_id, serializer, oneway = self._pyroPrepare(
+            method, args, kwargs, object_id, flags
+        )
+        if oneway:
+            conn.send_oneway(frames)
+            return None
+        reply = conn.call(frames, call_id, self._pyroTimeout)
+        return self._pyroDecode(reply, serializer)
+
+    def _pyroCallAsync(
+        self, method: str, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], flags: int = 0
+    ) -> Future:
+        """Send the call and return a Future of its result at once."""
+        future = Future()
+        try:
+            conn, frames, call_id, serializer, oneway = self._pyroPrepare(
+                method, args, kwargs, None, flags
+            )
+            if oneway:
+                conn.send_oneway(frames)
+                future.set_result(None)
+                return future
+        except BaseException as exc:
+            future.set_exception(exc)
+            return future
+
+        def done(reply: Any, error: BaseException | None) -> None:
+            if error is None:
+                try:
+                    future.set_result(self._pyroDecode(reply, serializer))
+                    return
+                except BaseException as exc:
+                    error = exc
+            future.set_exception(error)
+
+        conn.submit(frames, call_id, self._pyroTimeout, done)
+        return future
+
+    def _pyroPrepare(
+        self,
+        method: str,
+        args: tuple[Any, ...] | list[Any],
+        kwargs: dict[str, Any],
+        object_id: str | None,
+        flags: int,
+    ) -> tuple[Any, list[Any], int, Any, bool]:
+        """Connect if needed and build a CALL: (connection, frames, call id, serializer, oneway)."""
         conn = self._pyroConnection
         if conn is None or conn.closed:
             with self.__lock:
@@ -248,18 +315,28 @@ class Proxy:
         serializer = self.__serializer
         if serializer is None or serializer.name != self._pyroSerializer:
             serializer = self.__serializer = get_serializer(self._pyroSerializer)
-        payload, buffers = serializer.dumps([args, kwargs], config.OOB_THRESHOLD)
-        oneway = method in self._pyroOneway
-        # a oneway call never waits, so cached metadata is confirmed by a later normal call
-        confirm_meta = not (oneway or self._pyroMetaFresh)
-        flags = wire.FLAG_ONEWAY if oneway else (wire.FLAG_META if confirm_meta else 0)
+        annotations = self._pyroAnnotations()
+        if annotations:
+            flags |= wire.FLAG_ANNOTATED
+            body: list[Any] = [args, kwargs, annotations]
+        else:
+            body = [args, kwargs]
+        payload, buffers = serializer.dumps(body, config.OOB_THRESHOLD)
+        oneway = bool(flags & wire.FLAG_ONEWAY) or (
+            object_id is None and method in self._pyroOneway
+        )
+        if oneway:
+            flags |= wire.FLAG_ONEWAY
+        elif not self._pyroMetaFresh and object_id is None:
+            # cached metadata: have it confirmed with this reply (a oneway call never waits)
+            flags |= wire.FLAG_META
         call_id = conn.next_call_id()
         frames = wire.encode(
             wire.CALL,
             flags,
             serializer.serializer_id,
             call_id,
-            self._pyroUri.object,
+            object_id or self._pyroUri.object,
             method,
             payload,
             buffers,
@@ -271,11 +348,7 @@ class Proxy:
                 raise errors.MessageTooLargeError(
                     f"call of {size} bytes exceeds the daemon's limit of {limit}"
                 )
-        if oneway:
-            conn.send_oneway(frames)
-            return None
-        reply = conn.call(frames, call_id, self._pyroTimeout)
-        return self._pyroDecode(reply, serializer)
+        return conn, frames, call_id, serializer, oneway
 
     def _pyroDecode(self, reply: wire.Message, serializer: Any) -> Any:
         ser_id = reply.serializer_id
@@ -284,16 +357,62 @@ class Proxy:
                 f"reply uses serializer id {ser_id}, which was not asked for"
             )
         decoder = BY_ID[ser_id]
-        if reply.kind == wire.RESULT:
-            value = decoder.loads(reply.payload, reply.buffers)
-            if reply.flags & wire.FLAG_META:
-                value, meta = value
-                self._pyroApplyMetadata(meta, fresh=True)
-                _cache_meta(str(self._pyroUri), meta)
-            return value
         if reply.kind == wire.ERROR:
             raise errors.payload_to_exception(decoder.loads(reply.payload))
-        raise errors.ProtocolError(f"unexpected reply kind {reply.kind}")
+        if reply.kind != wire.RESULT:
+            raise errors.ProtocolError(f"unexpected reply kind {reply.kind}")
+        value = decoder.loads(reply.payload, reply.buffers)
+        flags = reply.flags
+        if flags & wire.FLAG_ANNOTATED:
+            value, annotations = value
+            self._pyroResponseAnnotations(annotations, reply.call_id)
+        if flags & wire.FLAG_META:
+            value, meta = value
+            self._pyroApplyMetadata(meta, fresh=True)
+            _cache_meta(str(self._pyroUri), meta)
+        if flags & wire.FLAG_STREAM:
+            stream_id, items, finished, error = value
+            return RemoteIterator(self, stream_id, items, finished, error)
+        return value
+
+    # -- annotations, async, batches, streams ---------------------------------------------------
+
+    def _pyroAnnotations(self) -> dict[str, Any]:
+        """Annotations sent with every call; override to add your own (call super()).
+
+        By default: the correlation id of the current context, so a chain of nested calls
+        (A->B->C) shares the id the first caller set.
+        """
+        correlation_id = current_context.correlation_id
+        return {"correlation_id": correlation_id} if correlation_id else {}
+
+    def _pyroResponseAnnotations(self, annotations: dict[str, Any], call_id: int) -> None:
+        """Called with the annotations a reply carried; override to use them.
+
+        By default they are kept in ``self._pyroLastResponseAnnotations``.
+        """
+        self._pyroLastResponseAnnotations = annotations
+
+    def _pyroAsync(self, asynchronous: bool = True) -> None:
+        """Switch this proxy's calls to return a zpyro.Future (Pyro4 habit)."""
+        self._pyroAsyncMode = asynchronous
+
+    def _pyroBatch(self, calls: list[list[Any]], oneway: bool, asynchronous: bool) -> Any:
+        """Run queued calls as one message; see zpyro.BatchProxy."""
+        flags = wire.FLAG_BATCH | (wire.FLAG_ONEWAY if oneway else 0)
+        if asynchronous and not oneway:
+            return self._pyroCallAsync("", [calls], {}, flags).then(batch_results)
+        conn, frames, call_id, serializer, _ = self._pyroPrepare("", [calls], {}, None, flags)
+        if oneway:
+            conn.send_oneway(frames)
+            return None
+        reply = conn.call(frames, call_id, self._pyroTimeout)
+        return batch_results(self._pyroDecode(reply, serializer))
+
+    def _pyroDaemonCall(self, method: str, *args: Any, oneway: bool = False) -> Any:
+        """Call the daemon's own object over this proxy's connection (streams, sessions)."""
+        flags = wire.FLAG_ONEWAY if oneway else 0
+        return self._pyroCall(method, args, {}, DAEMON_OBJECT_ID, flags)
 
     # -- the rest of the Python object protocol ---------------------------------------------------
 
@@ -335,6 +454,13 @@ class Proxy:
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | self._pyroMethods | self._pyroAttrs)
+
+
+def asyncproxy(proxy: Proxy) -> Proxy:
+    """A copy of `proxy` whose calls return zpyro.Future objects (Pyro4's Pyro4.async)."""
+    twin = copy.copy(proxy)
+    twin._pyroAsync(True)
+    return twin
 
 
 def _proxy_to_dict(proxy: Proxy) -> dict[str, Any]:

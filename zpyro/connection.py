@@ -24,6 +24,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import zmq
@@ -37,24 +38,29 @@ log = logging.getLogger("zpyro.connection")
 
 FAST_WAIT_MS = 2  # the leader's first, cheap wait: DEALER only (covers most calls)
 POLL_SLICE_MS = 250  # then it re-checks deadlines and the connection state at least this often
-_HANDSHAKE_FAILED = (
-    zmq.EVENT_HANDSHAKE_FAILED_AUTH
-    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-)
+REAPER_IDLE_SECONDS = 5.0
+FLUSH_LINGER_MS = 200  # a released proxy's goodbye (session release) still gets out  # a reaper thread with no futures to lead for retires after this
+_HANDSHAKE_FAILED = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+
+
+Callback = Callable[[Any, Any], None]  # (reply Message | None, error | None)
 
 
 class Pending:
-    """One call waiting for its reply. Only a thread that blocks on it gets an Event."""
+    """One call waiting for its reply: a blocked thread (event) or a future (callback)."""
 
-    __slots__ = ("event", "reply", "error", "done", "promoted")
+    __slots__ = ("event", "reply", "error", "done", "promoted", "callback", "deadline")
 
-    def __init__(self, waiting: bool) -> None:
+    def __init__(
+        self, waiting: bool, callback: Callback | None = None, deadline: float | None = None
+    ) -> None:
         self.event = threading.Event() if waiting else None
         self.reply: wire.Message | None = None
         self.error: BaseException | None = None
         self.done = False
         self.promoted = False  # asked to become the leader
+        self.callback = callback
+        self.deadline = deadline
 
     def finish(self, reply: wire.Message | None, error: BaseException | None) -> None:
         self.reply = reply
@@ -62,6 +68,11 @@ class Pending:
         self.done = True
         if self.event is not None:
             self.event.set()
+        if self.callback is not None:
+            try:
+                self.callback(reply, error)
+            except Exception:  # a future's own callbacks must not break the connection
+                log.exception("result callback failed")
 
 
 class Connection:
@@ -98,6 +109,10 @@ class Connection:
         self._sockets_closed = False
         self._connected = False  # per the monitor
         self._connect_deadline: float | None = time.monotonic() + connect_timeout
+        self._async: set[int] = set()  # call ids of pending calls that no thread waits for
+        self._reaper_wanted = threading.Event()
+        self._reaper: threading.Thread | None = None
+        self._linger_ms = 0
 
     # -- public -----------------------------------------------------------------------------------
 
@@ -146,6 +161,68 @@ class Connection:
         assert pend.reply is not None
         return pend.reply
 
+    def submit(
+        self, frames: list[Any], call_id: int, timeout: float | None, callback: Callback
+    ) -> None:
+        """Send a request whose reply is handed to `callback(reply, error)`; returns at once.
+
+        Replies are read by whichever thread leads the connection; when no caller does, a
+        reaper thread (started on demand, gone when idle) leads until every future is answered.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pend = Pending(waiting=False, callback=callback, deadline=deadline)
+        with self._mutex:
+            if self._closed is not None:
+                closed = self._closed_as(self._closed)
+            else:
+                closed = None
+                self._pending[call_id] = pend
+                self._async.add(call_id)
+                lead = not self._leader
+                if lead:
+                    self._leader = True
+                else:
+                    self._outbox.append(frames)
+        if closed is not None:
+            callback(None, closed)
+            return
+        if lead:
+            try:
+                self._check_monitor()
+                self._send(frames)
+            finally:
+                self._handover()
+        else:
+            self._waker.wake()
+        self._ensure_reaper()
+
+    def _ensure_reaper(self) -> None:
+        self._reaper_wanted.set()
+        if self._reaper is None:
+            with self._mutex:
+                if self._reaper is None and self._closed is None:
+                    self._reaper = threading.Thread(
+                        target=self._reap, name="zpyro-connection-reaper", daemon=True
+                    )
+                    self._reaper.start()
+
+    def _reap(self) -> None:
+        """Lead while futures are outstanding and no caller thread leads."""
+        while True:
+            woken = self._reaper_wanted.wait(REAPER_IDLE_SECONDS)
+            with self._mutex:
+                self._reaper_wanted.clear()
+                if self._closed is not None or (not woken and not self._async):
+                    self._reaper = None
+                    return
+                if self._leader or not self._async:
+                    continue  # the leader delivers; it wakes us when it lets go
+                self._leader = True
+            try:
+                self._lead(None, None)
+            finally:
+                self._handover()
+
     def send_oneway(self, frames: list[Any]) -> None:
         """Send without waiting for any reply."""
         with self._mutex:
@@ -165,7 +242,9 @@ class Connection:
         finally:
             self._handover()
 
-    def close(self, reason: str = "connection closed by the proxy") -> None:
+    def close(self, reason: str = "connection closed by the proxy", flush: bool = False) -> None:
+        """Fail what is pending and close. With `flush`, what was just sent still goes out."""
+        self._linger_ms = FLUSH_LINGER_MS if flush else 0
         with self._mutex:
             if self._closed is not None:
                 return
@@ -198,19 +277,22 @@ class Connection:
                     self._let_go(pend, call_id)
                 return
 
-    def _lead(self, pend: Pending, deadline: float | None) -> None:
-        """Operate the socket until `pend` is answered, the deadline passes or we are closed."""
-        if not self._outbox:
+    def _lead(self, pend: Pending | None, deadline: float | None) -> None:
+        """Operate the socket until `pend` is answered (None: until no future is outstanding),
+        the deadline passes or the connection is closed."""
+        if pend is not None and not self._outbox:
             # fast path: one blocking receive on the DEALER alone, like a raw pyzmq client
             try:
                 self._deliver(self._sock.recv_multipart())
             except zmq.Again:
                 pass
         sock, monitor, wake_fd = self._sock, self._monitor, self._waker.fileno()
-        while not pend.done and self._closed is None:
+        while (not pend.done if pend is not None else bool(self._async)) and self._closed is None:
             if self._outbox:
                 self._flush_outbox()
             slice_ms = POLL_SLICE_MS
+            if self._async:
+                self._expire_futures()
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -224,6 +306,16 @@ class Connection:
             if wake_fd in ready:
                 self._waker.drain()
             self._check_connect_deadline()
+
+    def _expire_futures(self) -> None:
+        now = time.monotonic()
+        for call_id in list(self._async):
+            pend = self._pending.get(call_id)
+            if pend is None or pend.deadline is None or now <= pend.deadline:
+                continue
+            if self._pending.pop(call_id, None) is not None:
+                self._async.discard(call_id)
+                pend.finish(None, errors.TimeoutError("no reply within the timeout"))
 
     def _let_go(self, pend: Pending, call_id: int) -> None:
         """End a leader's turn: forget its own unanswered call, then hand the role over."""
@@ -245,6 +337,8 @@ class Connection:
                             other.event.set()
                             return
                     self._leader = False
+                    if self._async:
+                        self._reaper_wanted.set()  # futures still out: the reaper leads now
                     return
                 items = list(self._outbox)
                 self._outbox.clear()
@@ -279,6 +373,8 @@ class Connection:
             return
         pend = self._pending.pop(msg.call_id, None)
         if pend is not None:
+            if pend.callback is not None:
+                self._async.discard(msg.call_id)
             pend.finish(msg, None)
         elif msg.call_id == 0 and msg.kind == wire.ERROR:
             log.warning("daemon %s reported an error about an unreadable request", self.endpoint)
@@ -306,9 +402,14 @@ class Connection:
                     errors.CommunicationError(f"cannot connect to {self.endpoint}: refused"),
                     close=True,
                 )
-            elif event & _HANDSHAKE_FAILED:
+            elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
                 self._give_up(
-                    errors.SecurityError(f"handshake with {self.endpoint} failed"), close=True
+                    errors.SecurityError(f"{self.endpoint} refused our credentials"), close=True
+                )
+            elif event & _HANDSHAKE_FAILED and self._pending:
+                # e.g. the peer closed mid-handshake (a listener going away)
+                self._give_up(
+                    errors.CommunicationError(f"handshake with {self.endpoint} failed"), close=True
                 )
 
     def _check_connect_deadline(self) -> None:
@@ -337,6 +438,7 @@ class Connection:
         """Fail every pending call (mutex held)."""
         pending = list(self._pending.values())
         self._pending.clear()
+        self._async.clear()
         for pend in pending:
             pend.finish(None, exc)
 
@@ -349,5 +451,5 @@ class Connection:
         except zmq.ZMQError:
             pass
         self._monitor.close(linger=0)
-        self._sock.close(linger=0)
+        self._sock.close(linger=self._linger_ms)
         self._waker.close()

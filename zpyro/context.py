@@ -13,7 +13,16 @@ from typing import Any
 class CallInfo:
     """Facts about the call being served."""
 
-    __slots__ = ("client", "call_id", "object_id", "method", "annotations", "client_key")
+    __slots__ = (
+        "client",
+        "call_id",
+        "object_id",
+        "method",
+        "annotations",
+        "client_key",
+        "correlation_id",
+        "response_annotations",
+    )
 
     def __init__(
         self,
@@ -30,13 +39,24 @@ class CallInfo:
         self.method = method
         self.annotations = annotations if annotations is not None else {}
         self.client_key = client_key  # the caller's CURVE public key, when CURVE is on
+        # shared by a chain of nested calls (A->B->C); set it in a client to start a chain
+        self.correlation_id: str | None = self.annotations.get("correlation_id")
+        self.response_annotations: dict[str, Any] = {}  # a method fills it to send data back
 
 
 _current: ContextVar[CallInfo | None] = ContextVar("zpyro_call", default=None)
 
 
+WRITABLE = frozenset({"correlation_id", "response_annotations", "annotations"})
+
+
 class CurrentContext:
-    """Read-only view of the current call; attributes are None outside a remote call."""
+    """The current call's facts; attributes are None outside a remote call.
+
+    ``correlation_id``, ``annotations`` and ``response_annotations`` may also be set: in a client
+    (outside any call) a correlation id set here travels with every call made from this thread
+    or task, and with every nested call made while serving them.
+    """
 
     __slots__ = ()
 
@@ -45,6 +65,15 @@ class CurrentContext:
             raise AttributeError(name)
         info = _current.get()
         return None if info is None else getattr(info, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in WRITABLE:
+            raise AttributeError(f"current_context.{name} is read-only")
+        info = _current.get()
+        if info is None:
+            info = CallInfo(b"", 0, "", "")
+            _current.set(info)
+        setattr(info, name, value)
 
     @property
     def active(self) -> bool:

@@ -1,7 +1,10 @@
 """One request in, one reply out: find the object, check exposure, invoke, capture errors.
 
 No sockets here: the daemon's I/O code hands a decoded :class:`~zpyro.wire.Message` to
-:meth:`Dispatcher.handle` and sends whatever frames come back.
+:meth:`Dispatcher.handle` and sends whatever frames come back. On the way out a result may
+become a stream (generators), a proxy (objects registered in the same daemon: autoproxy) or
+carry response annotations. An ``async def`` method's coroutine is handed to ``defer`` (the
+daemon's event loop) and answered later, so it never ties up the calling thread.
 """
 
 from __future__ import annotations
@@ -10,22 +13,30 @@ import asyncio
 import functools
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from . import context, errors, wire
 from .exposure import is_callback, is_private, members_of
 from .objects import ObjectRegistry
 from .serializers import BY_ID, get_serializer
+from .streams import StreamRegistry, is_stream
 
 log = logging.getLogger("zpyro.dispatch")
 
 DAEMON_OBJECT_ID = "Pyro.Daemon"
 JSON_ID = get_serializer("json").serializer_id
+DEFERRED = object()  # handle()'s answer when the reply will come later (async def methods)
 
 # Method names a proxy uses to read and write exposed properties.
 GETATTR = "__getattr__"
 SETATTR = "__setattr__"
+
+_PLAIN = frozenset({str, int, float, bool, type(None), bytes})
+
+Finish = Callable[[Any, BaseException | None], "list[Any] | None"]
+# defer(client, coroutine, finish): run the coroutine; then send finish(result, error) to client
+Defer = Callable[[bytes, Coroutine[Any, Any, Any], Finish], None]
 
 
 class Dispatcher:
@@ -39,14 +50,19 @@ class Dispatcher:
         max_message_size: int,
         oob_threshold: int,
         run_coroutine: Callable[[Any], Any] | None = None,
+        uri_for: Callable[[str], Any] | None = None,
+        streams: StreamRegistry | None = None,
     ) -> None:
         self.registry = registry
         self.accepted_ids = frozenset(get_serializer(name).serializer_id for name in accepted)
         self.require_expose = require_expose
         self.max_message_size = max_message_size
         self.oob_threshold = oob_threshold
-        # How a coroutine returned by an `async def` method is run to completion.
+        # How a coroutine is run to completion when it cannot be deferred (e.g. in a batch).
         self.run_coroutine = run_coroutine or asyncio.run
+        self.defer: Defer | None = None  # set by a daemon that runs an event loop
+        self.uri_for = uri_for  # makes autoproxy possible
+        self.streams = streams  # None: generators are not streamed (ITER_STREAMING off)
 
     # -- metadata -------------------------------------------------------------------------------
 
@@ -65,49 +81,86 @@ class Dispatcher:
 
     # -- serving --------------------------------------------------------------------------------
 
-    def handle(self, client: bytes, msg: wire.Message) -> list[Any] | None:
-        """Serve one CALL message; the reply frames, or None when no reply is due (oneway)."""
-        oneway = bool(msg.flags & wire.FLAG_ONEWAY)
-        want_meta = bool(msg.flags & wire.FLAG_META)
+    def handle(self, client: bytes, msg: wire.Message) -> list[Any] | None | object:
+        """Serve one CALL: the reply frames, None when no reply is due (oneway), or DEFERRED."""
+        flags = msg.flags
+        oneway = bool(flags & wire.FLAG_ONEWAY)
+        silent = oneway and not flags & wire.FLAG_META  # nothing at all goes back
         ser_id = msg.serializer_id
         if ser_id not in self.accepted_ids:
             return self._refused_serializer(msg)
-        serializer = BY_ID[ser_id]
         try:
-            args, kwargs = self._unpack_call(serializer, msg)
+            args, kwargs, annotations = self._unpack_call(BY_ID[ser_id], msg)
             obj = self.registry.resolve(msg.object_id, client)
-            target = self._find(obj, msg.method, args)
+            if flags & wire.FLAG_BATCH:
+                target = None
+                if len(args) != 1 or not isinstance(args[0], (list, tuple)):
+                    raise errors.ProtocolError("a batch carries one argument: the list of calls")
+            else:
+                target = self._find(obj, msg.method, args)
         except Exception as exc:
             log.warning("bad call %s.%s from %s: %s", msg.object_id, msg.method, client.hex(), exc)
-            return None if oneway and not want_meta else self.error_reply(msg.call_id, exc, ser_id)
-        token = context.enter(context.CallInfo(client, msg.call_id, msg.object_id, msg.method))
+            return None if silent else self.error_reply(msg.call_id, exc, ser_id)
+        info = context.CallInfo(client, msg.call_id, msg.object_id, msg.method, annotations)
+        token = context.enter(info)
         try:
-            result = target(*args, **kwargs)
-            if inspect.iscoroutine(result):
-                result = self.run_coroutine(result)
+            if target is None:
+                result = self._run_batch(obj, args[0])
+            else:
+                result = target(*args, **kwargs)
+                if inspect.iscoroutine(result):
+                    coro = _in_context(info, result)
+                    if self.defer is not None:
+                        finish = functools.partial(self._finish, msg, info, target, silent)
+                        self.defer(client, coro, finish)
+                        return DEFERRED
+                    result = self.run_coroutine(coro)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # also SystemExit, CancelledError: the caller gets an answer
             self._log_call_error(msg, target, exc)
-            if oneway and not want_meta:
-                return None
-            return self.error_reply(msg.call_id, exc, ser_id)
+            return None if silent else self.error_reply(msg.call_id, exc, ser_id)
         finally:
             context.leave(token)
-        if oneway:
-            result = None
-            if not want_meta:
-                return None
-        return self.result_reply(msg, result, want_meta)
+        return None if silent else self.result_reply(msg, info, None if oneway else result)
 
-    def result_reply(self, msg: wire.Message, result: Any, want_meta: bool = False) -> list[Any]:
-        serializer = BY_ID[msg.serializer_id]
+    def _finish(
+        self,
+        msg: wire.Message,
+        info: context.CallInfo,
+        target: Any,
+        silent: bool,
+        result: Any,
+        exc: BaseException | None,
+    ) -> list[Any] | None:
+        """The reply of a deferred (async def) call, once its coroutine is done."""
+        if exc is not None:
+            self._log_call_error(msg, target, exc)
+            return None if silent else self.error_reply(msg.call_id, exc, msg.serializer_id)
+        if silent:
+            return None
+        return self.result_reply(msg, info, None if msg.flags & wire.FLAG_ONEWAY else result)
+
+    def result_reply(
+        self, msg: wire.Message, info: context.CallInfo | None, result: Any
+    ) -> list[Any]:
+        """RESULT frames: the value (streamed, autoproxied) wrapped with metadata/annotations."""
         flags = 0
-        if want_meta:
-            result = [result, self.metadata(msg.object_id)]
-            flags = wire.FLAG_META
         try:
-            payload, buffers = serializer.dumps(result, self.oob_threshold)
+            if self.streams is not None and is_stream(result):
+                result = self.streams.open(result, info.client if info else b"")
+                flags |= wire.FLAG_STREAM
+            if self.uri_for is not None and type(result) not in _PLAIN:
+                result = self._autoproxy(result)
+            if msg.flags & wire.FLAG_META:
+                result = [result, self.metadata(msg.object_id)]
+                flags |= wire.FLAG_META
+            if info is not None and info.response_annotations:
+                result = [result, info.response_annotations]
+                flags |= wire.FLAG_ANNOTATED
+            if msg.flags & wire.FLAG_BATCH:
+                flags |= wire.FLAG_BATCH
+            payload, buffers = BY_ID[msg.serializer_id].dumps(result, self.oob_threshold)
         except Exception as exc:
             log.warning("cannot serialize the result of %s.%s: %s", msg.object_id, msg.method, exc)
             return self.error_reply(msg.call_id, exc, msg.serializer_id)
@@ -131,6 +184,44 @@ class Dispatcher:
 
     # -- helpers --------------------------------------------------------------------------------
 
+    def _run_batch(self, obj: Any, calls: Any) -> list[list[Any]]:
+        """Run queued calls in order; stop at the first error, which ends the results."""
+        results: list[list[Any]] = []
+        for call in calls:
+            try:
+                method, args, kwargs = call
+                target = self._find(obj, method, args)
+                value = target(*args, **kwargs)
+                if inspect.iscoroutine(value):
+                    value = self.run_coroutine(value)
+                if self.uri_for is not None and type(value) not in _PLAIN:
+                    value = self._autoproxy(value)
+            except Exception as exc:
+                log.warning("batched call %r raised %s: %s", call, type(exc).__name__, exc)
+                results.append([False, errors.exception_to_payload(exc)])
+                break
+            results.append([True, value])
+        return results
+
+    def _autoproxy(self, value: Any) -> Any:
+        """Objects registered in this daemon travel as proxies to them (also inside containers)."""
+        kind = type(value)
+        if kind in _PLAIN:
+            return value
+        if kind is list or kind is tuple:
+            items = [self._autoproxy(v) for v in value]
+            return value if all(a is b for a, b in zip(items, value, strict=True)) else kind(items)
+        if kind is dict:
+            fixed = {k: self._autoproxy(v) for k, v in value.items()}
+            return value if all(fixed[k] is v for k, v in value.items()) else fixed
+        object_id = self.registry.id_of_instance(value)
+        if object_id is None or object_id == DAEMON_OBJECT_ID:
+            return value
+        from .client import Proxy  # the server side makes proxies only for autoproxy
+
+        assert self.uri_for is not None
+        return Proxy(self.uri_for(object_id))
+
     def _refused_serializer(self, msg: wire.Message) -> list[Any] | None:
         known = BY_ID.get(msg.serializer_id)
         name = known.name if known else f"id {msg.serializer_id}"
@@ -144,17 +235,27 @@ class Dispatcher:
         return self.error_reply(msg.call_id, exc, JSON_ID)
 
     @staticmethod
-    def _unpack_call(serializer: Any, msg: wire.Message) -> tuple[Any, dict[str, Any]]:
+    def _unpack_call(
+        serializer: Any, msg: wire.Message
+    ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
         body = serializer.loads(msg.payload, msg.buffers)
+        annotations: Any = {}
         try:
-            args, kwargs = body
+            if msg.flags & wire.FLAG_ANNOTATED:
+                args, kwargs, annotations = body
+            else:
+                args, kwargs = body
         except (TypeError, ValueError):
-            raise errors.ProtocolError("call payload is not [args, kwargs]") from None
+            raise errors.ProtocolError(
+                "call payload is not [args, kwargs(, annotations)]"
+            ) from None
         if not isinstance(args, (list, tuple)) or not isinstance(kwargs, dict):
             raise errors.ProtocolError("call payload is not [args, kwargs]")
+        if not isinstance(annotations, dict):
+            raise errors.ProtocolError("call annotations must be a dict")
         if kwargs and not all(isinstance(k, str) for k in kwargs):
             raise errors.ProtocolError("keyword argument names must be strings")
-        return args, kwargs
+        return args, kwargs, annotations
 
     def _find(self, obj: Any, method: str, args: Any) -> Callable[..., Any]:
         members = members_of(obj, self.require_expose)
@@ -165,7 +266,7 @@ class Dispatcher:
             if method == SETATTR and name not in members.writable_attrs:
                 raise AttributeError(f"attribute {name!r} of {type(obj).__name__} is read-only")
             return functools.partial(getattr if method == GETATTR else setattr, obj)
-        if is_private(method) or method not in members.methods:
+        if not isinstance(method, str) or is_private(method) or method not in members.methods:
             raise AttributeError(f"no exposed method {method!r} on {type(obj).__name__}")
         return getattr(obj, method)  # type: ignore[no-any-return]
 
@@ -175,3 +276,12 @@ class Dispatcher:
         else:
             log.warning("%s.%s raised %s: %s", msg.object_id, msg.method, type(exc).__name__, exc)
             log.debug("traceback", exc_info=exc)
+
+
+async def _in_context(info: context.CallInfo, coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a served coroutine with its call's current_context, wherever the loop is."""
+    token = context.enter(info)
+    try:
+        return await coro
+    finally:
+        context.leave(token)

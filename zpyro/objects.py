@@ -45,6 +45,7 @@ class ObjectRegistry:
 
     def __init__(self) -> None:
         self._objects: dict[str, Any] = {}
+        self._instances: dict[int, str] = {}  # id(instance) -> object id, for autoproxy
         self._lock = threading.Lock()
 
     def add(self, obj: Any, object_id: str | None = None, force: bool = False) -> str:
@@ -60,16 +61,30 @@ class ObjectRegistry:
                 if any(_same(existing, obj) for existing in self._objects.values()):
                     raise DaemonError("object or class is already registered")
             self._objects[object_id] = target
+            if target is obj:
+                self._instances[id(obj)] = object_id
         return object_id
 
     def remove(self, obj_or_id: Any) -> str | None:
         with self._lock:
             if isinstance(obj_or_id, str):
-                return obj_or_id if self._objects.pop(obj_or_id, None) is not None else None
+                target = self._objects.pop(obj_or_id, None)
+                if target is None:
+                    return None
+                self._instances.pop(id(target), None)
+                return obj_or_id
             for key, existing in list(self._objects.items()):
                 if _same(existing, obj_or_id):
                     del self._objects[key]
+                    self._instances.pop(id(existing), None)
                     return key
+        return None
+
+    def id_of_instance(self, obj: Any) -> str | None:
+        """The object id of a registered instance (fast: used on every result for autoproxy)."""
+        object_id = self._instances.get(id(obj))
+        if object_id is not None and self._objects.get(object_id) is obj:
+            return object_id
         return None
 
     def id_of(self, obj: Any) -> str | None:

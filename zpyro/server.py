@@ -17,6 +17,7 @@ else.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -28,10 +29,12 @@ import zmq
 
 from . import errors, wire
 from .config import config
-from .dispatch import DAEMON_OBJECT_ID, Dispatcher
-from .exposure import expose
+from .context import current_context
+from .dispatch import DAEMON_OBJECT_ID, DEFERRED, Dispatcher, Finish
+from .exposure import expose, oneway
 from .objects import ObjectRegistry
 from .sockets import apply_heartbeat, can_read, context
+from .streams import StreamRegistry
 from .uri import URI, endpoint_to_location
 from .waker import Waker
 from .workers import WorkerPool
@@ -41,6 +44,7 @@ log = logging.getLogger("zpyro.server")
 WATCH_INTERVAL = 0.005  # standby checks the owner this often; takeover after 1-2 intervals
 SLOW_CALL = 0.002  # SLOW_STREAK inline runs in a row longer than this send a method to the pool
 SLOW_STREAK = 3
+SWEEP_EVERY = 200  # standby intervals between sweeps of abandoned streams (~1 s)
 RECV_BATCH = 64  # messages taken from the ROUTER before checking the reply queue again
 MAX_QUEUED = 10_000
 BIND_RETRIES = 20  # x 50 ms, for an explicit port still held by a listener being closed  # calls waiting for a worker before the daemon answers "busy"
@@ -67,6 +71,24 @@ class DaemonObject:
     def info(self) -> str:
         return f"{self._daemon.location} - {len(self._daemon.registry)} objects"
 
+    def stream_next(self, stream_id: str) -> list[Any]:
+        """The next chunk of a remote iterator: [items, finished, error]."""
+        streams = self._daemon.dispatcher.streams
+        if streams is None:
+            raise errors.DaemonError("streaming is off in this daemon")
+        return streams.next_chunk(stream_id, current_context.client)
+
+    @oneway
+    def stream_close(self, stream_id: str) -> None:
+        streams = self._daemon.dispatcher.streams
+        if streams is not None:
+            streams.close(stream_id)
+
+    @oneway
+    def release_session(self) -> None:
+        """The calling proxy is gone: drop its session instances and streams."""
+        self._daemon.release_client(current_context.client)
+
 
 class Daemon:
     """Serves objects to proxies. Binds tcp (default), ipc (``unixsocket``) or inproc."""
@@ -85,13 +107,23 @@ class Daemon:
         self.max_message_size = max_message_size or config.MAX_MESSAGE_SIZE
         accepted = serializers_accepted or config.SERIALIZERS_ACCEPTED
         self.registry = ObjectRegistry()
+        streams = None
+        if config.ITER_STREAMING:
+            streams = StreamRegistry(config.ITER_STREAM_LIFETIME, config.ITER_STREAM_LINGER)
         self.dispatcher = Dispatcher(
             self.registry,
             accepted,
             config.REQUIRE_EXPOSE,
             self.max_message_size,
             config.OOB_THRESHOLD,
+            run_coroutine=self._run_coroutine_blocking,
+            uri_for=self.uri_for,
+            streams=streams,
         )
+        self.dispatcher.defer = self._defer
+        self._loop: asyncio.AbstractEventLoop | None = None  # runs async def methods
+        self._loop_thread: threading.Thread | None = None
+        self._loop_lock = threading.Lock()
         self._router = self._bind(host, port, unixsocket, inproc)
         self.location = endpoint_to_location(self.endpoint)
         self.locationStr = self.location  # Pyro name
@@ -271,7 +303,7 @@ class Daemon:
             return None
         key = (msg.object_id, msg.method)
         if pooled and msg.object_id == DAEMON_OBJECT_ID:  # cheap: answer right here
-            reply = self.dispatcher.handle(ident, msg)
+            reply = self._handle(ident, msg)
             if reply is not None:
                 self._reply(ident, reply)
             return None
@@ -294,7 +326,7 @@ class Daemon:
         self._inline_active = True
         started = time.perf_counter()
         try:
-            reply = self.dispatcher.handle(ident, msg)
+            reply = self._handle(ident, msg)
         finally:
             with self._mutex:
                 self._inline_active = False
@@ -329,9 +361,59 @@ class Daemon:
             del self._slow_streak[key]
 
     def _run_pooled(self, ident: bytes, msg: wire.Message) -> None:
-        reply = self.dispatcher.handle(ident, msg)
+        reply = self._handle(ident, msg)
         if reply is not None:
             self._queue_reply(ident, reply)
+
+    def _handle(self, ident: bytes, msg: wire.Message) -> list[Any] | None:
+        reply = self.dispatcher.handle(ident, msg)
+        return None if reply is DEFERRED else reply  # type: ignore[return-value]
+
+    # -- async def methods: on an event loop the daemon owns ------------------------------------
+
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        with self._loop_lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+
+                def run() -> None:
+                    asyncio.set_event_loop(loop)
+                    loop.call_soon(ready.set)
+                    loop.run_forever()
+                    loop.close()
+
+                self._loop_thread = threading.Thread(
+                    target=run, name="zpyro-daemon-aio", daemon=True
+                )
+                self._loop_thread.start()
+                ready.wait(5.0)
+                self._loop = loop
+            return self._loop
+
+    def _defer(self, ident: bytes, coro: Any, finish: Finish) -> None:
+        """Run a served coroutine on the daemon's loop; its reply goes out when it is done."""
+
+        def done(future: Any) -> None:
+            try:
+                result, error = future.result(), None
+            except BaseException as exc:
+                result, error = None, exc
+            reply = finish(result, error)
+            if reply is not None:
+                self._queue_reply(ident, reply)
+
+        asyncio.run_coroutine_threadsafe(coro, self._event_loop()).add_done_callback(done)
+
+    def _run_coroutine_blocking(self, coro: Any) -> Any:
+        """For the rare coroutine that must finish in place (inside a batch)."""
+        return asyncio.run_coroutine_threadsafe(coro, self._event_loop()).result()
+
+    def release_client(self, client: bytes) -> None:
+        """Forget what a departed client held: session instances and open streams."""
+        self.registry.drop_session(client)
+        if self.dispatcher.streams is not None:
+            self.dispatcher.streams.drop_client(client)
 
     # -- standby: takes the sockets over from an owner stuck in a long call ---------------------
 
@@ -341,7 +423,11 @@ class Daemon:
     def _standby(self) -> None:
         me = threading.get_ident()
         seen = -1
+        sweeps = 0
         while not self._stop.wait(WATCH_INTERVAL):
+            sweeps += 1
+            if sweeps % SWEEP_EVERY == 0 and self.dispatcher.streams is not None:
+                self.dispatcher.streams.sweep()  # abandoned remote iterators
             with self._mutex:
                 if self._owner is None:
                     return
@@ -422,6 +508,11 @@ class Daemon:
             self._loop_done.wait(5.0)
         self._closed = True
         self._pool.shutdown(timeout=2.0)
+        if self.dispatcher.streams is not None:
+            self.dispatcher.streams.close_all()
+        if self._loop is not None and self._loop_thread is not None:  # only a loop we own
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop_thread.join(2.0)
         self._send_outbox_if_idle()
         self._router.close(linger=0)
         self._waker.close()

@@ -44,6 +44,9 @@ KIND_NAMES = {CALL: "CALL", RESULT: "RESULT", ERROR: "ERROR", PING: "PING", PONG
 # Flags (bit set).
 FLAG_ONEWAY = 0x01  # CALL: the caller wants no reply
 FLAG_META = 0x02  # CALL: also send the object's metadata; RESULT: payload = [value, metadata]
+FLAG_BATCH = 0x04  # CALL: payload = [[method, args, kwargs], ...]; RESULT: [[ok, value], ...]
+FLAG_ANNOTATED = 0x08  # CALL: payload has a 3rd item, annotations; RESULT: payload = [value, ann.]
+FLAG_STREAM = 0x10  # RESULT: the value is a stream: payload = [stream_id, items, finished]
 
 MAX_CALL_ID = 0xFFFFFFFF
 

@@ -1,0 +1,106 @@
+"""asyncio faces of Proxy and Daemon: thin adapters over the same connection, codec and dispatch.
+
+``aio.Proxy`` is a ``zpyro.Proxy`` whose calls are awaitable: each call goes through the same
+pipelined connection as futures do, and its Future is wrapped for the running loop, so
+``asyncio.gather`` over many calls on one proxy keeps them all in flight at once.
+
+``aio.Daemon`` is a ``zpyro.Daemon`` served from inside a running loop: the loop watches the
+daemon's socket and wake-up descriptor, plain methods run on the worker pool, and ``async def``
+methods run on the serving loop itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from . import client, server
+from .sockets import can_read
+from .uri import URI
+
+__all__ = ["Daemon", "Proxy"]
+
+
+class _AwaitableMethod:
+    __slots__ = ("_owner", "_name")
+
+    def __init__(self, owner: Proxy, name: str) -> None:
+        self._owner = owner
+        self._name = name
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._owner._pyroAwait(self._name, args, kwargs)
+
+
+class Proxy:
+    """``async with aio.Proxy(uri) as p: await p.method(...)``."""
+
+    def __init__(self, uri: str | URI) -> None:
+        object.__setattr__(self, "_pyroProxy", client.Proxy(uri))
+
+    async def _pyroConnect(self) -> None:
+        """Connect and learn the metadata without blocking the loop."""
+        proxy = self._pyroProxy
+        if proxy._pyroConnection is None or not (proxy._pyroMethods or proxy._pyroAttrs):
+            await asyncio.get_running_loop().run_in_executor(None, proxy._pyroGetMetadata)
+
+    async def _pyroAwait(self, method: str, args: Any, kwargs: dict[str, Any]) -> Any:
+        await self._pyroConnect()
+        return await asyncio.wrap_future(self._pyroProxy._pyroCallAsync(method, args, kwargs))
+
+    def __getattr__(self, name: str) -> Any:
+        proxy = self._pyroProxy
+        if name.startswith("_pyro"):
+            return getattr(proxy, name)  # _pyroTimeout, _pyroSerializer, _pyroOneway, ...
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in proxy._pyroAttrs:  # a property: awaitable value
+            return self._pyroAwait(client.GETATTR, (name,), {})
+        return _AwaitableMethod(self, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._pyroProxy, name, value)  # _pyro* settings go to the proxy underneath
+
+    async def __aenter__(self) -> Proxy:
+        await self._pyroConnect()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self._pyroProxy._pyroRelease()
+
+    def __repr__(self) -> str:
+        return f"<zpyro.aio.Proxy for {self._pyroProxy._pyroUri}>"
+
+
+class Daemon(server.Daemon):
+    """A Daemon served by the running loop: ``await daemon.serve_forever()``."""
+
+    async def serve_forever(self) -> None:
+        """Serve until shutdown() or until this task is cancelled."""
+        loop = asyncio.get_running_loop()
+        stopped: asyncio.Future[None] = loop.create_future()
+        self._loop = loop  # async def methods run on this loop
+        self._stop.clear()
+        router_fd = cast(int, self._router.fd)
+        wake_fd = self._waker.fileno()
+        ready = {self._router: 1, wake_fd: 1}
+
+        def on_readable() -> None:
+            if self._stop.is_set():
+                if not stopped.done():
+                    stopped.set_result(None)
+                return
+            self.events(ready)
+            # the zmq descriptor is edge-triggered: look again before waiting for the next edge
+            if can_read(self._router) or self._outbox:
+                loop.call_soon(on_readable)
+
+        loop.add_reader(router_fd, on_readable)
+        loop.add_reader(wake_fd, on_readable)
+        loop.call_soon(on_readable)  # anything that arrived before we started watching
+        try:
+            await stopped
+        finally:
+            loop.remove_reader(router_fd)
+            loop.remove_reader(wake_fd)
+            self._loop = None

@@ -1,0 +1,57 @@
+"""``zpyro.Future``: a concurrent.futures.Future with Pyro4's conveniences.
+
+It works with ``concurrent.futures.wait``/``as_completed`` and ``add_done_callback``, and adds
+Pyro4's ``.value``, ``.ready``, ``.wait(timeout)`` and ``.then(fn)``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable
+from typing import Any
+
+
+class Future(concurrent.futures.Future):  # type: ignore[type-arg]
+    """The result of a call made through an async proxy (or a batch run asynchronously)."""
+
+    @property
+    def value(self) -> Any:
+        """The result; blocks until it is there, raises the call's exception."""
+        return self.result()
+
+    @property
+    def ready(self) -> bool:
+        return self.done()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the result is there; False if `timeout` passed first."""
+        try:
+            self.exception(timeout)
+        except concurrent.futures.TimeoutError:
+            return False
+        except concurrent.futures.CancelledError:
+            pass
+        return True
+
+    def then(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+        """A new Future of ``fn(result, *args, **kwargs)``, run when this one is done.
+
+        An exception (of this call or of `fn`) passes down the chain.
+        """
+        chained = Future()
+
+        def run(done: concurrent.futures.Future) -> None:  # type: ignore[type-arg]
+            if done.cancelled():
+                chained.cancel()
+                return
+            error = done.exception()
+            if error is not None:
+                chained.set_exception(error)
+                return
+            try:
+                chained.set_result(fn(done.result(), *args, **kwargs))
+            except BaseException as exc:
+                chained.set_exception(exc)
+
+        self.add_done_callback(run)
+        return chained
