@@ -11,6 +11,7 @@ Adding a scenario: write ``def my_rows(b: Bench) -> list[Row]`` and decorate it 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime
 import json
 import marshal
@@ -22,7 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AsyncExitStack, ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -41,6 +42,11 @@ SERVER_LIFETIME = 900.0  # seconds; servers also exit when their parent's pipe c
 MAX_CALLS = 50_000_000  # upper bound of every timing loop
 MAX_CLIENT_ROUNDS = 20
 ZPYRO_SERIALIZERS = {"serpent", "json", "msgpack", "marshal", "pickle"}
+PIPELINE_CALLS = 2000  # calls outstanding at once (pipelined, aiogather)
+ONEWAY_CALLS = 20_000  # oneway calls per timed run (quick: ONEWAY_CALLS_QUICK)
+ONEWAY_CALLS_QUICK = 4000
+BATCH_CALLS = 2000  # calls in one batch
+RESULT_TIMEOUT = 60.0  # seconds: longest wait for any pipelined/batched/oneway result
 
 
 # ---- the served object (same code behind every server) ----------------------------------------
@@ -49,12 +55,26 @@ ZPYRO_SERIALIZERS = {"serpent", "json", "msgpack", "marshal", "pickle"}
 class Service:
     def __init__(self) -> None:
         self._big = b"x" * BIG_SIZE
+        self._hits = 0
+        self._lock = threading.Lock()
 
     def echo(self, value: Any) -> Any:
         return value
 
     def data(self, size: int) -> bytes:
         return self._big if size == BIG_SIZE else b"x" * size
+
+    # zpyro.oneway only sets `_pyroOneway`, which Pyro5 reads too: oneway on both servers
+    @zpyro.oneway
+    def bump(self) -> None:
+        """Oneway: count one call (scenario "oneway")."""
+        with self._lock:
+            self._hits += 1
+
+    def count(self) -> int:
+        """How many bump() calls have run so far."""
+        with self._lock:
+            return self._hits
 
 
 # ---- raw pyzmq RPC: frames [serializer name, dumps((method, args))] ----------------------------
@@ -79,9 +99,12 @@ RAW_SERIALIZERS: dict[str, tuple[Callable[[Any], bytes], Callable[[Any], Any]]] 
 class RawClient:
     """The hand-written DEALER side: dumps, send 2 frames, recv, loads."""
 
-    def __init__(self, address: str, serializer: str = "serpent") -> None:
+    def __init__(self, address: str, serializer: str = "serpent", pipelined: bool = False) -> None:
         self.sock = zmq.Context.instance().socket(zmq.DEALER)
         self.sock.linger = 0
+        if pipelined:  # no HWM: all requests queue up before the first reply is read
+            self.sock.sndhwm = self.sock.rcvhwm = 0
+            self.sock.rcvtimeo = self.sock.sndtimeo = int(RESULT_TIMEOUT * 1000)
         self.sock.connect(address)
         self.tag = serializer.encode()
         self.dumps, self.loads = RAW_SERIALIZERS.get(serializer, (bytes, bytes))
@@ -95,6 +118,17 @@ class RawClient:
         self.sock.send_multipart([self.tag, self.dumps((method, args))])
         frames = self.sock.recv_multipart(copy=False)
         return frames[2].bytes if len(frames) > 2 else self.loads(frames[1].bytes)
+
+    def pipelined(self, method: str, args: list[tuple[Any, ...]]) -> list[Any]:
+        """Send every request, then receive every reply (in order: one single-threaded server).
+
+        Needs ``pipelined=True`` (no HWM, and a receive timeout of RESULT_TIMEOUT).
+        """
+        send, tag, dumps = self.sock.send_multipart, self.tag, self.dumps
+        for a in args:
+            send([tag, dumps((method, a))])
+        recv, loads = self.sock.recv_multipart, self.loads
+        return [loads(recv()[1]) for _ in range(len(args))]
 
     def echo_bytes(self, payload: bytes) -> bytes:
         self.sock.send_multipart([ECHO_TAG, payload])
@@ -158,6 +192,7 @@ def serve_raw(deadline: float) -> None:
     """Single-threaded ROUTER: loads, call, dumps, reply."""
     sock = zmq.Context.instance().socket(zmq.ROUTER)
     sock.linger = 0
+    sock.sndhwm = sock.rcvhwm = 0  # a ROUTER drops replies at its HWM: pipelined clients
     port = sock.bind_to_random_port(f"tcp://{HOST}")
     service = Service()
     _ready(f"tcp://{HOST}:{port}")
@@ -316,6 +351,7 @@ class Row:
     pyro5: float | None = None
     min_vs_raw: float | None = None  # target: zpyro / raw >= this
     min_vs_pyro5: float | None = None  # target: zpyro / Pyro5 >= this
+    min_zpyro: float | None = None  # target: the zpyro figure itself >= this (in `unit`)
     notes: str = ""
 
     @property
@@ -333,6 +369,8 @@ class Row:
             parts.append(f">= {self.min_vs_raw:g}x raw")
         if self.min_vs_pyro5 is not None:
             parts.append(f">= {self.min_vs_pyro5:g}x Pyro5")
+        if self.min_zpyro is not None:
+            parts.append(f">= {self.min_zpyro:,.0f} {self.unit}")
         return ", ".join(parts) or "-"
 
     @property
@@ -340,6 +378,7 @@ class Row:
         checks = [
             (self.ratio_raw, self.min_vs_raw),
             (self.ratio_pyro5, self.min_vs_pyro5),
+            (self.zpyro, self.min_zpyro),
         ]
         wanted = [(r, m) for r, m in checks if m is not None]
         if not wanted:
@@ -421,6 +460,7 @@ class Bench:
     warmup_s: float = 0.3
     clients: int = 4
     client_calls: int = 3000
+    oneway_calls: int = ONEWAY_CALLS
     log: list[str] = field(default_factory=list)
 
     @property
@@ -467,6 +507,7 @@ class Bench:
 
         Pyro5.config.SERIALIZER = serializer
         proxy = Pyro5.api.Proxy(self.pyro5_uri)
+        proxy._pyroSerializer = serializer  # else config.SERIALIZER at call time
         proxy._pyroBind()
         return proxy
 
@@ -631,6 +672,159 @@ def multi_client_rate(b: Bench, kind: str, address: str) -> float:
     return best
 
 
+def _missing(feature: str) -> str | None:
+    """None if zpyro has `feature` ("asyncproxy", "BatchProxy", "aio"), else a note."""
+    if feature == "aio":
+        try:
+            from zpyro import aio  # noqa: F401
+        except ImportError:
+            return "zpyro.aio missing: zpyro not measured"
+        return None
+    return None if hasattr(zpyro, feature) else f"zpyro.{feature} missing: zpyro not measured"
+
+
+def _raw_pipelined(b: Bench, stack: ExitStack, n: int) -> Callable[[], Any]:
+    """Raw: one DEALER sends n serpent echo requests, then receives the n replies."""
+    raw = stack.enter_context(b.using(RawClient(b.raw_address, "serpent", pipelined=True)))
+    args = [(i,) for i in range(n)]
+    _check(raw.pipelined("echo", args), list(range(n)), "raw pipelined echo")
+    return lambda: raw.pipelined("echo", args)
+
+
+@scenario("pipelined")
+def pipelined_calls(b: Bench) -> list[Row]:
+    """5. PIPELINE_CALLS futures outstanding at once on one proxy: submit all, then wait all."""
+    n = PIPELINE_CALLS
+    row = Row(f"pipelined {n} futures [serpent]", "calls/s", min_vs_raw=0.4)
+    with ExitStack() as stack:
+        contenders = {"raw": _raw_pipelined(b, stack, n)}
+        row.notes = _missing("asyncproxy") or ""
+        if not row.notes:
+            p = stack.enter_context(b.using(b.zpyro_proxy("serpent")))
+            a = stack.enter_context(b.using(zpyro.asyncproxy(p)))  # a copy of p: closed too
+
+            def zpyro_pipelined() -> list[Any]:
+                futures = [a.echo(i) for i in range(n)]
+                return [f.result(RESULT_TIMEOUT) for f in futures]
+
+            _check(zpyro_pipelined(), list(range(n)), "zpyro pipelined echo")
+            contenders = {"zpyro": zpyro_pipelined, **contenders}
+        b.compare(row, contenders, batch=1, scale=n)
+    return [row]
+
+
+@scenario("aiogather")
+def aio_gather(b: Bench) -> list[Row]:
+    """6. aio.Proxy + asyncio.gather of PIPELINE_CALLS calls, vs raw pipelined."""
+    n = PIPELINE_CALLS
+    row = Row(f"aio.Proxy gather {n} calls [serpent]", "calls/s", min_vs_raw=0.3)
+    with ExitStack() as stack:
+        contenders = {"raw": _raw_pipelined(b, stack, n)}
+        row.notes = _missing("aio") or ""
+        if not row.notes:
+            contenders = {"zpyro": _aio_gatherer(b, stack, n), **contenders}
+        b.compare(row, contenders, batch=1, scale=n)
+    return [row]
+
+
+def _aio_gatherer(b: Bench, stack: ExitStack, n: int) -> Callable[[], Any]:
+    """A sync function running one gather of n calls on a loop and aio.Proxy kept open."""
+    from zpyro import aio
+
+    loop = asyncio.new_event_loop()
+    stack.callback(loop.close)
+    astack = AsyncExitStack()
+    stack.callback(lambda: loop.run_until_complete(asyncio.wait_for(astack.aclose(), 10)))
+    proxy = aio.Proxy(b.zpyro_uri)
+    proxy._pyroSerializer = "serpent"  # the default; set as the raw side uses serpent
+    proxy = loop.run_until_complete(astack.enter_async_context(proxy))
+
+    async def gather() -> list[Any]:
+        calls = asyncio.gather(*(proxy.echo(i) for i in range(n)))
+        return await asyncio.wait_for(calls, RESULT_TIMEOUT)
+
+    def run() -> list[Any]:
+        return loop.run_until_complete(gather())
+
+    _check(run(), list(range(n)), "zpyro aio gather echo")
+    return run
+
+
+@scenario("oneway")
+def oneway_calls(b: Bench) -> list[Row]:
+    """7. oneway bump() calls from one proxy, timed until the server has run all of them."""
+    n = b.oneway_calls
+    row = Row(f"oneway {n} calls, confirmed [serpent]", "calls/s", min_zpyro=50_000)
+    row.notes = "until a sync count() sees all N run"
+    with ExitStack() as stack:
+        p = stack.enter_context(b.using(b.zpyro_proxy("serpent")))
+        pp = stack.enter_context(b.using(b.pyro5_proxy("serpent")))
+        _check("bump" in p._pyroOneway, True, "zpyro sees bump as oneway")
+        _check("bump" in pp._pyroOneway, True, "Pyro5 sees bump as oneway")
+        contenders = {"zpyro": _oneway_run(p, n, "zpyro"), "pyro5": _oneway_run(pp, n, "Pyro5")}
+        # fewer rounds: one run of N is already long; a warmup of 0 s is still one run
+        rounds, warmup = b.rounds, b.warmup_s
+        b.rounds, b.warmup_s = min(3, b.rounds), 0.0
+        try:
+            b.compare(row, contenders, batch=1, scale=n)
+        finally:
+            b.rounds, b.warmup_s = rounds, warmup
+    return [row]
+
+
+def _oneway_run(proxy: Any, n: int, who: str) -> Callable[[], None]:
+    def run() -> None:
+        start = proxy.count()
+        bump = proxy.bump
+        for _ in range(n):
+            bump()
+        deadline = time.monotonic() + RESULT_TIMEOUT
+        while proxy.count() - start < n:  # a sync call: the time runs until all N have run
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{who}: {n} oneway calls not all run in {RESULT_TIMEOUT} s")
+            time.sleep(0.0005)
+        _check(proxy.count() - start, n, f"{who} oneway calls run")
+
+    return run
+
+
+@scenario("batch")
+def batch_calls(b: Bench) -> list[Row]:
+    """8. BATCH_CALLS echo calls in one batch: zpyro.BatchProxy vs Pyro5.api.BatchProxy."""
+    import Pyro5.api
+
+    n = BATCH_CALLS
+    rows = []
+    for ser, target in (("serpent", 2.0), ("msgpack", 1.0)):
+        row = Row(f"batch of {n} calls [{ser}]", "calls/s", min_vs_pyro5=target)
+        with ExitStack() as stack:
+            pp = stack.enter_context(b.using(b.pyro5_proxy(ser)))
+
+            def pyro5_batch(pp: Any = pp) -> list[Any]:
+                batch = Pyro5.api.BatchProxy(pp)
+                for i in range(n):
+                    batch.echo(i)
+                return list(batch())
+
+            contenders = {"pyro5": pyro5_batch}
+            row.notes = _missing("BatchProxy") or ""
+            if not row.notes:
+                p = stack.enter_context(b.using(b.zpyro_proxy(ser)))
+
+                def zpyro_batch(p: Any = p) -> list[Any]:
+                    batch = zpyro.BatchProxy(p)
+                    for i in range(n):
+                        batch.echo(i)
+                    return list(batch())
+
+                contenders = {"zpyro": zpyro_batch, **contenders}
+            for name, fn in contenders.items():
+                _check(fn(), list(range(n)), f"{name} {ser} batch")
+            b.compare(row, contenders, batch=1, scale=n)
+        rows.append(row)
+    return rows
+
+
 # ---- main -------------------------------------------------------------------------------------
 
 
@@ -657,6 +851,7 @@ def run(args: argparse.Namespace) -> int:
     b = Bench(addresses={}, quick=args.quick)
     if args.quick:
         b.rounds, b.round_s, b.warmup_s, b.client_calls = 3, 0.1, 0.05, 300
+        b.oneway_calls = ONEWAY_CALLS_QUICK
     started = time.monotonic()
     rows: list[Row] = []
     with children([["--serve", kind] for kind in SERVERS]) as servers:
@@ -676,6 +871,9 @@ def run(args: argparse.Namespace) -> int:
         f" / {env['duration_s']} s{' / QUICK' if args.quick else ''}"
     )
     print(render_table(rows))
+    for r in rows:
+        if r.notes:
+            print(f"  note, {r.scenario}: {r.notes}")
     result = {**env, "rows": [r.as_dict() for r in rows]}
     with open(args.json, "w") as fh:
         json.dump(result, fh, indent=2)

@@ -1,0 +1,119 @@
+"""Every example in examples/ runs on its own, exits 0 and prints what it is meant to show."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+# example file -> regular expressions that must each match some line of its output
+EXPECTED = {
+    "asyncio_greeting.py": [
+        r"^serving PYRO:example\.greeting@127\.0\.0\.1:\d+$",
+        r"^Hello, Irmen\. Here is your fortune message:$",
+        r"^HELLO!$",
+        # 20 calls that each await 0.2 s: far less than the 4 s they would take one by one
+        r"^20 calls of 0\.2 s each, gathered on one proxy, took [01]\.\d+ s$",
+        r"^last greeting starts: Hello, caller19\. Here is your fortune message:$",
+        r"^daemon stopped$",
+    ],
+    "autoproxy.py": [
+        r"^build\(\) returned a Proxy for PYRO:\S+@127\.0\.0\.1:\d+$",
+        r"^Beetle drove 30 km, odometer at 150 km$",
+        r"^in the garage: Beetle drove 1 km, odometer at 151 km$",
+        r"^in the garage: Mini drove 1 km, odometer at 6 km$",
+        r"^the server's cars have driven 157 km in total$",
+    ],
+    "batch.py": [
+        r"^multiply\(7, 6\) = 42$",
+        r"^add\(1, 2\) = 3$",
+        r"^divide\(22, 7\) = 3\.1429$",
+        r"^divide\(1, 0\) raised ZeroDivisionError: ",
+        r"^oneway batch returned None$",
+        r"^lines logged by the oneway batch: 5$",
+        r"^asynchronous batch results: \[1, 4, 9, 16\]$",
+        r"^sum of the batched results: 39800$",
+    ],
+    "call_context.py": [
+        # the id the client set reaches the frontend and, through its nested call, the backend
+        r"^client: correlation id (\S+)$[\s\S]*^frontend: order\('teapot'\) with correlation id \1$"
+        r"[\s\S]*^backend: stock\('teapot'\) with correlation id \1$",
+        r"^frontend: the client sent client_version=2\.1$",
+        r"^client: got 'teapot: 3 in stock'$",
+        r"^client: the response said served_by = frontend-1$",
+    ],
+    "callbacks.py": [
+        r"^client listener: progress 1/4$",
+        r"^client listener: progress 4/4$",
+        r"^client: the server added it up to 10$",
+        r"^\[log\] ERROR zpyro\.dispatch: exception in callback client\.listener\.broken$",
+        r"^client: server says: the listener raised ValueError: the listener cannot handle this$",
+    ],
+    "futures.py": [
+        r"^called slow_square\(7\); result ready\? False$",
+        r"^result there within 0\.1 s\? False$",
+        r"^slow_square\(7\)\.value = 49$",
+        r"^slow_square\(3\) then \+1 then str -> '10'$",
+        r"^divide\(1, 0\) failed with ZeroDivisionError$",
+        r"^  square of 5 is 25$",
+        # five 0.3 s calls outstanding at once: well under the 1.5 s they take one by one
+        r"^5 calls of 0\.3 s each, all outstanding at once, took 0\.\d+ s$",
+    ],
+    "streaming.py": [
+        r"^squares: \[0, 1, 4, 9, 16, 25, 36, 49, 64, 81\]$",
+        r"^words: \['the', 'quick', 'brown', 'fox'\]$",
+        r"^sum of 10,000 squares: 333283335000$",
+        r"^first 15 fibonacci numbers: \[0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233, 377\]$",
+        r"^server generator closed: True$",
+    ],
+    "oneway.py": [
+        r"^oneway call returned None after 0\.\d+ s \(the job takes 1 s\)$",
+        r"^is the job done yet\? False$",
+        r"^is the job done now\? True$",
+        r"^lines logged by oneway calls: 3$",
+    ],
+    "instance_modes.py": [
+        r"^ single: 4 calls from 2 proxies -> 1 instance\(s\): \[\(1, 1\), \(1, 2\), \(1, 3\), \(1, 4\)\]$",
+        r"^session: 4 calls from 2 proxies -> 2 instance\(s\): \[\(1, 1\), \(1, 2\), \(2, 1\), \(2, 2\)\]$",
+        r"^percall: 4 calls from 2 proxies -> 4 instance\(s\): \[\(1, 1\), \(2, 1\), \(3, 1\), \(4, 1\)\]$",
+    ],
+    "event_loop.py": [
+        r"^client: recorded 22\.5 C \(3 readings so far\)$",
+        r"^client: average is 21\.0 C$",
+        r"^server: my own socket says: client done$",
+        r"^server: loop ended, daemon closed$",
+    ],
+}
+
+
+def run_example(name: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / name)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_runs(name: str) -> None:
+    result = run_example(name)
+    assert result.returncode == 0, f"{name} exited {result.returncode}:\n{result.stderr}"
+    for pattern in EXPECTED[name]:
+        assert re.search(pattern, result.stdout, re.MULTILINE), (
+            f"{name}: no line matches {pattern!r} in:\n{result.stdout}\n{result.stderr}"
+        )
+
+
+def test_every_example_is_checked() -> None:
+    own = {p.name for p in EXAMPLES.glob("*.py")} - {"demo.py"}
+    assert own == set(EXPECTED)
