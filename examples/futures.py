@@ -31,7 +31,6 @@ def main():
     try:
         # asyncproxy() gives a copy of the proxy whose calls return Futures
         with zpyro.asyncproxy(zpyro.Proxy(uri)) as calculator:
-
             future = calculator.slow_square(7)
             print("called slow_square(7); result ready?", future.ready)
             print("result there within 0.1 s?", future.wait(0.1))
