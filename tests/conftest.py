@@ -155,3 +155,59 @@ def raw_dealer(endpoint: str) -> zmq.Socket:
     sock.rcvtimeo = int(scaled(5) * 1000)
     sock.connect(endpoint)
     return sock
+
+
+# -- the broker as a real subprocess ----------------------------------------------------------
+
+# heartbeats fast enough that dead daemons are noticed within a test's patience
+FAST_HEARTBEAT_ENV = {"ZPYRO_HEARTBEAT_INTERVAL": "0.2", "ZPYRO_HEARTBEAT_TIMEOUT": "1.0"}
+
+
+class BrokerProcess:
+    """`python -m broker` on 127.0.0.1 with free ports, ready (its READY line read)."""
+
+    def __init__(self, spawned: Spawned) -> None:
+        self.spawned = spawned
+        line = spawned.wait_for("READY")
+        # READY PYRO:Pyro.NameServer@HOST:PORT pub=HOST:PUBPORT epoch=E storage=SPEC
+        words = dict(w.split("=", 1) for w in line.split()[2:])
+        self.uri = line.split()[1]
+        self.location = self.uri.split("@", 1)[1]
+        self.host, port = self.location.rsplit(":", 1)
+        self.port = int(port)
+        self.pub_port = int(words["pub"].rsplit(":", 1)[1])
+        self.pub_endpoint = f"tcp://{words['pub']}"
+        self.endpoint = f"tcp://{self.location}"
+        self.epoch = int(words["epoch"])
+
+    @property
+    def pid(self) -> int:
+        return self.spawned.proc.pid
+
+    def stop(self) -> int:
+        self.spawned.stop()
+        return self.spawned.proc.returncode
+
+
+@pytest.fixture
+def start_broker(spawn: Any) -> Any:
+    """start_broker(*extra_args, env=None, port=0, pub_port=0, storage="memory") -> BrokerProcess."""
+
+    def start(
+        *extra: str,
+        env: dict[str, str] | None = None,
+        port: int = 0,
+        pub_port: int = 0,
+        storage: str = "memory",
+    ) -> BrokerProcess:
+        args = [PYTHON, "-m", "broker", "--host", "127.0.0.1", "--port", str(port)]
+        args += ["--pub-port", str(pub_port), "--storage", storage, *extra]
+        return BrokerProcess(spawn(args, env={**FAST_HEARTBEAT_ENV, **(env or {})}))
+
+    return start
+
+
+@pytest.fixture
+def broker(start_broker: Any) -> BrokerProcess:
+    """A broker subprocess (memory storage, fast heartbeats), stopped by pid at teardown."""
+    return start_broker()

@@ -1,4 +1,4 @@
-"""What a remote caller may reach: @expose, @oneway, @callback, @behavior. Pure, no sockets.
+"""What a remote caller may reach: @expose, @oneway, @idempotent, @callback, @behavior. Pure.
 
 Rules, in order:
 
@@ -24,7 +24,15 @@ INSTANCE_MODES = ("single", "session", "percall")
 class Members:
     """The reachable members of one class (computed once per class and exposure mode)."""
 
-    __slots__ = ("methods", "oneway", "attrs", "writable_attrs", "coroutines", "_metadata")
+    __slots__ = (
+        "methods",
+        "oneway",
+        "attrs",
+        "writable_attrs",
+        "coroutines",
+        "idempotent",
+        "_metadata",
+    )
 
     def __init__(
         self,
@@ -33,17 +41,21 @@ class Members:
         attrs: frozenset[str],
         writable_attrs: frozenset[str],
         coroutines: frozenset[str],
+        idempotent: frozenset[str] = frozenset(),
     ) -> None:
         self.methods = methods
         self.oneway = oneway
         self.attrs = attrs
         self.writable_attrs = writable_attrs
         self.coroutines = coroutines
+        self.idempotent = idempotent
         self._metadata = {
             "methods": sorted(methods),
             "oneway": sorted(oneway),
             "attrs": sorted(attrs),
         }
+        if idempotent:  # a broker may re-run these on another daemon of the pool
+            self._metadata["idempotent"] = sorted(idempotent)
 
     def as_metadata(self) -> dict[str, list[str]]:
         """What a proxy needs to know, in a form every serializer carries (a fresh copy)."""
@@ -71,6 +83,14 @@ def oneway(method: T) -> T:
     """Mark a method as oneway: the caller does not wait for it, and gets no result."""
     target = method.__func__ if isinstance(method, (staticmethod, classmethod)) else method
     target._pyroOneway = True  # type: ignore[union-attr]
+    return method
+
+
+def idempotent(method: T) -> T:
+    """Mark a method as safe to run twice: if the brokered daemon running it dies, the broker
+    sends the call to another daemon of the pool instead of failing it."""
+    target = method.__func__ if isinstance(method, (staticmethod, classmethod)) else method
+    target._pyroIdempotent = True  # type: ignore[union-attr]
     return method
 
 
@@ -133,6 +153,7 @@ def _compute(cls: type, require_expose: bool) -> Members:
     attrs: set[str] = set()
     writable: set[str] = set()
     coroutines: set[str] = set()
+    idempotents: set[str] = set()
     for name, value, owner in _static_members(cls):
         if is_private(name):
             continue
@@ -157,12 +178,15 @@ def _compute(cls: type, require_expose: bool) -> Members:
             oneways.add(name)
         if inspect.iscoroutinefunction(func):
             coroutines.add(name)
+        if getattr(func, "_pyroIdempotent", False):
+            idempotents.add(name)
     return Members(
         frozenset(methods),
         frozenset(oneways),
         frozenset(attrs),
         frozenset(writable),
         frozenset(coroutines),
+        frozenset(idempotents),
     )
 
 

@@ -170,6 +170,9 @@ class URI:
     def __hash__(self) -> int:
         return hash(self._text)  # same as the canonical str, so both find the same dict entry
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (URI, (self._text,))  # pickle/copy: re-parse the text (slots refuse setattr)
+
 
 def endpoint_to_location(endpoint: str) -> str:
     """A zmq endpoint (e.g. a socket's LAST_ENDPOINT) as a URI location."""

@@ -38,8 +38,21 @@ RESULT = 2  # reply: payload = the return value
 ERROR = 3  # reply: payload = an error dict (see zpyro.errors.exception_to_payload)
 PING = 4  # liveness probe; answered by PONG with the same call id
 PONG = 5
-KINDS = frozenset({CALL, RESULT, ERROR, PING, PONG})
-KIND_NAMES = {CALL: "CALL", RESULT: "RESULT", ERROR: "ERROR", PING: "PING", PONG: "PONG"}
+# Between a brokered daemon and its broker only (docs/BROKER.md):
+READY = 6  # daemon -> broker: the objects it serves and its capacity (JSON payload)
+DONE = 7  # daemon -> broker: a oneway call has finished (frees its slot)
+BYE = 8  # daemon -> broker: closing, take my slots away now
+KINDS = frozenset({CALL, RESULT, ERROR, PING, PONG, READY, DONE, BYE})
+KIND_NAMES = {
+    CALL: "CALL",
+    RESULT: "RESULT",
+    ERROR: "ERROR",
+    PING: "PING",
+    PONG: "PONG",
+    READY: "READY",
+    DONE: "DONE",
+    BYE: "BYE",
+}
 
 # Flags (bit set).
 FLAG_ONEWAY = 0x01  # CALL: the caller wants no reply

@@ -1,0 +1,1 @@
+"""The zpyro broker: name server, call router over pools of daemons, announcements (docs/BROKER.md)."""

@@ -1,0 +1,79 @@
+"""``zpyro-broker`` / ``python -m broker``: the name server, call router and announcer."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from typing import Any
+
+from zpyro import errors
+from zpyro.config import config
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="zpyro-broker",
+        description="zpyro broker: name server (Pyro.NameServer), router over pools of brokered "
+        "daemons, and announcements on PUB.",
+    )
+    ap.add_argument("--host", default=None, help=f"address to bind (default {config.NS_HOST})")
+    ap.add_argument(
+        "-p", "--port", type=int, default=None, help=f"call port (default {config.NS_PORT}; 0: any)"
+    )
+    ap.add_argument(
+        "--pub-port",
+        type=int,
+        default=None,
+        help=f"announcement port (default {config.NS_PUB_PORT}; 0: any)",
+    )
+    ap.add_argument(
+        "--storage",
+        default=None,
+        help="memory | sqlite:PATH (default: sqlite in the user's state directory, one file per port)",
+    )
+    ap.add_argument(
+        "--max-queue", type=int, default=10_000, help="calls that may wait per pool (default 10000)"
+    )
+    ap.add_argument("-v", "--verbose", action="store_true", help="log each daemon and call event")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    from .service import Broker
+    from .storage import default_storage_spec
+
+    port = config.NS_PORT if args.port is None else args.port
+    storage = args.storage or default_storage_spec(port)
+    try:
+        broker = Broker(args.host, port, args.pub_port, storage, args.max_queue)
+    except (errors.ZPyroError, OSError, ValueError) as exc:
+        print(f"zpyro-broker: {exc}", file=sys.stderr)
+        return 1
+
+    def stop(signum: int, _frame: Any) -> None:
+        broker.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print(
+        f"READY {broker.uri} pub={broker.pub_location} epoch={broker.epoch} storage={storage}",
+        flush=True,
+    )
+    try:
+        broker.run()
+    finally:
+        broker.close()
+    print("zpyro-broker stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""``Pyro.NameServer``: the object the broker serves as its name server (docs/BROKER.md).
+
+It ties three parts together under one lock: the :class:`~broker.registry.Registry` (what
+lookups see), the storage (names registered by hand, written through before the registry
+changes, so a failed write changes nothing) and the announcer (every change of what a lookup
+returns is announced as ``name.registered`` / ``name.removed``, inside the same lock, so
+``snapshot()`` is exactly the state after announcement ``seq``).
+
+Only the methods of the table in docs/BROKER.md are exposed; ``add_lease`` / ``drop_lease`` are
+for the broker itself (pooled names of brokered daemons) and are not reachable remotely.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Protocol
+
+from zpyro import announce
+from zpyro.errors import NamingError, ZPyroError
+from zpyro.exposure import expose
+from zpyro.uri import URI
+
+from .registry import Entry, Registry, check_metadata, check_name, check_uri
+from .storage import Storage, StorageError
+
+__all__ = ["NameServer", "NAME"]
+
+NAME = "Pyro.NameServer"
+
+log = logging.getLogger("zpyro.broker.nameserver")
+
+
+class Publisher(Protocol):
+    """What the name server needs of an announcer (``broker.announcer.Announcer``)."""
+
+    epoch: int
+    seq: int
+
+    def publish(self, kind: str, body: dict[str, Any]) -> int: ...
+
+
+class NameServer:
+    def __init__(
+        self, registry: Registry, storage: Storage, announcer: Publisher, self_uri: str | URI
+    ) -> None:
+        self._registry = registry
+        self._storage = storage
+        self._announcer = announcer
+        self._lock = threading.RLock()
+        self.uri = check_uri(self_uri)
+        self.name = URI(self.uri).object  # never removed by remove(): Pyro's habit
+        for name, (uri, tags) in storage.load().items():
+            try:
+                registry.register(name, uri, tags)
+            except ZPyroError as exc:  # one damaged row must not keep the broker from starting
+                log.warning("stored name %r skipped: %s", name, exc)
+        self.add_lease(self.name, self.uri)
+
+    # -- remote API (docs/BROKER.md) ------------------------------------------------------------
+
+    @expose
+    def register(self, name: str, uri: str | URI, safe: bool = False, metadata: Any = None) -> None:
+        name, text, tags = check_name(name), check_uri(uri), check_metadata(metadata)
+        with self._lock:
+            before = self._registry.get(name)
+            if safe and before is not None:
+                raise NamingError(f"name already registered: {name}")
+            self._write(self._storage.put, name, text, tags)
+            self._registry.register(name, text, tags)
+            self._announce_change(name, before)
+
+    @expose
+    def lookup(self, name: str, return_metadata: bool = False) -> Any:
+        with self._lock:
+            entry = self._registry.lookup(name)
+        uri = URI(entry.uri)
+        return (uri, set(entry.metadata)) if return_metadata else uri
+
+    @expose
+    def list(
+        self,
+        prefix: str | None = None,
+        regex: str | None = None,
+        metadata_all: Any = None,
+        metadata_any: Any = None,
+        return_metadata: bool = False,
+    ) -> dict[str, Any]:
+        with self._lock:
+            found = self._registry.list(prefix, regex, metadata_all, metadata_any)
+        if return_metadata:
+            return {name: (e.uri, set(e.metadata)) for name, e in found.items()}
+        return {name: e.uri for name, e in found.items()}
+
+    @expose
+    def yplookup(
+        self, meta_all: Any = None, meta_any: Any = None, return_metadata: bool = True
+    ) -> dict[str, Any]:
+        return self.list(
+            metadata_all=meta_all, metadata_any=meta_any, return_metadata=return_metadata
+        )
+
+    @expose
+    def set_metadata(self, name: str, metadata: Any) -> None:
+        tags = check_metadata(metadata)
+        with self._lock:
+            before = self._registry.lookup(name)
+            if not before.lease:  # a lease's tags live in memory only, like the lease
+                self._write(self._storage.put, name, before.uri, tags)
+            self._registry.set_metadata(name, tags)
+            self._announce_change(name, before)
+
+    @expose
+    def remove(
+        self, name: str | None = None, prefix: str | None = None, regex: str | None = None
+    ) -> int:
+        """Remove the names matching every criterion given (none given: nothing); how many."""
+        with self._lock:
+            names = [n for n in self._registry.matching(name, prefix, regex) if n != self.name]
+            stored = [n for n in names if self._registry.stored(n) is not None]
+            if stored:
+                self._write(self._storage.delete, stored)
+            self._registry.discard(names)
+            for n in names:
+                self._announcer.publish(announce.NAME_REMOVED, {"name": n})
+            return len(names)
+
+    @expose
+    def count(self) -> int:
+        with self._lock:
+            return self._registry.count()
+
+    @expose
+    def ping(self) -> None:
+        pass
+
+    @expose
+    def snapshot(self) -> dict[str, Any]:
+        """The names as they are after announcement ``seq`` of ``epoch``."""
+        with self._lock:
+            names = {n: [e.uri, sorted(e.metadata)] for n, e in self._registry.list().items()}
+            return {"epoch": self._announcer.epoch, "seq": self._announcer.seq, "names": names}
+
+    # -- for the broker (not exposed) ------------------------------------------------------------
+
+    def add_lease(self, name: str, uri: str | URI, metadata: Any = None) -> None:
+        """A pooled name: memory only; shadows a stored entry of that name while it lives."""
+        with self._lock:
+            before = self._registry.get(check_name(name))
+            self._registry.lease(name, uri, metadata)
+            self._announce_change(name, before)
+
+    def drop_lease(self, name: str) -> None:
+        """The pool is gone: its name disappears, or the stored entry under it shows again."""
+        with self._lock:
+            before = self._registry.get(name)
+            if self._registry.drop_lease(name):
+                self._announce_change(name, before)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _write(self, change: Any, *args: Any) -> None:
+        try:
+            change(*args)
+        except StorageError as exc:  # callers can rebuild NamingError, not our StorageError
+            log.error("name storage failed: %s", exc)
+            raise NamingError(f"name storage failed, nothing changed: {exc}") from None
+
+    def _announce_change(self, name: str, before: Entry | None) -> None:
+        after = self._registry.get(name)
+        if _visible(after) == _visible(before):
+            return
+        if after is None:
+            self._announcer.publish(announce.NAME_REMOVED, {"name": name})
+        else:
+            body = {"name": name, "uri": after.uri, "metadata": sorted(after.metadata)}
+            self._announcer.publish(announce.NAME_REGISTERED, body)
+
+
+def _visible(entry: Entry | None) -> tuple[str, frozenset[str]] | None:
+    """What a lookup shows of an entry (whether it is a lease does not show)."""
+    return None if entry is None else (entry.uri, entry.metadata)

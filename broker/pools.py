@@ -1,0 +1,264 @@
+"""Pools: which attached daemon serves which object, how busy each is, who waits. Pure.
+
+No sockets and no clock of its own (``now`` is passed in), so the dispatch rules are tested in
+milliseconds. The service (``broker/service.py``) turns what these methods return into frames.
+
+Rules (docs/BROKER.md): a call goes to the daemon of its pool with the most free slots; a daemon
+never has more calls of its pools in flight than its capacity; the rest wait in the pool's
+bounded queue. A daemon not heard from for ``heartbeat_timeout`` seconds is dead: its calls in
+flight are handed back, idempotent ones to be queued again, the others to be failed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from zpyro import errors
+
+DIRECT_PREFIX = "Pyro.Daemon:"  # object id that names one daemon (its streams), not a pool
+
+
+class Call:
+    """One forwarded call: who asked, what, and the frames to send (never deserialized)."""
+
+    __slots__ = ("client", "call_id", "object_id", "method", "frames", "oneway", "retry")
+
+    def __init__(
+        self,
+        client: bytes,
+        call_id: int,
+        object_id: str,
+        method: str,
+        frames: list[Any],
+        oneway: bool = False,
+        retry: bool = True,
+    ) -> None:
+        self.client = client
+        self.call_id = call_id
+        self.object_id = object_id
+        self.method = method
+        self.frames = frames  # signature, header, payload, buffers...
+        self.oneway = oneway
+        self.retry = retry  # False for batches: a batch is never re-run
+
+    @property
+    def key(self) -> tuple[bytes, int]:
+        return (self.client, self.call_id)
+
+
+class AttachedDaemon:
+    __slots__ = ("ident", "capacity", "objects", "listed", "tags", "pid", "last_seen", "inflight")
+
+    def __init__(self, ident: bytes, now: float) -> None:
+        self.ident = ident
+        self.capacity = 1
+        self.objects: dict[str, dict[str, Any]] = {}  # object id -> metadata for proxies
+        self.listed: set[str] = set()  # object ids to name in the name server
+        self.tags: dict[str, frozenset[str]] = {}
+        self.pid = 0
+        self.last_seen = now
+        self.inflight: dict[tuple[bytes, int], Call] = {}
+
+    @property
+    def free(self) -> int:
+        return self.capacity - len(self.inflight)
+
+    @property
+    def name(self) -> str:
+        return self.ident.hex()
+
+
+class Pool:
+    __slots__ = ("object_id", "daemons", "queue")
+
+    def __init__(self, object_id: str) -> None:
+        self.object_id = object_id
+        self.daemons: list[AttachedDaemon] = []
+        self.queue: deque[Call] = deque()
+
+
+class Busy(errors.DaemonError):
+    """The pool's queue is full."""
+
+
+class Pools:
+    def __init__(self, max_queue: int, heartbeat_timeout: float) -> None:
+        self.max_queue = max_queue
+        self.heartbeat_timeout = heartbeat_timeout
+        self.daemons: dict[bytes, AttachedDaemon] = {}
+        self.pools: dict[str, Pool] = {}
+        self._turn = itertools.count()  # breaks ties between equally free daemons
+
+    # -- membership -------------------------------------------------------------------------------
+
+    def attach(
+        self,
+        ident: bytes,
+        now: float,
+        capacity: int,
+        objects: dict[str, dict[str, Any]],
+        listed: Iterable[str] = (),
+        tags: Mapping[str, Iterable[str]] | None = None,
+        pid: int = 0,
+    ) -> tuple[bool, list[str], list[Pool]]:
+        """A READY: add or update a daemon. (new daemon?, pools opened, pools closed)."""
+        daemon = self.daemons.get(ident)
+        new = daemon is None
+        if daemon is None:
+            daemon = self.daemons[ident] = AttachedDaemon(ident, now)
+        daemon.capacity = max(1, int(capacity))
+        daemon.pid = pid
+        daemon.last_seen = now
+        old = set(daemon.objects)
+        daemon.objects = dict(objects)
+        daemon.listed = set(listed) & set(objects)
+        daemon.tags = {k: frozenset(v) for k, v in (tags or {}).items()}
+        opened: list[str] = []
+        for object_id in daemon.objects.keys() - old:
+            pool = self.pools.get(object_id)
+            if pool is None:
+                pool = self.pools[object_id] = Pool(object_id)
+                opened.append(object_id)
+            pool.daemons.append(daemon)
+        closed = [p for oid in old - daemon.objects.keys() if (p := self._leave_pool(daemon, oid))]
+        return new, opened, closed
+
+    def detach(self, ident: bytes) -> tuple[AttachedDaemon | None, list[Pool], list[Call]]:
+        """Remove a daemon: (it, pools now closed, its calls in flight, oldest first).
+
+        A closed pool keeps its queue: the caller fails what still waits there.
+        """
+        daemon = self.daemons.pop(ident, None)
+        if daemon is None:
+            return None, [], []
+        closed = [p for oid in list(daemon.objects) if (p := self._leave_pool(daemon, oid))]
+        orphans = list(daemon.inflight.values())
+        daemon.inflight.clear()
+        return daemon, closed, orphans
+
+    def _leave_pool(self, daemon: AttachedDaemon, object_id: str) -> Pool | None:
+        """Take `daemon` out of a pool; the pool when that closed it."""
+        pool = self.pools.get(object_id)
+        if pool is None:
+            return None
+        if daemon in pool.daemons:
+            pool.daemons.remove(daemon)
+        if pool.daemons:
+            return None
+        del self.pools[object_id]
+        return pool
+
+    def seen(self, ident: bytes, now: float) -> bool:
+        """Note a sign of life; False when the daemon is not (or no longer) attached."""
+        daemon = self.daemons.get(ident)
+        if daemon is None:
+            return False
+        daemon.last_seen = now
+        return True
+
+    def expired(self, now: float) -> list[bytes]:
+        """Daemons silent for longer than the heartbeat timeout."""
+        limit = now - self.heartbeat_timeout
+        return [d.ident for d in self.daemons.values() if d.last_seen < limit]
+
+    def metadata(self, object_id: str) -> dict[str, Any] | None:
+        pool = self.pools.get(object_id)
+        if pool is None or not pool.daemons:
+            return None
+        return pool.daemons[0].objects.get(object_id)
+
+    def is_idempotent(self, call: Call) -> bool:
+        meta = self.metadata(call.object_id) or {}
+        return call.retry and call.method in meta.get("idempotent", ())
+
+    # -- dispatch ---------------------------------------------------------------------------------
+
+    def submit(self, call: Call) -> AttachedDaemon | None:
+        """Where to send `call` now, or None when it was queued. Raises DaemonError/Busy."""
+        if call.object_id.startswith(DIRECT_PREFIX):
+            direct = self._direct(call.object_id)
+            direct.inflight[call.key] = call  # stream chunks: never queued behind jobs
+            return direct
+        pool = self.pools.get(call.object_id)
+        if pool is None:
+            raise errors.DaemonError(f"unknown object {call.object_id!r}: no daemon serves it")
+        if not pool.queue:
+            daemon = self._freest(pool)
+            if daemon is not None:
+                daemon.inflight[call.key] = call
+                return daemon
+        if len(pool.queue) >= self.max_queue:
+            raise Busy(f"broker busy: {len(pool.queue)} calls already wait for {call.object_id!r}")
+        pool.queue.append(call)
+        return None
+
+    def requeue(self, call: Call) -> AttachedDaemon | None:
+        """A call handed back by a dead daemon, to run elsewhere (front of the queue)."""
+        pool = self.pools.get(call.object_id)
+        if pool is None:
+            raise errors.ConnectionClosedError(
+                f"the daemon running {call.object_id}.{call.method} died and no other serves it"
+            )
+        daemon = self._freest(pool)
+        if daemon is not None:
+            daemon.inflight[call.key] = call
+            return daemon
+        pool.queue.appendleft(call)
+        return None
+
+    def finished(self, ident: bytes, client: bytes, call_id: int) -> Call | None:
+        """A reply (or DONE) came: free its slot. The call, or None if it was not in flight."""
+        daemon = self.daemons.get(ident)
+        if daemon is None:
+            return None
+        return daemon.inflight.pop((client, call_id), None)
+
+    def fill(self, ident: bytes) -> list[Call]:
+        """Queued calls that `ident` takes now that it has free slots (assigned to it)."""
+        daemon = self.daemons.get(ident)
+        if daemon is None:
+            return []
+        taken: list[Call] = []
+        waiting = [
+            self.pools[oid] for oid in daemon.objects if oid in self.pools and self.pools[oid].queue
+        ]
+        while daemon.free > 0 and waiting:
+            for pool in list(waiting):  # round robin over this daemon's pools
+                if daemon.free <= 0:
+                    break
+                if not pool.queue:
+                    waiting.remove(pool)
+                    continue
+                call = pool.queue.popleft()
+                daemon.inflight[call.key] = call
+                taken.append(call)
+        return taken
+
+    def _freest(self, pool: Pool) -> AttachedDaemon | None:
+        best: AttachedDaemon | None = None
+        daemons = pool.daemons
+        n = len(daemons)
+        if n == 1:
+            d = daemons[0]
+            return d if d.free > 0 else None
+        start = next(self._turn) % n if n else 0
+        for i in range(n):
+            d = daemons[(start + i) % n]
+            if d.free > 0 and (best is None or d.free > best.free):
+                best = d
+        return best
+
+    def _direct(self, object_id: str) -> AttachedDaemon:
+        try:
+            ident = bytes.fromhex(object_id[len(DIRECT_PREFIX) :])
+        except ValueError:
+            ident = b""
+        daemon = self.daemons.get(ident)
+        if daemon is None:
+            raise errors.ConnectionClosedError(
+                f"{object_id}: that daemon is gone (its streams went with it)"
+            )
+        return daemon

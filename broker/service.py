@@ -1,0 +1,414 @@
+"""The broker's event loop: one ROUTER for callers and daemons, one PUB for announcements.
+
+One thread owns both sockets (``run``); ``stop`` from any thread or a signal handler wakes it.
+Calls for the broker's own objects (``Pyro.NameServer``, ``Pyro.Daemon``) are served inline by a
+zpyro ``Dispatcher``; calls for pooled objects are forwarded frame for frame, payload untouched,
+to the daemon ``broker/pools.py`` picks. See docs/BROKER.md for the messages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import Any, cast
+
+import zmq
+
+from zpyro import errors, wire
+from zpyro.config import config
+from zpyro.dispatch import DAEMON_OBJECT_ID, Dispatcher
+from zpyro.exposure import expose, oneway
+from zpyro.objects import ObjectRegistry
+from zpyro.sockets import apply_heartbeat, can_read, context
+from zpyro.uri import endpoint_to_location
+from zpyro.waker import Waker
+
+from .announcer import Announcer
+from .nameserver import NameServer
+from .pools import AttachedDaemon, Call, Pool, Pools
+from .registry import Registry
+from .storage import open_storage
+
+log = logging.getLogger("zpyro.broker")
+
+NAMESERVER_ID = "Pyro.NameServer"
+RECV_BATCH = 256  # messages taken per poll before timers are looked at again
+JSON_ID = 2
+
+
+@expose
+class BrokerDaemonObject:
+    """The broker's ``Pyro.Daemon``: what a proxy asks any daemon when it connects."""
+
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+
+    def ping(self) -> None:
+        pass
+
+    def get_metadata(self, objectId: str) -> dict[str, Any]:  # noqa: N803 - Pyro's name
+        return self._broker.metadata(objectId)
+
+    def registered(self) -> list[str]:
+        return sorted([*self._broker.objects.ids(), *self._broker.pools.pools])
+
+    def info(self) -> str:
+        b = self._broker
+        return (
+            f"zpyro broker at {b.location}, epoch {b.epoch}: {len(b.pools.daemons)} daemons, "
+            f"{len(b.pools.pools)} pooled objects"
+        )
+
+    @oneway
+    def release_session(self) -> None:
+        pass  # the broker keeps no per-proxy state
+
+
+class Broker:
+    def __init__(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        pub_port: int | None = None,
+        storage: str = "memory",
+        max_queue: int = 10_000,
+        max_message_size: int | None = None,
+    ) -> None:
+        host = host or config.NS_HOST
+        port = config.NS_PORT if port is None else port
+        pub_port = config.NS_PUB_PORT if pub_port is None else pub_port
+        self.max_message_size = max_message_size or config.MAX_MESSAGE_SIZE
+        self.epoch = int.from_bytes(os.urandom(6), "big")  # new at every start
+        ctx = context()
+        self.router = ctx.socket(zmq.ROUTER)
+        self.pub = ctx.socket(zmq.PUB)
+        self._waker = Waker()
+        try:
+            self.router.linger = 0
+            self.router.router_mandatory = 1  # a reply to a gone peer raises: we log it
+            self.router.sndhwm = 0  # forwarded calls and replies are never dropped for HWM
+            self.router.rcvhwm = 0
+            apply_heartbeat(self.router)
+            self.router.maxmsgsize = self.max_message_size + 65536
+            self.pub.linger = 0
+            endpoint = _bind(self.router, host, port)
+            self.pub_endpoint = _bind(self.pub, host, pub_port)
+        except Exception:
+            self.router.close(linger=0)
+            self.pub.close(linger=0)
+            self._waker.close()
+            raise
+        self.location = endpoint_to_location(endpoint)
+        self.pub_location = endpoint_to_location(self.pub_endpoint)
+        self.storage_spec = storage
+        self.storage = open_storage(storage)
+        self.announcer = Announcer(self.pub.send_multipart, self.epoch)
+        self.nameserver = NameServer(
+            Registry(), self.storage, self.announcer, f"PYRO:{NAMESERVER_ID}@{self.location}"
+        )
+        self.objects = ObjectRegistry()
+        self.objects.add(self.nameserver, NAMESERVER_ID)
+        self.objects.add(BrokerDaemonObject(self), DAEMON_OBJECT_ID)
+        self.dispatcher = Dispatcher(
+            self.objects,
+            config.SERIALIZERS_ACCEPTED,
+            True,
+            self.max_message_size,
+            config.OOB_THRESHOLD,
+        )
+        self.pools = Pools(max_queue, config.HEARTBEAT_TIMEOUT)
+        self._stopping = False
+        self._closed = False
+
+    @property
+    def uri(self) -> str:
+        return f"PYRO:{NAMESERVER_ID}@{self.location}"
+
+    def metadata(self, object_id: str) -> dict[str, Any]:
+        if object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID):
+            return self.dispatcher.metadata(object_id)
+        meta = self.pools.metadata(object_id)
+        if meta is None:
+            raise errors.DaemonError(f"unknown object {object_id!r}: no daemon serves it")
+        meta = dict(meta)
+        meta["max_message_size"] = min(
+            self.max_message_size, int(meta.get("max_message_size", self.max_message_size))
+        )
+        return meta
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Serve until stop()."""
+        poller = zmq.Poller()
+        poller.register(self.router, zmq.POLLIN)
+        poller.register(self._waker.fileno(), zmq.POLLIN)
+        interval = max(0.05, config.HEARTBEAT_INTERVAL)
+        next_tick = time.monotonic()
+        router = self.router
+        while not self._stopping:
+            now = time.monotonic()
+            if now >= next_tick:
+                self._tick(now)
+                next_tick = now + interval
+            ready = dict(poller.poll(max(1, int((next_tick - now) * 1000))))
+            if router in ready:
+                for _ in range(RECV_BATCH):
+                    if not can_read(router):
+                        break
+                    frames = router.recv_multipart(zmq.NOBLOCK)
+                    try:
+                        self._on_message(frames)
+                    except Exception:  # a bug must not take the broker down: log and go on
+                        log.exception("error handling a message from %s", frames[0].hex())
+            if self._waker.fileno() in ready:
+                self._waker.drain()
+
+    def stop(self) -> None:
+        """Ask the loop to end (any thread, also a signal handler)."""
+        self._stopping = True
+        self._waker.wake()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.storage.close()
+        self.router.close(linger=0)
+        self.pub.close(linger=0)
+        self._waker.close()
+
+    def _tick(self, now: float) -> None:
+        self.announcer.publish("broker.alive", {})
+        for ident in self.pools.expired(now):
+            log.warning(
+                "daemon %s silent for over %.1f s: declared dead",
+                ident.hex(),
+                self.pools.heartbeat_timeout,
+            )
+            self._drop_daemon(ident, "no heartbeat")
+
+    # -- messages ---------------------------------------------------------------------------------
+
+    def _on_message(self, frames: list[bytes]) -> None:
+        if len(frames) >= 2 and frames[1] == wire.SIGNATURE:
+            self._from_caller(frames[0], frames[1:])
+        elif len(frames) >= 4 and frames[2] == wire.SIGNATURE:
+            self._from_daemon(frames[0], frames[1], frames[2:])
+        else:
+            log.warning("undecodable message from %s dropped", frames[0].hex())
+            if len(frames) >= 2:  # answer what looks like a caller's frames, as a daemon does
+                self._error_to(frames[0], wire.peek_call_id(frames[1:]), _not_zpyro())
+
+    def _from_caller(self, client: bytes, body: list[bytes]) -> None:
+        if sum(map(len, body)) > self.max_message_size:
+            exc = errors.MessageTooLargeError(
+                f"message of {wire.message_size(body)} bytes exceeds the broker's "
+                f"MAX_MESSAGE_SIZE of {self.max_message_size}"
+            )
+            log.warning("refused message from %s: %s", client.hex(), exc)
+            self._error_to(client, wire.peek_call_id(body), exc)
+            return
+        try:
+            msg = wire.decode(body)
+        except errors.ProtocolError as exc:
+            log.warning("bad message from %s: %s", client.hex(), exc)
+            self._error_to(client, wire.peek_call_id(body), exc)
+            return
+        if msg.kind == wire.PING:
+            self._send([client, *wire.encode(wire.PONG, 0, 0, msg.call_id, "", "")])
+            return
+        if msg.kind != wire.CALL:
+            wrong = errors.ProtocolError(f"unexpected message kind {msg.kind} sent to the broker")
+            log.warning("bad message from %s: %s", client.hex(), wrong)
+            self._error_to(client, msg.call_id, wrong)
+            return
+        if msg.object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID):
+            reply = self.dispatcher.handle(client, msg)
+            if isinstance(reply, list):
+                self._send([client, *reply])
+            return
+        oneway = bool(msg.flags & wire.FLAG_ONEWAY) and not msg.flags & wire.FLAG_META
+        call = Call(
+            client,
+            msg.call_id,
+            msg.object_id,
+            msg.method,
+            body,
+            oneway=oneway,
+            retry=not msg.flags & wire.FLAG_BATCH,
+        )
+        try:
+            daemon = self.pools.submit(call)
+        except errors.ZPyroError as exc:
+            log.info("call %s.%s refused: %s", msg.object_id, msg.method, exc)
+            if not oneway:
+                self._error_to(client, msg.call_id, exc, msg.serializer_id)
+            return
+        if daemon is not None:
+            self._forward(daemon.ident, call)
+
+    def _from_daemon(self, ident: bytes, route: bytes, body: list[bytes]) -> None:
+        header = body[1]
+        kind = header[0] if header else 0
+        now = time.monotonic()
+        if route:  # a reply (or DONE) for a caller
+            known = self.pools.seen(ident, now)
+            call = self.pools.finished(ident, route, wire.peek_call_id(body))
+            if call is None:
+                log.debug("late or unknown reply from daemon %s dropped", ident.hex())
+            elif kind != wire.DONE:
+                self._send([route, *body])
+            if known:
+                for queued in self.pools.fill(ident):
+                    self._forward(ident, queued)
+            return
+        if kind == wire.PING:
+            known = self.pools.seen(ident, now)
+            pong = {"epoch": self.epoch, "known": known}
+            self._control(ident, wire.PONG, pong)
+        elif kind == wire.READY:
+            self._attach(ident, body, now)
+        elif kind == wire.BYE:
+            self._drop_daemon(ident, "closed")
+        else:
+            log.warning("unexpected control message kind %d from daemon %s", kind, ident.hex())
+
+    def _attach(self, ident: bytes, body: list[bytes], now: float) -> None:
+        try:
+            info = json.loads(bytes(body[2]))
+            objects = info["objects"]
+            if not isinstance(objects, dict) or not all(
+                isinstance(k, str) and isinstance(v, dict) for k, v in objects.items()
+            ):
+                raise ValueError("objects must map object ids to metadata")
+            capacity = int(info.get("capacity", 1))
+            listed = [str(x) for x in info.get("listed", ())]
+            tags = {str(k): [str(t) for t in v] for k, v in dict(info.get("tags", {})).items()}
+            pid = int(info.get("pid", 0))
+        except Exception as exc:
+            log.warning("malformed READY from daemon %s ignored: %s", ident.hex(), exc)
+            return
+        before = self.pools.daemons.get(ident)
+        old_listed = set(before.listed) if before is not None else set()
+        new, opened, closed = self.pools.attach(ident, now, capacity, objects, listed, tags, pid)
+        daemon = self.pools.daemons[ident]
+        for object_id in sorted(daemon.listed - old_listed):
+            try:
+                self.nameserver.add_lease(
+                    object_id,
+                    f"PYRO:{object_id}@{self.location}",
+                    daemon.tags.get(object_id, frozenset()),
+                )
+            except errors.ZPyroError as exc:  # e.g. an id that is no valid name: still routable
+                log.warning(
+                    "daemon %s: %r not named in the name server: %s", ident.hex(), object_id, exc
+                )
+        self._close_pools(closed, "its daemon stopped serving it")
+        if new:
+            log.info(
+                "daemon %s (pid %d) joined: %s, capacity %d",
+                ident.hex(),
+                pid,
+                ", ".join(sorted(objects)),
+                capacity,
+            )
+            self.announcer.publish(
+                "daemon.joined",
+                {"daemon": ident.hex(), "names": sorted(objects), "capacity": daemon.capacity},
+            )
+        self._control(ident, wire.PONG, {"epoch": self.epoch, "known": True})
+        del opened  # pools opened need nothing more: their first calls simply arrive
+        for queued in self.pools.fill(ident):
+            self._forward(ident, queued)
+
+    def _drop_daemon(self, ident: bytes, reason: str) -> None:
+        daemon, closed, orphans = self.pools.detach(ident)
+        if daemon is None:
+            return
+        log.info("daemon %s left (%s)", ident.hex(), reason)
+        self.announcer.publish(
+            "daemon.left",
+            {"daemon": ident.hex(), "names": sorted(daemon.objects), "reason": reason},
+        )
+        self._close_pools(closed, f"its last daemon went away ({reason})")
+        for call in orphans:
+            self._rescue(daemon, call, reason)
+
+    def _rescue(self, daemon: AttachedDaemon, call: Call, reason: str) -> None:
+        """A call in flight on a daemon that went away: run it elsewhere only if idempotent."""
+        meta = daemon.objects.get(call.object_id) or {}
+        if call.retry and call.method in meta.get("idempotent", ()):
+            try:
+                target = self.pools.requeue(call)
+            except errors.ZPyroError as exc:
+                self._fail(call, exc)
+                return
+            log.info("re-dispatching idempotent %s.%s", call.object_id, call.method)
+            if target is not None:
+                self._forward(target.ident, call)
+            return
+        self._fail(
+            call,
+            errors.ConnectionClosedError(
+                f"the daemon running {call.object_id}.{call.method} went away ({reason}); "
+                "the call may or may not have run"
+            ),
+        )
+
+    def _close_pools(self, closed: list[Pool], why: str) -> None:
+        for pool in closed:
+            self.nameserver.drop_lease(pool.object_id)
+            for call in pool.queue:
+                self._fail(
+                    call, errors.CommunicationError(f"no daemon serves {pool.object_id!r}: {why}")
+                )
+            pool.queue.clear()
+
+    # -- sending ----------------------------------------------------------------------------------
+
+    def _forward(self, daemon: bytes, call: Call) -> None:
+        self._send([daemon, call.client, *call.frames])
+
+    def _fail(self, call: Call, exc: BaseException) -> None:
+        if not call.oneway:
+            self._error_to(call.client, call.call_id, exc, _serializer_id(call.frames))
+
+    def _error_to(
+        self, client: bytes, call_id: int, exc: BaseException, serializer_id: int = JSON_ID
+    ) -> None:
+        self._send([client, *self.dispatcher.error_reply(call_id, exc, serializer_id)])
+
+    def _control(self, daemon: bytes, kind: int, body: dict[str, Any]) -> None:
+        payload = json.dumps(body).encode()
+        self._send([daemon, b"", *wire.encode(kind, 0, JSON_ID, 0, "", "", payload)])
+
+    def _send(self, frames: list[Any]) -> None:
+        try:
+            self.router.send_multipart(frames, copy=len(frames) <= 4)
+        except zmq.ZMQError as exc:  # ROUTER_MANDATORY: that peer is gone
+            log.info("message to departed peer %s dropped: %s", frames[0].hex(), exc)
+
+
+def _bind(sock: zmq.Socket, host: str, port: int) -> str:
+    if ":" in host:
+        sock.ipv6 = 1
+        host = f"[{host}]"
+    endpoint = f"tcp://{host}:{port or '*'}"
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as exc:
+        raise errors.CommunicationError(f"cannot bind {endpoint}: {exc}") from None
+    bound = cast(bytes, sock.last_endpoint).decode()
+    return endpoint.rsplit(":", 1)[0] + ":" + bound.rsplit(":", 1)[1]  # keep the name given
+
+
+def _serializer_id(frames: list[Any]) -> int:
+    header = frames[1]
+    return header[2] if len(header) > 2 else JSON_ID
+
+
+def _not_zpyro() -> errors.ProtocolError:
+    return errors.ProtocolError("not a zpyro message")

@@ -1,0 +1,146 @@
+"""A brokered daemon's connection to its broker: READY, heartbeats, noticing a new broker.
+
+The daemon binds nothing: it connects this DEALER out to the broker's ROUTER. What the broker
+forwards arrives as ``[route, signature, header, ...]``, which is exactly what a ROUTER hands a
+daemon (``[peer, signature, header, ...]``), so the daemon's request loop serves it unchanged and
+its replies find their way back through the broker. Control messages have an empty route. The
+owner thread of the daemon's sockets calls ``tick`` and ``on_control``; they return frames for it
+to send, so this class never touches the socket after setting it up. See docs/BROKER.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from . import errors, wire
+from .config import config
+from .sockets import apply_heartbeat, context
+from .uri import URI, endpoint_to_location
+
+log = logging.getLogger("zpyro.brokerlink")
+
+JSON_ID = 2
+BYE_LINGER_MS = 200  # a closing daemon's BYE still gets out
+
+
+def broker_endpoint(broker: str | bool) -> str:
+    """`broker=True` -> the configured name server; else a tcp:// endpoint or host:port."""
+    if broker is True:
+        host = config.NS_HOST
+        host = f"[{host}]" if ":" in host else host
+        return f"tcp://{host}:{config.NS_PORT}"
+    if not isinstance(broker, str) or not broker:
+        raise errors.DaemonError(f"broker must be True or 'tcp://host:port', not {broker!r}")
+    if "://" in broker:
+        return broker
+    if broker.upper().startswith("PYRO"):
+        endpoint = URI(broker).endpoint
+        if endpoint is None:
+            raise errors.DaemonError(f"broker URI {broker!r} has no location")
+        return endpoint
+    return f"tcp://{broker}"
+
+
+class BrokerLink:
+    def __init__(self, broker: str | bool, describe: Callable[[], dict[str, Any]]) -> None:
+        self.endpoint = broker_endpoint(broker)
+        self.location = endpoint_to_location(self.endpoint)
+        self.identity = b"D" + os.urandom(16)
+        self.route = self.identity.hex()  # how streams of this daemon are addressed
+        self._describe = describe  # -> the READY payload
+        sock = context().socket(zmq.DEALER)
+        try:
+            sock.linger = 0
+            sock.routing_id = self.identity
+            sock.sndhwm = 0  # replies queue while the broker is away; never dropped
+            sock.rcvhwm = 0
+            if self.endpoint.startswith("tcp://["):
+                sock.ipv6 = 1
+            apply_heartbeat(sock)
+            sock.connect(self.endpoint)
+        except zmq.ZMQError as exc:
+            sock.close(linger=0)
+            raise errors.DaemonError(f"cannot connect to broker {self.endpoint}: {exc}") from None
+        self.socket = sock
+        self.epoch: int | None = None
+        self.interval = max(0.05, config.HEARTBEAT_INTERVAL)
+        self.timeout = max(self.interval, config.HEARTBEAT_TIMEOUT)
+        self._next_ping = 0.0
+        self._last_heard = time.monotonic()
+        self._lost = False
+        self.attached = threading.Event()  # set once the broker has taken our READY
+
+    # -- frames for the owner thread to send --------------------------------------------------------
+
+    def ready(self) -> list[Any]:
+        return self._control(wire.READY, json.dumps(self._describe()).encode())
+
+    def bye(self) -> list[Any]:
+        return self._control(wire.BYE)
+
+    def done(self, msg: wire.Message) -> list[Any]:
+        """For a call that sends no reply: tell the broker it finished (the route is added by
+        the daemon's reply path, as for any reply)."""
+        return wire.encode(wire.DONE, 0, 0, msg.call_id, "", "")
+
+    def tick(self, now: float) -> list[Any] | None:
+        """A PING when one is due (the broker's PONG tells us it is alive and its epoch)."""
+        if now - self._last_heard > self.timeout and not self._lost:
+            self._lost = True
+            log.warning("broker %s silent for %.1f s; still trying", self.endpoint, self.timeout)
+        if now < self._next_ping:
+            return None
+        self._next_ping = now + self.interval
+        return self._control(wire.PING)
+
+    @property
+    def wait(self) -> float:
+        """Seconds until the next tick is due."""
+        return max(0.0, self._next_ping - time.monotonic())
+
+    def on_control(self, body: list[Any]) -> list[Any] | None:
+        """A control message from the broker; frames to answer with, if any."""
+        try:
+            msg = wire.decode(body)
+            info = json.loads(bytes(msg.payload)) if msg.payload else {}
+        except (errors.ProtocolError, ValueError) as exc:
+            log.warning("bad control message from broker %s: %s", self.endpoint, exc)
+            return None
+        self._last_heard = time.monotonic()
+        if self._lost:
+            self._lost = False
+            log.warning("broker %s answers again", self.endpoint)
+        if msg.kind != wire.PONG or not isinstance(info, dict):
+            log.warning("unexpected control message kind %d from broker", msg.kind)
+            return None
+        epoch, known = info.get("epoch"), bool(info.get("known", True))
+        if self.epoch is None and known:  # the answer to our first READY
+            self.epoch = epoch
+            self.attached.set()
+            return None
+        if epoch != self.epoch or not known:
+            if self.epoch is not None:
+                log.warning("broker %s restarted (epoch %s): registering again", self.endpoint, epoch)
+            self.epoch = epoch
+            return self.ready()
+        self.attached.set()
+        return None
+
+    def close(self, bye: bool) -> None:
+        if bye:
+            try:
+                self.socket.send_multipart(self.bye(), zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass
+        self.socket.close(linger=BYE_LINGER_MS if bye else 0)
+
+    def _control(self, kind: int, payload: bytes = b"") -> list[Any]:
+        return [b"", *wire.encode(kind, 0, JSON_ID if payload else 0, 0, "", "", payload)]
