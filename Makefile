@@ -19,6 +19,8 @@ lint: venv
 	$(VENV)/bin/mypy
 
 test: lint
+	@# tests/test_multihost.py makes network namespaces with `ip`: as root, get it if missing
+	@[ "$$(id -u)" != 0 ] || command -v ip >/dev/null || (command -v apt-get >/dev/null && apt-get install -y -q iproute2) || true
 	$(PY) -m pytest --cov=zpyro --cov-branch --cov-report=term-missing:skip-covered -q
 
 demo: venv

@@ -36,6 +36,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--max-queue", type=int, default=10_000, help="calls that may wait per pool (default 10000)"
     )
+    ap.add_argument(
+        "--curve-secret",
+        default=None,
+        help="CURVE: this broker's secret key file (zpyro-keygen); default config CURVE_SECRET_KEY",
+    )
+    ap.add_argument(
+        "--curve-allowed",
+        default=None,
+        help="CURVE: directory of allowed client public keys; default CURVE_ALLOWED_CLIENTS (any)",
+    )
     ap.add_argument("-v", "--verbose", action="store_true", help="log each daemon and call event")
     return ap.parse_args(argv)
 
@@ -51,9 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     from .storage import default_storage_spec
 
     port = config.NS_PORT if args.port is None else args.port
-    storage = args.storage or default_storage_spec(port)
     try:
-        broker = Broker(args.host, port, args.pub_port, storage, args.max_queue)
+        storage = args.storage or default_storage_spec(port)  # may fail: no usable state dir
+        broker = Broker(
+            args.host,
+            port,
+            args.pub_port,
+            storage,
+            args.max_queue,
+            curve_secret_key=args.curve_secret,
+            curve_allowed_clients=args.curve_allowed,
+        )
     except (errors.ZPyroError, OSError, ValueError) as exc:
         print(f"zpyro-broker: {exc}", file=sys.stderr)
         return 1

@@ -80,10 +80,6 @@ class Pool:
         self.queue: deque[Call] = deque()
 
 
-class Busy(errors.DaemonError):
-    """The pool's queue is full."""
-
-
 class Pools:
     def __init__(self, max_queue: int, heartbeat_timeout: float) -> None:
         self.max_queue = max_queue
@@ -177,7 +173,9 @@ class Pools:
     # -- dispatch ---------------------------------------------------------------------------------
 
     def submit(self, call: Call) -> AttachedDaemon | None:
-        """Where to send `call` now, or None when it was queued. Raises DaemonError/Busy."""
+        """Where to send `call` now, or None when it was queued. Raises DaemonError (unknown
+        object, or "broker busy": the queue is full). A plain DaemonError, so every caller can
+        rebuild it (a subclass of ours would reach them as a RemoteError)."""
         if call.object_id.startswith(DIRECT_PREFIX):
             direct = self._direct(call.object_id)
             direct.inflight[call.key] = call  # stream chunks: never queued behind jobs
@@ -191,7 +189,9 @@ class Pools:
                 daemon.inflight[call.key] = call
                 return daemon
         if len(pool.queue) >= self.max_queue:
-            raise Busy(f"broker busy: {len(pool.queue)} calls already wait for {call.object_id!r}")
+            raise errors.DaemonError(
+                f"broker busy: {len(pool.queue)} calls already wait for {call.object_id!r}"
+            )
         pool.queue.append(call)
         return None
 

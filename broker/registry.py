@@ -37,7 +37,17 @@ def check_name(name: Any) -> str:
         raise NamingError("a name must not be empty")
     if any(c.isspace() for c in name):
         raise NamingError(f"a name must not contain whitespace: {name!r}")
-    return name
+    return _unicode(name, "a name")
+
+
+def _unicode(text: str, what: str) -> str:
+    """Names, URIs and tags go out as UTF-8 (announcements, storage): a lone surrogate cannot,
+    and a change that cannot be announced must not happen."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise NamingError(f"{what} is not valid Unicode text: {text!r}") from None
+    return text
 
 
 def check_uri(uri: Any) -> str:
@@ -50,7 +60,7 @@ def check_uri(uri: Any) -> str:
         raise NamingError(str(exc)) from None
     if parsed.protocol != "PYRO":
         raise NamingError(f"only PYRO: uris can be registered, not {str(parsed)!r}")
-    return str(parsed)
+    return _unicode(str(parsed), "a uri")
 
 
 def check_metadata(metadata: Any) -> frozenset[str]:
@@ -71,7 +81,7 @@ def check_metadata(metadata: Any) -> frozenset[str]:
     bad = [tag for tag in tags if not isinstance(tag, str)]
     if bad:
         raise NamingError(f"metadata tags must be str, not {type(bad[0]).__name__} {bad[0]!r}")
-    return frozenset(tags)
+    return frozenset(_unicode(tag, "a metadata tag") for tag in tags)
 
 
 def _compile(regex: Any) -> re.Pattern[str]:

@@ -21,6 +21,13 @@ from zpyro.config import config
 from zpyro.dispatch import DAEMON_OBJECT_ID, Dispatcher
 from zpyro.exposure import expose, oneway
 from zpyro.objects import ObjectRegistry
+from zpyro.security import (
+    ROUTE_KEY_MARK,
+    apply_server,
+    client_key_of,
+    server_keys,
+    warn_if_exposed,
+)
 from zpyro.sockets import apply_heartbeat, can_read, context
 from zpyro.uri import endpoint_to_location
 from zpyro.waker import Waker
@@ -28,12 +35,13 @@ from zpyro.waker import Waker
 from .announcer import Announcer
 from .nameserver import NameServer
 from .pools import AttachedDaemon, Call, Pool, Pools
-from .registry import Registry
+from .registry import Registry, check_name
 from .storage import open_storage
 
 log = logging.getLogger("zpyro.broker")
 
 NAMESERVER_ID = "Pyro.NameServer"
+MAX_CLIENT_KEYS = 100_000
 RECV_BATCH = 256  # messages taken per poll before timers are looked at again
 JSON_ID = 2
 
@@ -63,7 +71,7 @@ class BrokerDaemonObject:
 
     @oneway
     def release_session(self) -> None:
-        pass  # the broker keeps no per-proxy state
+        pass  # the broker keeps no per-proxy state; _from_caller tells the daemons
 
 
 class Broker:
@@ -75,6 +83,8 @@ class Broker:
         storage: str = "memory",
         max_queue: int = 10_000,
         max_message_size: int | None = None,
+        curve_secret_key: str | None = None,
+        curve_allowed_clients: str | None = None,
     ) -> None:
         host = host or config.NS_HOST
         port = config.NS_PORT if port is None else port
@@ -93,6 +103,12 @@ class Broker:
             apply_heartbeat(self.router)
             self.router.maxmsgsize = self.max_message_size + 65536
             self.pub.linger = 0
+            keys = server_keys(curve_secret_key)
+            if keys is not None:  # callers, daemons and subscribers all need our public key
+                apply_server(self.router, ctx, keys, curve_allowed_clients)
+                apply_server(self.pub, ctx, keys, curve_allowed_clients)
+            self.secure = keys is not None
+            warn_if_exposed(host, "broker", self.secure)
             endpoint = _bind(self.router, host, port)
             self.pub_endpoint = _bind(self.pub, host, pub_port)
         except Exception:
@@ -121,6 +137,7 @@ class Broker:
         self.pools = Pools(max_queue, config.HEARTBEAT_TIMEOUT)
         self._stopping = False
         self._closed = False
+        self._last_key: bytes | None = None  # CURVE key of the message being handled
 
     @property
     def uri(self) -> str:
@@ -151,20 +168,47 @@ class Broker:
         while not self._stopping:
             now = time.monotonic()
             if now >= next_tick:
-                self._tick(now)
+                try:
+                    self._tick(now)
+                except Exception:  # as for messages: log a bug, keep serving
+                    log.exception("error in the broker's periodic work")
                 next_tick = now + interval
             ready = dict(poller.poll(max(1, int((next_tick - now) * 1000))))
             if router in ready:
                 for _ in range(RECV_BATCH):
                     if not can_read(router):
                         break
-                    frames = router.recv_multipart(zmq.NOBLOCK)
+                    frames = (
+                        self._recv_curve() if self.secure else router.recv_multipart(zmq.NOBLOCK)
+                    )
                     try:
                         self._on_message(frames)
                     except Exception:  # a bug must not take the broker down: log and go on
                         log.exception("error handling a message from %s", frames[0].hex())
             if self._waker.fileno() in ready:
                 self._waker.drain()
+
+    def _recv_curve(self) -> list[bytes]:
+        """Receive one message and note the sender's CURVE public key (passed on to daemons)."""
+        frames = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
+        key = client_key_of(frames[-1])
+        data = [f.bytes for f in frames]
+        self._last_key = key
+        if key is not None:
+            self.dispatcher.client_keys[data[0]] = key  # for the name server's own calls
+            if len(self.dispatcher.client_keys) > MAX_CLIENT_KEYS:
+                del self.dispatcher.client_keys[next(iter(self.dispatcher.client_keys))]
+        return data
+
+    def _route(self, client: bytes) -> bytes:
+        """What a daemon sees as the caller: its identity, led by its CURVE key when secure
+        (docs/BROKER.md), so the daemon's current_context knows who is calling."""
+        if not self.secure:
+            return client
+        return ROUTE_KEY_MARK + (self._last_key or b"\0" * 40) + client
+
+    def _caller(self, route: bytes) -> bytes:
+        return route[41:] if self.secure else route
 
     def stop(self) -> None:
         """Ask the loop to end (any thread, also a signal handler)."""
@@ -198,9 +242,10 @@ class Broker:
         elif len(frames) >= 4 and frames[2] == wire.SIGNATURE:
             self._from_daemon(frames[0], frames[1], frames[2:])
         else:
-            log.warning("undecodable message from %s dropped", frames[0].hex())
+            why = _why_bad(frames[1:])
+            log.warning("undecodable message from %s dropped: %s", frames[0].hex(), why)
             if len(frames) >= 2:  # answer what looks like a caller's frames, as a daemon does
-                self._error_to(frames[0], wire.peek_call_id(frames[1:]), _not_zpyro())
+                self._error_to(frames[0], wire.peek_call_id(frames[1:]), why)
 
     def _from_caller(self, client: bytes, body: list[bytes]) -> None:
         if sum(map(len, body)) > self.max_message_size:
@@ -225,6 +270,11 @@ class Broker:
             log.warning("bad message from %s: %s", client.hex(), wrong)
             self._error_to(client, msg.call_id, wrong)
             return
+        if msg.object_id == DAEMON_OBJECT_ID and msg.method == "release_session":
+            # the proxy is gone: every daemon drops the session instances and streams it held
+            # (its replies, DONE for a call not in flight, are dropped as unknown)
+            for ident in list(self.pools.daemons):
+                self._send([ident, client, *body])
         if msg.object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID):
             reply = self.dispatcher.handle(client, msg)
             if isinstance(reply, list):
@@ -232,7 +282,7 @@ class Broker:
             return
         oneway = bool(msg.flags & wire.FLAG_ONEWAY) and not msg.flags & wire.FLAG_META
         call = Call(
-            client,
+            self._route(client),
             msg.call_id,
             msg.object_id,
             msg.method,
@@ -260,7 +310,7 @@ class Broker:
             if call is None:
                 log.debug("late or unknown reply from daemon %s dropped", ident.hex())
             elif kind != wire.DONE:
-                self._send([route, *body])
+                self._send([self._caller(route), *body])
             if known:
                 for queued in self.pools.fill(ident):
                     self._forward(ident, queued)
@@ -284,8 +334,10 @@ class Broker:
                 isinstance(k, str) and isinstance(v, dict) for k, v in objects.items()
             ):
                 raise ValueError("objects must map object ids to metadata")
+            for object_id, meta in objects.items():
+                _check_pooled(object_id, meta)
             capacity = int(info.get("capacity", 1))
-            listed = [str(x) for x in info.get("listed", ())]
+            listed = [check_name(x) for x in info.get("listed", ())]  # as ns.register does
             tags = {str(k): [str(t) for t in v] for k, v in dict(info.get("tags", {})).items()}
             pid = int(info.get("pid", 0))
         except Exception as exc:
@@ -374,7 +426,9 @@ class Broker:
 
     def _fail(self, call: Call, exc: BaseException) -> None:
         if not call.oneway:
-            self._error_to(call.client, call.call_id, exc, _serializer_id(call.frames))
+            self._error_to(
+                self._caller(call.client), call.call_id, exc, _serializer_id(call.frames)
+            )
 
     def _error_to(
         self, client: bytes, call_id: int, exc: BaseException, serializer_id: int = JSON_ID
@@ -405,10 +459,27 @@ def _bind(sock: zmq.Socket, host: str, port: int) -> str:
     return endpoint.rsplit(":", 1)[0] + ":" + bound.rsplit(":", 1)[1]  # keep the name given
 
 
+def _check_pooled(object_id: str, meta: dict[str, Any]) -> None:
+    """What a READY may offer (ValueError if not): an id that can travel (no lone surrogate) and
+    is not the broker's own -- a pool named Pyro.NameServer would take the name server's name
+    away when it closed -- and an idempotent list the broker can read when the daemon dies."""
+    object_id.encode()  # UnicodeEncodeError is a ValueError
+    if object_id == NAMESERVER_ID or object_id.partition(":")[0] == DAEMON_OBJECT_ID:
+        raise ValueError(f"{object_id!r} is the broker's own object")
+    idempotent = meta.get("idempotent", [])
+    if not isinstance(idempotent, list) or not all(isinstance(m, str) for m in idempotent):
+        raise ValueError(f"{object_id!r}: idempotent must be a list of method names")
+
+
 def _serializer_id(frames: list[Any]) -> int:
     header = frames[1]
     return header[2] if len(header) > 2 else JSON_ID
 
 
-def _not_zpyro() -> errors.ProtocolError:
+def _why_bad(body: list[bytes]) -> errors.ProtocolError:
+    """What is wrong with frames that are not a message (a wrong version, say), as a daemon says."""
+    try:
+        wire.decode(body)
+    except errors.ProtocolError as exc:
+        return exc
     return errors.ProtocolError("not a zpyro message")

@@ -211,3 +211,28 @@ def start_broker(spawn: Any) -> Any:
 def broker(start_broker: Any) -> BrokerProcess:
     """A broker subprocess (memory storage, fast heartbeats), stopped by pid at teardown."""
     return start_broker()
+
+
+class Worker:
+    """A tests/programs/brokered_worker.py process, attached to its broker (READY read)."""
+
+    def __init__(self, spawned: Spawned) -> None:
+        self.spawned = spawned
+        self.pid = int(spawned.wait_for("READY").split()[1])
+
+
+@pytest.fixture
+def start_worker(spawn: Any) -> Any:
+    """start_worker(broker, name="jobs", capacity=2, env=None) -> Worker (fast heartbeats)."""
+
+    def start(
+        broker: BrokerProcess,
+        name: str = "jobs",
+        capacity: int = 2,
+        env: dict[str, str] | None = None,
+    ) -> Worker:
+        program = str(ROOT / "tests" / "programs" / "brokered_worker.py")
+        args = [PYTHON, program, broker.endpoint, name, str(capacity)]
+        return Worker(spawn(args, env={**FAST_HEARTBEAT_ENV, **(env or {})}))
+
+    return start

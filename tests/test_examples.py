@@ -16,6 +16,54 @@ EXAMPLES = ROOT / "examples"
 
 # example file -> regular expressions that must each match some line of its output
 EXPECTED = {
+    "demo.py": [
+        r"^broker \(pid \d+\): name server at 127\.0\.0\.1:\d+$",
+        r"^worker-3 \(pid \d+\) joined the pool jobs\.render$",
+        r"^dispatching 300 jobs to PYRONAME:jobs\.render@127\.0\.0\.1:\d+ \.\.\.$",
+        # every worker got a share (the three counts add up to 300)
+        r"^  worker-1: (?:[1-9]\d?|1\d\d) jobs$",
+        r"^  worker-2: (?:[1-9]\d?|1\d\d) jobs$",
+        r"^  worker-3: (?:[1-9]\d?|1\d\d) jobs$",
+        r"^300 jobs in \d+\.\d\d s; ideal \d\.\d\d s \(their run time spread evenly over 6 slots\)",
+        r"^stopped worker-1 \(pid \d+\)$",
+        r"^stopped broker \(pid \d+\)$",
+    ],
+    "greeting/run.py": [
+        r"^server \(pid \d+\): Ready\. Object uri = PYRO:obj_[0-9a-f]+@127\.0\.0\.1:\d+$",
+        r"^client: What is the zpyro uri of the greeting object\?$",
+        r"^Hello, Irmen\. Here is your fortune message:$",
+        r"^Behold the warranty -- the bold print giveth and the fine print taketh away\.$",
+        r"^stopped greeting server \(pid \d+\)$",
+    ],
+    "nameserver_greeting/run.py": [
+        r"^server \(pid \d+\): Ready\.$",
+        r"^client: What is your name\?$",
+        r"^Hello, Irmen\. Here is your fortune message:$",
+        r"^Tomorrow's lucky number is 12345678\.$",
+        r"^Pyro\.NameServer --> PYRO:Pyro\.NameServer@127\.0\.0\.1:\d+$",
+        r"^example\.greeting --> PYRO:obj_[0-9a-f]+@127\.0\.0\.1:\d+$",
+        r"^stopped broker \(pid \d+\)$",
+    ],
+    "pool_dispatch.py": [
+        r"^3 workers serve jobs\.render through the broker at 127\.0\.0\.1:\d+$",
+        r"^frames in order: True$",
+        r"^frames per worker: worker-1 [1-9]\d*, worker-2 [1-9]\d*, worker-3 [1-9]\d*$",
+        r"^killed worker-\d while it was busy with frame 99$",
+        r"^frame 99 was finished by worker-\d \(another worker: True\)$",
+        r"^stopped broker \(pid \d+\)$",
+    ],
+    "pyrometa_lookup.py": [
+        r"^colour printers: \['printer\.lab\.color', 'printer\.office\.color'\]$",
+        r"^anything in the us: \['printer\.lab\.color', 'scanner\.lab'\]$",
+        r"^printer\.office\.laser is PYRO:printer\.office\.laser@127\.0\.0\.1:\d+ with tags "
+        r"\['color:no', 'kind:printer', 'region:eu'\]$",
+        r"^PYROMETA us colour printer: printer\.lab\.color printed 'holiday photos'$",
+        r"^PYROMETA any eu printer: printer\.office\.(laser|color) printed 'invoice'$",
+        r"^PYROMETA scanner: scanner\.lab printed 'receipt'$",
+        r"^broken devices: \['scanner\.lab'\]$",
+        r"^PYROMETA plotter: NamingError: ",
+        r"^stopped broker \(pid \d+\)$",
+    ],
     "asyncio_greeting.py": [
         r"^serving PYRO:example\.greeting@127\.0\.0\.1:\d+$",
         r"^Hello, Irmen\. Here is your fortune message:$",
@@ -85,6 +133,16 @@ EXPECTED = {
         r"^session: 4 calls from 2 proxies -> 2 instance\(s\): \[\(1, 1\), \(1, 2\), \(2, 1\), \(2, 2\)\]$",
         r"^percall: 4 calls from 2 proxies -> 4 instance\(s\): \[\(1, 1\), \(2, 1\), \(3, 1\), \(4, 1\)\]$",
     ],
+    "watch_names.py": [
+        r"^broker ready: PYRO:Pyro\.NameServer@127\.0\.0\.1:\d+, announcements on 127\.0\.0\.1:\d+$",
+        r"^watcher synchronised: Pyro\.NameServer$",
+        r"^watcher lookup: example\.greeting --> PYRO:greeter@127\.0\.0\.1:5001 \['lang:en'\]$",
+        r"^watcher now holds: Pyro\.NameServer, example\.greeting$",
+        r"^announced: name\.registered example\.greeting -> PYRO:greeter@127\.0\.0\.1:5001$",
+        r"^announced: name\.registered example\.weather -> PYRO:weather@127\.0\.0\.1:5002$",
+        r"^announced: name\.removed example\.weather$",
+        r"^stopped broker \(pid \d+\)$",
+    ],
     "event_loop.py": [
         r"^client: recorded 22\.5 C \(3 readings so far\)$",
         r"^client: average is 21\.0 C$",
@@ -114,6 +172,10 @@ def test_example_runs(name: str) -> None:
         )
 
 
+HELPERS = {"launch.py", "pool_worker.py"}  # used by the examples, not run alone
+
+
 def test_every_example_is_checked() -> None:
-    own = {p.name for p in EXAMPLES.glob("*.py")} - {"demo.py"}
+    own = {p.name for p in EXAMPLES.glob("*.py")} - HELPERS
+    own |= {str(p.relative_to(EXAMPLES)) for p in EXAMPLES.glob("*/run.py")}
     assert own == set(EXPECTED)

@@ -13,8 +13,10 @@ from .client import Proxy, asyncproxy
 from .config import config
 from .context import current_context
 from .errors import excepthook, get_remote_traceback
-from .exposure import behavior, callback, expose, oneway
+from .executor import Executor
+from .exposure import behavior, callback, expose, idempotent, oneway
 from .futures import Future
+from .naming import NameWatcher, locate_ns, locateNS, resolve, serve
 from .serializers import (
     register_class_to_dict,
     register_dict_to_class,
@@ -28,7 +30,9 @@ __all__ = [
     "URI",
     "BatchProxy",
     "Daemon",
+    "Executor",
     "Future",
+    "NameWatcher",
     "Proxy",
     "asyncproxy",
     "batch",
@@ -41,9 +45,14 @@ __all__ = [
     "excepthook",
     "expose",
     "get_remote_traceback",
+    "idempotent",
+    "locateNS",
+    "locate_ns",
     "oneway",
     "register_class_to_dict",
     "register_dict_to_class",
+    "resolve",
+    "serve",
     "unregister_class_to_dict",
     "unregister_dict_to_class",
     "util",

@@ -1,8 +1,10 @@
 """asyncio faces of Proxy and Daemon: thin adapters over the same connection, codec and dispatch.
 
 ``aio.Proxy`` is a ``zpyro.Proxy`` whose calls are awaitable: each call goes through the same
-pipelined connection as futures do, and its Future is wrapped for the running loop, so
-``asyncio.gather`` over many calls on one proxy keeps them all in flight at once.
+pipelined connection as futures do and resolves an asyncio future of the running loop, so
+``asyncio.gather`` over many calls on one proxy keeps them all in flight at once. Results that
+arrive together reach the loop together: one wake-up of the loop for a burst of replies, not one
+``call_soon_threadsafe`` per reply (as ``asyncio.wrap_future`` would do).
 
 ``aio.Daemon`` is a ``zpyro.Daemon`` served from inside a running loop: the loop watches the
 daemon's socket and wake-up descriptor, plain methods run on the worker pool, and ``async def``
@@ -12,6 +14,8 @@ methods run on the serving loop itself.
 from __future__ import annotations
 
 import asyncio
+import weakref
+from collections import deque
 from typing import Any, cast
 
 from . import client, server
@@ -19,6 +23,51 @@ from .sockets import can_read
 from .uri import URI
 
 __all__ = ["Daemon", "Proxy"]
+
+
+class _Inbox:
+    """Hands results from the thread that reads replies to the futures of one event loop."""
+
+    __slots__ = ("_loop", "_items", "_scheduled", "__weakref__")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = weakref.ref(loop)  # weak: the inbox must not keep its loop alive
+        self._items: deque[tuple[asyncio.Future[Any], Any, BaseException | None]] = deque()
+        self._scheduled = False  # a _drain is on its way to the loop
+
+    def push(self, future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+        """Any thread. The first result of a burst wakes the loop; the others just queue."""
+        self._items.append((future, value, error))
+        if not self._scheduled:
+            self._scheduled = True
+            loop = self._loop()
+            try:
+                if loop is not None:
+                    loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # the loop is closed: nobody awaits these any more
+                pass
+
+    def _drain(self) -> None:
+        self._scheduled = False  # before draining: a result queued from now on schedules again
+        items = self._items
+        while items:
+            future, value, error = items.popleft()
+            if future.done():  # cancelled (e.g. by wait_for) while the call was out
+                continue
+            if error is None:
+                future.set_result(value)
+            else:
+                future.set_exception(error)
+
+
+_inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Inbox] = weakref.WeakKeyDictionary()
+
+
+def _inbox(loop: asyncio.AbstractEventLoop) -> _Inbox:
+    inbox = _inboxes.get(loop)
+    if inbox is None:
+        inbox = _inboxes[loop] = _Inbox(loop)
+    return inbox
 
 
 class _AwaitableMethod:
@@ -30,6 +79,10 @@ class _AwaitableMethod:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._owner._pyroAwait(self._name, args, kwargs)
+
+    def __await__(self) -> Any:
+        """``await p.prop`` before the proxy has its metadata: connect, then read the property."""
+        return self._owner._pyroAwaitAttr(self._name).__await__()
 
 
 class Proxy:
@@ -45,8 +98,20 @@ class Proxy:
             await asyncio.get_running_loop().run_in_executor(None, proxy._pyroGetMetadata)
 
     async def _pyroAwait(self, method: str, args: Any, kwargs: dict[str, Any]) -> Any:
+        proxy = self._pyroProxy
+        if proxy._pyroConnection is None or not (proxy._pyroMethods or proxy._pyroAttrs):
+            await self._pyroConnect()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        push = _inbox(loop).push
+        proxy._pyroSubmit(method, args, kwargs, 0, lambda value, error: push(future, value, error))
+        return await future
+
+    async def _pyroAwaitAttr(self, name: str) -> Any:
         await self._pyroConnect()
-        return await asyncio.wrap_future(self._pyroProxy._pyroCallAsync(method, args, kwargs))
+        if name not in self._pyroProxy._pyroAttrs:
+            raise AttributeError(f"remote object has no exposed property {name!r}")
+        return await self._pyroAwait(client.GETATTR, (name,), {})
 
     def __getattr__(self, name: str) -> Any:
         proxy = self._pyroProxy

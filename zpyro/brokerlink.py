@@ -5,7 +5,8 @@ forwards arrives as ``[route, signature, header, ...]``, which is exactly what a
 daemon (``[peer, signature, header, ...]``), so the daemon's request loop serves it unchanged and
 its replies find their way back through the broker. Control messages have an empty route. The
 owner thread of the daemon's sockets calls ``tick`` and ``on_control``; they return frames for it
-to send, so this class never touches the socket after setting it up. See docs/BROKER.md.
+to send, so this class never touches the socket after setting it up, except to dial the broker
+anew when it has been silent (``tick``, in that same thread). See docs/BROKER.md.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import zmq
 
 from . import errors, wire
 from .config import config
-from .sockets import apply_heartbeat, context
+from .security import apply_client, server_public
+from .sockets import apply_heartbeat, can_read, context
 from .uri import URI, endpoint_to_location
 
 log = logging.getLogger("zpyro.brokerlink")
@@ -65,6 +67,10 @@ class BrokerLink:
             if self.endpoint.startswith("tcp://["):
                 sock.ipv6 = 1
             apply_heartbeat(sock)
+            server_key = server_public()
+            self.secure = server_key is not None  # then routes carry callers' keys
+            if server_key is not None:  # a CURVE broker: we are one of its clients
+                apply_client(sock, server_key)
             sock.connect(self.endpoint)
         except zmq.ZMQError as exc:
             sock.close(linger=0)
@@ -76,6 +82,7 @@ class BrokerLink:
         self._next_ping = 0.0
         self._last_heard = time.monotonic()
         self._lost = False
+        self._next_redial = 0.0
         self.attached = threading.Event()  # set once the broker has taken our READY
 
     # -- frames for the owner thread to send --------------------------------------------------------
@@ -93,13 +100,38 @@ class BrokerLink:
 
     def tick(self, now: float) -> list[Any] | None:
         """A PING when one is due (the broker's PONG tells us it is alive and its epoch)."""
-        if now - self._last_heard > self.timeout and not self._lost:
-            self._lost = True
-            log.warning("broker %s silent for %.1f s; still trying", self.endpoint, self.timeout)
+        if now - self._last_heard > self.timeout:
+            if not self._lost:
+                self._lost = True
+                log.warning(
+                    "broker %s silent for %.1f s; still trying", self.endpoint, self.timeout
+                )
+            self._redial(now)
         if now < self._next_ping:
             return None
         self._next_ping = now + self.interval
         return self._control(wire.PING)
+
+    def _redial(self, now: float) -> None:
+        """While the broker is silent, a fresh connection once per timeout (owner thread only).
+
+        After a network cut libzmq reconnects by itself, but if the broker's side of the old
+        connection has not timed out yet, its ROUTER ignores the new one (same routing id) for
+        as long as the new one lives: we would never be heard again. Dialling anew after the
+        old one is gone gets through. Only when nothing waits to be read: silent that long, the
+        broker has declared us dead, so what the old pipe still queues is of no use to it.
+        """
+        if now < self._next_redial or can_read(self.socket):
+            return
+        self._next_redial = now + self.timeout
+        try:
+            self.socket.disconnect(self.endpoint)
+        except zmq.ZMQError:
+            pass  # not connected just now: connecting is all there is to do
+        try:
+            self.socket.connect(self.endpoint)
+        except zmq.ZMQError as exc:  # next time, then; the request loop must go on
+            log.warning("cannot dial broker %s again: %s", self.endpoint, exc)
 
     @property
     def wait(self) -> float:
@@ -128,7 +160,9 @@ class BrokerLink:
             return None
         if epoch != self.epoch or not known:
             if self.epoch is not None:
-                log.warning("broker %s restarted (epoch %s): registering again", self.endpoint, epoch)
+                log.warning(
+                    "broker %s restarted (epoch %s): registering again", self.endpoint, epoch
+                )
             self.epoch = epoch
             return self.ready()
         self.attached.set()

@@ -15,14 +15,17 @@ import copy
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import InvalidStateError
 from typing import Any
 
 from . import errors, wire
 from .batch import batch_results
 from .config import config
-from .context import current_context
+from .context import _current as _current_call
 from .dispatch import DAEMON_OBJECT_ID, GETATTR, SETATTR
 from .futures import Future
+from .security import server_public
 from .serializers import BY_ID, get_serializer, register_class_to_dict, register_dict_to_class
 from .streams import RemoteIterator
 from .uri import URI
@@ -35,6 +38,16 @@ _META_CACHE_SIZE = 1024
 META_TRUST_SECONDS = 10.0
 _meta_cache: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
 _meta_lock = threading.Lock()
+
+
+_NO_ARGUMENTS: dict[int, bytes] = {}  # serializer id -> payload of [(), {}]
+
+
+def _no_arguments(serializer: Any) -> bytes:
+    payload = _NO_ARGUMENTS.get(serializer.serializer_id)
+    if payload is None:
+        payload = _NO_ARGUMENTS[serializer.serializer_id] = serializer.dumps([(), {}])[0]
+    return payload
 
 
 def _cache_meta(uri: str, meta: dict[str, Any]) -> None:
@@ -75,6 +88,8 @@ class Proxy:
         if not isinstance(uri, URI):
             uri = URI(uri)
         self._pyroUri = uri
+        # the PYRO: URI actually connected to: the same, or what a PYRONAME:/PYROMETA: resolved to
+        self._pyroTarget: URI = uri
         self._pyroTimeout: float | None = config.COMMTIMEOUT or None
         self._pyroSerializer: str = config.SERIALIZER
         self._pyroOneway: set[str] = set()
@@ -86,6 +101,8 @@ class Proxy:
         self._pyroMetaFresh = False
         self._pyroMetaFromCache = False
         self._pyroAsyncMode = False
+        # CURVE: the server's public key (z85 or key file); None: config CURVE_SERVER_PUBLIC_KEY
+        self._pyroCurveServerKey: str | None = None
         self.__lock = threading.RLock()
         self.__serializer: Any = None  # the Serializer for _pyroSerializer, looked up once
 
@@ -175,7 +192,9 @@ class Proxy:
         uri = self._pyroResolve()
         endpoint = uri.endpoint
         assert endpoint is not None  # _pyroResolve gives a PYRO: URI with a location
-        conn = self._pyroConnection or Connection(endpoint, config.CONNECT_TIMEOUT)
+        conn = self._pyroConnection or Connection(
+            endpoint, config.CONNECT_TIMEOUT, server_public(self._pyroCurveServerKey)
+        )
         cached = None if force_metadata else _cached_meta(str(uri))
         try:
             if cached is not None:
@@ -189,18 +208,32 @@ class Proxy:
         return conn
 
     def _pyroResolve(self) -> URI:
-        if self._pyroUri.protocol != "PYRO" or self._pyroUri.endpoint is None:
-            raise errors.NamingError(
-                f"{self._pyroUri.protocol}: URIs need a name server, which this build lacks"
-            )
-        return self._pyroUri
+        """The PYRO: URI to connect to; a PYRONAME:/PYROMETA: one asks the name server (again at
+        every new connection, so a name that moved is followed)."""
+        uri = self._pyroUri
+        if uri.protocol != "PYRO":
+            from .naming import resolve
+
+            uri = resolve(uri)
+        self._pyroTarget = uri
+        return uri
 
     def _pyroFetchMetadata(self, conn: Any) -> None:
+        try:
+            self._pyroFetchMetadataIn(conn, self._pyroSerializer)
+        except errors.SerializeError:
+            # the metadata may come from a broker that refuses our serializer (pickle, say)
+            # while the daemon behind it accepts it: metadata is plain data, json carries it
+            if self._pyroSerializer == "json":
+                raise
+            self._pyroFetchMetadataIn(conn, "json")
+
+    def _pyroFetchMetadataIn(self, conn: Any, serializer_name: str) -> None:
         timeout = config.CONNECT_TIMEOUT
         if self._pyroTimeout:
             timeout = min(timeout, self._pyroTimeout)
-        serializer = get_serializer(self._pyroSerializer)
-        payload, _ = serializer.dumps([(self._pyroUri.object,), {}])
+        serializer = get_serializer(serializer_name)
+        payload, _ = serializer.dumps([(self._pyroTarget.object,), {}])
         call_id = conn.next_call_id()
         frames = wire.encode(
             wire.CALL,
@@ -214,7 +247,7 @@ class Proxy:
         reply = conn.call(frames, call_id, timeout)
         meta = self._pyroDecode(reply, serializer)
         self._pyroApplyMetadata(meta, fresh=True)
-        _cache_meta(str(self._pyroUri), meta)
+        _cache_meta(str(self._pyroTarget), meta)
 
     def _pyroApplyMetadata(self, meta: Any, fresh: bool, from_cache: bool = False) -> None:
         if not isinstance(meta, dict):
@@ -250,6 +283,11 @@ class Proxy:
                     if retries <= 0:
                         raise
             raise
+        except errors.CommunicationError as exc:
+            # could not connect at all (so the call never ran): a name may have moved
+            if type(exc) is not errors.CommunicationError or self._pyroUri.protocol == "PYRO":
+                raise
+            return self._pyroCall(method, args, kwargs)
 
     def _pyroCall(
         self,
@@ -273,29 +311,60 @@ class Proxy:
     ) -> Future:
         """Send the call and return a Future of its result at once."""
         future = Future()
+
+        def deliver(value: Any, error: BaseException | None) -> None:
+            if future.cancelled():
+                return  # the caller gave up on it (e.g. a cancelled asyncio task): drop the reply
+            try:
+                if error is None:
+                    future.set_result(value)
+                else:
+                    future.set_exception(error)
+            except InvalidStateError:  # cancelled just now
+                pass
+
+        self._pyroSubmit(method, args, kwargs, flags, deliver)
+        return future
+
+    def _pyroSubmit(
+        self,
+        method: str,
+        args: tuple[Any, ...] | list[Any],
+        kwargs: dict[str, Any],
+        flags: int,
+        deliver: Callable[[Any, BaseException | None], None],
+    ) -> None:
+        """Send the call; ``deliver(value, error)`` gets its outcome once.
+
+        It runs in whichever thread reads the reply (the caller's own, right away, for a oneway
+        call or a call that could not be sent), so it must be quick and must not block.
+        """
         try:
             conn, frames, call_id, serializer, oneway = self._pyroPrepare(
                 method, args, kwargs, None, flags
             )
             if oneway:
                 conn.send_oneway(frames)
-                future.set_result(None)
-                return future
         except BaseException as exc:
-            future.set_exception(exc)
-            return future
+            deliver(None, exc)
+            return
+        if oneway:
+            deliver(None, None)
+            return
+        decode = self._pyroDecode
 
         def done(reply: Any, error: BaseException | None) -> None:
             if error is None:
                 try:
-                    future.set_result(self._pyroDecode(reply, serializer))
-                    return
+                    value = decode(reply, serializer)
                 except BaseException as exc:
-                    error = exc
-            future.set_exception(error)
+                    deliver(None, exc)
+                    return
+                deliver(value, None)
+            else:
+                deliver(None, error)
 
         conn.submit(frames, call_id, self._pyroTimeout, done)
-        return future
 
     def _pyroPrepare(
         self,
@@ -318,10 +387,11 @@ class Proxy:
         annotations = self._pyroAnnotations()
         if annotations:
             flags |= wire.FLAG_ANNOTATED
-            body: list[Any] = [args, kwargs, annotations]
-        else:
-            body = [args, kwargs]
-        payload, buffers = serializer.dumps(body, config.OOB_THRESHOLD)
+            payload, buffers = serializer.dumps([args, kwargs, annotations], config.OOB_THRESHOLD)
+        elif args or kwargs:
+            payload, buffers = serializer.dumps([args, kwargs], config.OOB_THRESHOLD)
+        else:  # a call without arguments: the same few bytes every time
+            payload, buffers = _no_arguments(serializer), []
         oneway = bool(flags & wire.FLAG_ONEWAY) or (
             object_id is None and method in self._pyroOneway
         )
@@ -336,7 +406,7 @@ class Proxy:
             flags,
             serializer.serializer_id,
             call_id,
-            object_id or self._pyroUri.object,
+            object_id or self._pyroTarget.object,
             method,
             payload,
             buffers,
@@ -369,7 +439,7 @@ class Proxy:
         if flags & wire.FLAG_META:
             value, meta = value
             self._pyroApplyMetadata(meta, fresh=True)
-            _cache_meta(str(self._pyroUri), meta)
+            _cache_meta(str(self._pyroTarget), meta)
         if flags & wire.FLAG_STREAM:
             stream_id, items, finished, error = value
             return RemoteIterator(self, stream_id, items, finished, error)
@@ -383,7 +453,8 @@ class Proxy:
         By default: the correlation id of the current context, so a chain of nested calls
         (A->B->C) shares the id the first caller set.
         """
-        correlation_id = current_context.correlation_id
+        info = _current_call.get()  # (current_context.correlation_id, minus its lookups)
+        correlation_id = None if info is None else info.correlation_id
         return {"correlation_id": correlation_id} if correlation_id else {}
 
     def _pyroResponseAnnotations(self, annotations: dict[str, Any], call_id: int) -> None:
@@ -397,22 +468,24 @@ class Proxy:
         """Switch this proxy's calls to return a zpyro.Future (Pyro4 habit)."""
         self._pyroAsyncMode = asynchronous
 
-    def _pyroBatch(self, calls: list[list[Any]], oneway: bool, asynchronous: bool) -> Any:
-        """Run queued calls as one message; see zpyro.BatchProxy."""
+    def _pyroBatch(self, calls: list[Any], oneway: bool, asynchronous: bool) -> Any:
+        """Run queued calls as one message; see zpyro.BatchProxy (`calls`: a CallQueue body)."""
         flags = wire.FLAG_BATCH | (wire.FLAG_ONEWAY if oneway else 0)
         if asynchronous and not oneway:
-            return self._pyroCallAsync("", [calls], {}, flags).then(batch_results)
-        conn, frames, call_id, serializer, _ = self._pyroPrepare("", [calls], {}, None, flags)
+            return self._pyroCallAsync("", (calls,), {}, flags).then(batch_results)
+        conn, frames, call_id, serializer, _ = self._pyroPrepare("", (calls,), {}, None, flags)
         if oneway:
             conn.send_oneway(frames)
             return None
         reply = conn.call(frames, call_id, self._pyroTimeout)
         return batch_results(self._pyroDecode(reply, serializer))
 
-    def _pyroDaemonCall(self, method: str, *args: Any, oneway: bool = False) -> Any:
+    def _pyroDaemonCall(
+        self, method: str, *args: Any, oneway: bool = False, object_id: str = DAEMON_OBJECT_ID
+    ) -> Any:
         """Call the daemon's own object over this proxy's connection (streams, sessions)."""
         flags = wire.FLAG_ONEWAY if oneway else 0
-        return self._pyroCall(method, args, {}, DAEMON_OBJECT_ID, flags)
+        return self._pyroCall(method, args, {}, object_id, flags)
 
     # -- the rest of the Python object protocol ---------------------------------------------------
 
@@ -424,8 +497,11 @@ class Proxy:
 
     def __del__(self) -> None:
         try:
-            if self._pyroConnection is not None:
-                self._pyroConnection.close("proxy garbage collected")
+            conn = self._pyroConnection
+            if conn is not None:
+                if not conn.closed:  # as _pyroRelease: the daemon drops our session and streams
+                    self._pyroDaemonCall("release_session", oneway=True)
+                conn.close("proxy garbage collected", flush=True)
         except Exception:
             pass
 
@@ -447,6 +523,7 @@ class Proxy:
         twin._pyroSerializer = self._pyroSerializer
         twin._pyroOneway = set(self._pyroOneway)
         twin._pyroMaxRetries = self._pyroMaxRetries
+        twin._pyroCurveServerKey = self._pyroCurveServerKey
         return twin
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -473,3 +550,16 @@ def _dict_to_proxy(_classname: str, data: dict[str, Any]) -> Proxy:
 
 register_class_to_dict(Proxy, _proxy_to_dict)
 register_dict_to_class("zpyro.Proxy", _dict_to_proxy)
+
+
+# URIs travel as their text (a name server's lookup returns one), with every serializer
+def _uri_to_dict(uri: URI) -> dict[str, Any]:
+    return {"__class__": "zpyro.URI", "uri": str(uri)}
+
+
+def _dict_to_uri(_classname: str, data: dict[str, Any]) -> URI:
+    return URI(data["uri"])
+
+
+register_class_to_dict(URI, _uri_to_dict)
+register_dict_to_class("zpyro.URI", _dict_to_uri)

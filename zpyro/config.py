@@ -71,6 +71,10 @@ class Config:
     ITER_STREAMING: bool = True  # returned generators stream lazily instead of being refused
     ITER_STREAM_LIFETIME: float = 0.0  # seconds a stream may live; 0 = as long as it is used
     ITER_STREAM_LINGER: float = 30.0  # seconds an abandoned stream is kept for a reconnecting proxy
+    # CURVE (README "Security"); empty = off. Paths of pyzmq key files (zpyro-keygen writes them).
+    CURVE_SECRET_KEY: str = ""  # our own key pair (.key_secret): a server needs one to use CURVE
+    CURVE_SERVER_PUBLIC_KEY: str = ""  # clients: the server's public key (z85 text or .key file)
+    CURVE_ALLOWED_CLIENTS: str = ""  # servers: directory of allowed client .key files; "" = any
 
     use_environment: InitVar[bool] = True
 

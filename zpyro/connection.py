@@ -19,6 +19,7 @@ closed, which drops what it had queued, so no call runs late after its caller ga
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 import threading
@@ -31,7 +32,8 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from . import errors, wire
-from .sockets import MONITOR_EVENTS, apply_heartbeat, can_read, context
+from .security import apply_client
+from .sockets import MONITOR_EVENTS, apply_heartbeat, can_read, context, recv_frames, send_frames
 from .waker import Waker
 
 log = logging.getLogger("zpyro.connection")
@@ -49,7 +51,7 @@ Callback = Callable[[Any, Any], None]  # (reply Message | None, error | None)
 class Pending:
     """One call waiting for its reply: a blocked thread (event) or a future (callback)."""
 
-    __slots__ = ("event", "reply", "error", "done", "promoted", "callback", "deadline")
+    __slots__ = ("event", "reply", "error", "done", "promoted", "gone", "callback", "deadline")
 
     def __init__(
         self, waiting: bool, callback: Callback | None = None, deadline: float | None = None
@@ -59,6 +61,7 @@ class Pending:
         self.error: BaseException | None = None
         self.done = False
         self.promoted = False  # asked to become the leader
+        self.gone = False  # its thread stopped waiting (timeout): never promote it
         self.callback = callback
         self.deadline = deadline
 
@@ -76,7 +79,9 @@ class Pending:
 
 
 class Connection:
-    def __init__(self, endpoint: str, connect_timeout: float) -> None:
+    def __init__(
+        self, endpoint: str, connect_timeout: float, server_key: bytes | None = None
+    ) -> None:
         self.endpoint = endpoint
         self.connect_timeout = connect_timeout
         sock = context().socket(zmq.DEALER)
@@ -88,6 +93,9 @@ class Connection:
             if endpoint.startswith("tcp://["):
                 sock.ipv6 = 1
             apply_heartbeat(sock)
+            self._curve = server_key is not None
+            if server_key is not None:  # CURVE: only that server, and encrypted
+                apply_client(sock, server_key)
             self._monitor = sock.get_monitor_socket(MONITOR_EVENTS)
             sock.connect(endpoint)
         except zmq.ZMQError as exc:
@@ -103,13 +111,19 @@ class Connection:
         self._leader = False
         self._outbox: deque[list[Any]] = deque()
         self._pending: dict[int, Pending] = {}
+        self._waiting: deque[Pending] = deque()  # threads blocked in call(), oldest first
+        self._woken = False  # the waker is readable (or about to be): no need to write again
         self._ids = itertools.count(1)
         self._closed: str | None = None  # why, once closed
         self._closed_as: type[BaseException] = errors.ConnectionClosedError
         self._sockets_closed = False
         self._connected = False  # per the monitor
+        self._relinking = False  # a lost link: libzmq's CONNECT_RETRIED for it is no refusal
         self._connect_deadline: float | None = time.monotonic() + connect_timeout
+        # a handshake that failed before any call waited: the next call fails with it at once
+        self._handshake_failure: errors.ZPyroError | None = None
         self._async: set[int] = set()  # call ids of pending calls that no thread waits for
+        self._deadlines: list[tuple[float, int]] = []  # heap of (deadline, call id) of futures
         self._reaper_wanted = threading.Event()
         self._reaper: threading.Thread | None = None
         self._linger_ms = 0
@@ -137,7 +151,9 @@ class Connection:
             else:
                 pend = Pending(waiting=True)
                 self._pending[call_id] = pend
+                self._waiting.append(pend)
                 self._outbox.append(frames)
+                wake = self._wake_needed()
         if lead:
             try:
                 # events from while nobody was leading concern only calls already pending
@@ -148,8 +164,13 @@ class Connection:
             finally:
                 self._let_go(pend, call_id)
         else:
-            self._waker.wake()
+            if wake:
+                self._waker.wake()
             self._follow(pend, call_id, deadline)
+            with self._mutex:  # forget finished waiters (they finish mostly in order)
+                waiting = self._waiting
+                while waiting and (waiting[0].done or waiting[0].gone):
+                    waiting.popleft()
         if not pend.done:
             self._pending.pop(call_id, None)
             if not pend.done:  # (it may have arrived just now after all)
@@ -171,6 +192,7 @@ class Connection:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         pend = Pending(waiting=False, callback=callback, deadline=deadline)
+        wake = False
         with self._mutex:
             if self._closed is not None:
                 closed = self._closed_as(self._closed)
@@ -178,11 +200,16 @@ class Connection:
                 closed = None
                 self._pending[call_id] = pend
                 self._async.add(call_id)
+                if deadline is not None:
+                    if len(self._deadlines) > 2 * len(self._async) + 256:
+                        self._compact_deadlines()
+                    heapq.heappush(self._deadlines, (deadline, call_id))
                 lead = not self._leader
                 if lead:
                     self._leader = True
                 else:
                     self._outbox.append(frames)
+                    wake = self._wake_needed()
         if closed is not None:
             callback(None, closed)
             return
@@ -191,13 +218,29 @@ class Connection:
                 self._check_monitor()
                 self._send(frames)
             finally:
-                self._handover()
-        else:
+                self._handover()  # wakes the reaper: futures are outstanding now
+        elif wake:
             self._waker.wake()
-        self._ensure_reaper()
+        if self._reaper is None:
+            self._start_reaper()
 
-    def _ensure_reaper(self) -> None:
-        self._reaper_wanted.set()
+    def _compact_deadlines(self) -> None:
+        """Drop the entries of answered futures (mutex held). They stay in the heap until their
+        deadline, so a fast stream of futures with a long timeout would otherwise pile up
+        millions. A copy is filtered (the leader may pop meanwhile) and swapped in."""
+        live = [entry for entry in list(self._deadlines) if entry[1] in self._async]
+        heapq.heapify(live)
+        self._deadlines = live
+
+    def _wake_needed(self) -> bool:
+        """Whether to write to the waker (mutex held): once until the leader has drained it, so
+        a burst of queued calls costs one write and one wake-up, not one each."""
+        if self._woken:
+            return False
+        self._woken = True
+        return True
+
+    def _start_reaper(self) -> None:
         if self._reaper is None:
             with self._mutex:
                 if self._reaper is None and self._closed is None:
@@ -233,11 +276,13 @@ class Connection:
                 self._leader = True
             else:
                 self._outbox.append(frames)
+                wake = self._wake_needed()
         if not lead:
-            self._waker.wake()
+            if wake:
+                self._waker.wake()
             return
         try:
-            self._check_monitor()
+            # no _check_monitor(): connection events concern pending calls, and this adds none
             self._send(frames)
         finally:
             self._handover()
@@ -250,6 +295,7 @@ class Connection:
                 return
             self._closed = reason
             self._fail_all(errors.ConnectionClosedError(reason))
+            self._reaper_wanted.set()  # an idle reaper ends now, not REAPER_IDLE_SECONDS later
             if self._leader:
                 # the leader owns the sockets right now; it closes them when it lets go
                 self._waker.wake()
@@ -264,6 +310,12 @@ class Connection:
         while True:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
+                with self._mutex:
+                    pend.gone = True
+                    promoted = pend.promoted and not pend.done
+                if promoted:  # the role reached us just as we gave up: pass it on
+                    pend.promoted = False
+                    self._handover()
                 return  # the caller sees not done -> TimeoutError
             pend.event.wait(remaining)
             if pend.done:
@@ -283,7 +335,7 @@ class Connection:
         if pend is not None and not self._outbox:
             # fast path: one blocking receive on the DEALER alone, like a raw pyzmq client
             try:
-                self._deliver(self._sock.recv_multipart())
+                self._deliver(recv_frames(self._sock))
             except zmq.Again:
                 pass
         sock, monitor, wake_fd = self._sock, self._monitor, self._waker.fileno()
@@ -291,7 +343,7 @@ class Connection:
             if self._outbox:
                 self._flush_outbox()
             slice_ms = POLL_SLICE_MS
-            if self._async:
+            if self._deadlines:
                 self._expire_futures()
             if deadline is not None:
                 remaining = deadline - time.monotonic()
@@ -304,14 +356,20 @@ class Connection:
             if monitor in ready:
                 self._drain_monitor()
             if wake_fd in ready:
+                self._woken = False  # before draining: a later wake must write again
                 self._waker.drain()
             self._check_connect_deadline()
 
     def _expire_futures(self) -> None:
+        """Fail the futures whose deadline has passed (the heap's top is the earliest)."""
+        deadlines = self._deadlines
         now = time.monotonic()
-        for call_id in list(self._async):
+        while deadlines and deadlines[0][0] < now:
+            _, call_id = heapq.heappop(deadlines)
             pend = self._pending.get(call_id)
-            if pend is None or pend.deadline is None or now <= pend.deadline:
+            if pend is None or pend.callback is None or pend.deadline is None:
+                continue  # answered already (or the id was reused by a sync call)
+            if pend.deadline >= now:
                 continue
             if self._pending.pop(call_id, None) is not None:
                 self._async.discard(call_id)
@@ -329,12 +387,18 @@ class Connection:
             with self._mutex:
                 if self._closed is not None:
                     self._leader = True  # stays taken: the sockets are going away
+                    # a flushing close still sends what was queued (a released proxy's goodbye,
+                    # queued while a reaper led: else the daemon would keep its session)
+                    leftover = list(self._outbox) if self._linger_ms else []
+                    self._outbox.clear()
                     break
                 if not self._outbox:
-                    for other in self._pending.values():
-                        if other.event is not None and not other.done and not other.promoted:
+                    waiting = self._waiting
+                    while waiting:
+                        other = waiting.popleft()
+                        if not other.done and not other.gone and not other.promoted:
                             other.promoted = True
-                            other.event.set()
+                            other.event.set()  # type: ignore[union-attr]
                             return
                     self._leader = False
                     if self._async:
@@ -344,6 +408,11 @@ class Connection:
                 self._outbox.clear()
             for frames in items:
                 self._send(frames)
+        for frames in leftover:
+            try:
+                self._send(frames)
+            except zmq.ZMQError:
+                break
         self._close_sockets()
 
     def _flush_outbox(self) -> None:
@@ -358,12 +427,15 @@ class Connection:
         if not self._connected and self._connect_deadline is None:
             self._connect_deadline = time.monotonic() + self.connect_timeout
         # no HWM (sndhwm=0): a DEALER send only queues, never blocks
-        self._sock.send_multipart(frames, copy=len(frames) <= 3)
+        if len(frames) <= 3:
+            send_frames(self._sock, frames)  # our own small frames: the lean path
+        else:
+            self._sock.send_multipart(frames, copy=False)  # out-of-band buffers: checked, no copy
 
     def _recv_all(self) -> None:
         sock = self._sock
         while can_read(sock):
-            self._deliver(sock.recv_multipart(zmq.NOBLOCK))
+            self._deliver(recv_frames(sock, zmq.NOBLOCK))
 
     def _deliver(self, frames: list[bytes]) -> None:
         try:
@@ -389,13 +461,17 @@ class Connection:
 
     def _drain_monitor(self) -> None:
         while can_read(self._monitor):
-            event = recv_monitor_message(self._monitor, zmq.NOBLOCK)["event"]
+            info = recv_monitor_message(self._monitor, zmq.NOBLOCK)
+            event = info["event"]
             if event == zmq.EVENT_CONNECTED:
                 self._connected = True
                 self._connect_deadline = None
             elif event == zmq.EVENT_DISCONNECTED:
                 self._connected = False
+                self._relinking = True
                 self._give_up(errors.ConnectionClosedError(f"connection to {self.endpoint} lost"))
+            elif event == zmq.EVENT_CONNECT_RETRIED and self._relinking:
+                self._relinking = False  # the reconnect libzmq schedules after any disconnect
             elif event == zmq.EVENT_CONNECT_RETRIED and not self._connected and self._pending:
                 # refused while calls wait on it (stale retries of an idle proxy don't count)
                 self._give_up(
@@ -406,13 +482,32 @@ class Connection:
                 self._give_up(
                     errors.SecurityError(f"{self.endpoint} refused our credentials"), close=True
                 )
-            elif event & _HANDSHAKE_FAILED and self._pending:
-                # e.g. the peer closed mid-handshake (a listener going away)
-                self._give_up(
-                    errors.CommunicationError(f"handshake with {self.endpoint} failed"), close=True
-                )
+            elif event & _HANDSHAKE_FAILED:
+                failure = self._handshake_error(info.get("value"))
+                if self._pending:
+                    self._give_up(failure, close=True)
+                else:
+                    self._handshake_failure = failure
+
+    def _handshake_error(self, value: Any) -> errors.ZPyroError:
+        if value == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+            return errors.SecurityError(
+                f"{self.endpoint} uses another security mechanism (CURVE on one side only? "
+                "set CURVE_SERVER_PUBLIC_KEY to the server's public key)"
+            )
+        if self._curve:
+            return errors.SecurityError(
+                f"CURVE handshake with {self.endpoint} failed (wrong server public key?)"
+            )
+        # e.g. the peer closed mid-handshake: a listener going away, or one that wants CURVE
+        return errors.CommunicationError(
+            f"handshake with {self.endpoint} failed (is it going away, or does it require CURVE?)"
+        )
 
     def _check_connect_deadline(self) -> None:
+        if self._handshake_failure is not None and not self._connected and self._pending:
+            self._give_up(self._handshake_failure, close=True)
+            return
         if (
             not self._connected
             and self._connect_deadline is not None
@@ -439,6 +534,8 @@ class Connection:
         pending = list(self._pending.values())
         self._pending.clear()
         self._async.clear()
+        self._deadlines.clear()
+        self._waiting.clear()
         for pend in pending:
             pend.finish(None, exc)
 

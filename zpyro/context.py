@@ -64,25 +64,33 @@ class CurrentContext:
         if name not in CallInfo.__slots__:
             raise AttributeError(name)
         info = _current.get()
-        return None if info is None else getattr(info, name)
+        if info is None or (not info.object_id and name not in WRITABLE):
+            return None  # outside a served call only what the client set itself is there
+        return getattr(info, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in WRITABLE:
             raise AttributeError(f"current_context.{name} is read-only")
         info = _current.get()
-        if info is None:
-            info = CallInfo(b"", 0, "", "")
+        if info is None or not info.object_id:
+            # outside a served call: a copy of this context's own, so that tasks and threads
+            # that inherited the context do not change each other's correlation id
+            old, info = info, CallInfo(b"", 0, "", "")
+            if old is not None:
+                info.correlation_id = old.correlation_id
+                info.annotations = dict(old.annotations)
             _current.set(info)
         setattr(info, name, value)
 
     @property
     def active(self) -> bool:
         """True while serving a remote call."""
-        return _current.get() is not None
+        info = _current.get()
+        return info is not None and bool(info.object_id)
 
     def __repr__(self) -> str:
         info = _current.get()
-        if info is None:
+        if info is None or not info.object_id:
             return "<zpyro.current_context: not in a call>"
         return f"<zpyro.current_context: {info.object_id}.{info.method} call {info.call_id}>"
 

@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from . import context, errors, wire
+from .batch import read_calls
 from .exposure import is_callback, is_private, members_of
 from .objects import ObjectRegistry
 from .serializers import BY_ID, get_serializer
@@ -63,6 +64,11 @@ class Dispatcher:
         self.defer: Defer | None = None  # set by a daemon that runs an event loop
         self.uri_for = uri_for  # makes autoproxy possible
         self.streams = streams  # None: generators are not streamed (ITER_STREAMING off)
+        # What a call that wants no reply gets back: nothing, except from a brokered daemon,
+        # which tells its broker the call is done (wire.DONE) so its slot is freed.
+        self.quiet_reply: Callable[[wire.Message], list[Any] | None] | None = None
+        # CURVE: connection identity -> the caller's public key (filled by the daemon's I/O)
+        self.client_keys: dict[bytes, bytes] = {}
 
     # -- metadata -------------------------------------------------------------------------------
 
@@ -94,18 +100,20 @@ class Dispatcher:
             obj = self.registry.resolve(msg.object_id, client)
             if flags & wire.FLAG_BATCH:
                 target = None
-                if len(args) != 1 or not isinstance(args[0], (list, tuple)):
-                    raise errors.ProtocolError("a batch carries one argument: the list of calls")
+                if len(args) != 1:
+                    raise errors.ProtocolError("a batch carries one argument: the calls")
+                calls = read_calls(args[0])
             else:
                 target = self._find(obj, msg.method, args)
         except Exception as exc:
             log.warning("bad call %s.%s from %s: %s", msg.object_id, msg.method, client.hex(), exc)
-            return None if silent else self.error_reply(msg.call_id, exc, ser_id)
-        info = context.CallInfo(client, msg.call_id, msg.object_id, msg.method, annotations)
+            return self._quiet(msg) if silent else self.error_reply(msg.call_id, exc, ser_id)
+        key = self.client_keys.get(client) if self.client_keys else None
+        info = context.CallInfo(client, msg.call_id, msg.object_id, msg.method, annotations, key)
         token = context.enter(info)
         try:
             if target is None:
-                result = self._run_batch(obj, args[0])
+                result = self._run_batch(obj, *calls)
             else:
                 result = target(*args, **kwargs)
                 if inspect.iscoroutine(result):
@@ -119,10 +127,12 @@ class Dispatcher:
             raise
         except BaseException as exc:  # also SystemExit, CancelledError: the caller gets an answer
             self._log_call_error(msg, target, exc)
-            return None if silent else self.error_reply(msg.call_id, exc, ser_id)
+            return self._quiet(msg) if silent else self.error_reply(msg.call_id, exc, ser_id)
         finally:
             context.leave(token)
-        return None if silent else self.result_reply(msg, info, None if oneway else result)
+        return (
+            self._quiet(msg) if silent else self.result_reply(msg, info, None if oneway else result)
+        )
 
     def _finish(
         self,
@@ -136,10 +146,17 @@ class Dispatcher:
         """The reply of a deferred (async def) call, once its coroutine is done."""
         if exc is not None:
             self._log_call_error(msg, target, exc)
-            return None if silent else self.error_reply(msg.call_id, exc, msg.serializer_id)
+            return (
+                self._quiet(msg)
+                if silent
+                else self.error_reply(msg.call_id, exc, msg.serializer_id)
+            )
         if silent:
-            return None
+            return self._quiet(msg)
         return self.result_reply(msg, info, None if msg.flags & wire.FLAG_ONEWAY else result)
+
+    def _quiet(self, msg: wire.Message) -> list[Any] | None:
+        return None if self.quiet_reply is None else self.quiet_reply(msg)
 
     def result_reply(
         self, msg: wire.Message, info: context.CallInfo | None, result: Any
@@ -184,24 +201,48 @@ class Dispatcher:
 
     # -- helpers --------------------------------------------------------------------------------
 
-    def _run_batch(self, obj: Any, calls: Any) -> list[list[Any]]:
-        """Run queued calls in order; stop at the first error, which ends the results."""
-        results: list[list[Any]] = []
-        for call in calls:
-            try:
-                method, args, kwargs = call
-                target = self._find(obj, method, args)
-                value = target(*args, **kwargs)
-                if inspect.iscoroutine(value):
+    def _run_batch(
+        self,
+        obj: Any,
+        count: int,
+        methods: Any,
+        arity: Any,
+        arguments: Any,
+        keywords: dict[int, dict[str, Any]],
+    ) -> list[Any]:
+        """Run a batch's calls in order: ``[values, error]``; the first error ends the batch."""
+        values: list[Any] = []
+        append = values.append
+        one_method = type(methods) is str
+        one_arity = type(arity) is int
+        found: dict[Any, Callable[..., Any]] = {}  # method name -> target, looked up once
+        name: Any = methods
+        start = 0
+        try:
+            for index in range(count):
+                if not one_method:
+                    name = methods[index]
+                width = arity if one_arity else arity[index]
+                args = arguments[start : start + width]
+                start += width
+                target = found.get(name)
+                if target is None:
+                    target = self._find(obj, name, args)
+                    if name != GETATTR and name != SETATTR:  # their target depends on args
+                        found[name] = target
+                if keywords and index in keywords:
+                    value = target(*args, **keywords[index])
+                else:
+                    value = target(*args)
+                if type(value) not in _PLAIN and inspect.iscoroutine(value):
                     value = self.run_coroutine(value)
-                if self.uri_for is not None and type(value) not in _PLAIN:
-                    value = self._autoproxy(value)
-            except Exception as exc:
-                log.warning("batched call %r raised %s: %s", call, type(exc).__name__, exc)
-                results.append([False, errors.exception_to_payload(exc)])
-                break
-            results.append([True, value])
-        return results
+                append(value)
+        except Exception as exc:
+            log.warning(
+                "batched call %d (%r) raised %s: %s", len(values), name, type(exc).__name__, exc
+            )
+            return [values, errors.exception_to_payload(exc)]
+        return [values, None]
 
     def _autoproxy(self, value: Any) -> Any:
         """Objects registered in this daemon travel as proxies to them (also inside containers)."""
@@ -209,6 +250,8 @@ class Dispatcher:
         if kind in _PLAIN:
             return value
         if kind is list or kind is tuple:
+            if _PLAIN.issuperset(map(type, value)):  # C-level scan: 2000 ints stay as they are
+                return value
             items = [self._autoproxy(v) for v in value]
             return value if all(a is b for a, b in zip(items, value, strict=True)) else kind(items)
         if kind is dict:
@@ -231,7 +274,7 @@ class Dispatcher:
         )
         log.warning("refused call %s.%s: %s", msg.object_id, msg.method, exc)
         if msg.flags & wire.FLAG_ONEWAY and not msg.flags & wire.FLAG_META:
-            return None
+            return self._quiet(msg)
         return self.error_reply(msg.call_id, exc, JSON_ID)
 
     @staticmethod

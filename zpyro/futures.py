@@ -10,6 +10,8 @@ import concurrent.futures
 from collections.abc import Callable
 from typing import Any
 
+_CANCELLED = "CANCELLED"  # concurrent.futures' state of a cancelled future nobody was told of
+
 
 class Future(concurrent.futures.Future):  # type: ignore[type-arg]
     """The result of a call made through an async proxy (or a batch run asynchronously)."""
@@ -22,6 +24,17 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
     @property
     def ready(self) -> bool:
         return self.done()
+
+    def cancel(self) -> bool:
+        """Cancel (the call's reply, when it comes, is dropped). Waiters see it done at once:
+        nothing ever "starts" a zpyro Future, so without the notify here
+        ``concurrent.futures.wait``/``as_completed`` would wait for it forever."""
+        if not super().cancel():
+            return False
+        with self._condition:  # the stdlib Future's own (re-entrant) lock: notify only once
+            if self._state == _CANCELLED:
+                self.set_running_or_notify_cancel()
+        return True
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until the result is there; False if `timeout` passed first."""
@@ -41,6 +54,8 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
         chained = Future()
 
         def run(done: concurrent.futures.Future) -> None:  # type: ignore[type-arg]
+            if chained.cancelled():
+                return  # nobody wants this link of the chain any more
             if done.cancelled():
                 chained.cancel()
                 return

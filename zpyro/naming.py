@@ -18,6 +18,7 @@ import zmq
 
 from . import announce, errors
 from .config import config
+from .security import apply_client, server_public
 from .sockets import context
 from .uri import URI
 from .waker import Waker
@@ -90,9 +91,7 @@ def resolve(uri: str | URI) -> URI:
         found = _ask(uri.host, uri.port, lambda ns: ns.lookup(uri.object))
         return URI(found)
     tags = sorted(uri.metadata)
-    matches = _ask(
-        uri.host, uri.port, lambda ns: ns.list(metadata_all=tags, return_metadata=False)
-    )
+    matches = _ask(uri.host, uri.port, lambda ns: ns.list(metadata_all=tags, return_metadata=False))
     if not matches:
         raise errors.NamingError(f"no object carries all of the metadata {', '.join(tags)}")
     return URI(random.choice(sorted(matches.values())))
@@ -128,7 +127,9 @@ def serve(
             if ns is not None and name and getattr(daemon, "_link", None) is None:
                 ns.register(name, uri, metadata=set(metadata or ()))
             if verbose:
-                print(f"Object {obj!r}:\n    uri = {uri}" + (f"\n    name = {name}" if name else ""))
+                print(
+                    f"Object {obj!r}:\n    uri = {uri}" + (f"\n    name = {name}" if name else "")
+                )
         if verbose:
             print("zpyro daemon running.")
         daemon.request_loop()
@@ -143,6 +144,7 @@ NameEntry = tuple[str, frozenset[str]]
 
 _RECV_BATCH = 256  # announcements taken per poll before the stop flag is looked at again
 _RETRY_SECONDS = 0.5  # a failed snapshot is retried this often (not on every announcement)
+_HANDSHAKE_WAIT = 1.0  # at most this long for the SUB's handshake before the first snapshot
 
 
 def _parse_snapshot(snap: Any) -> tuple[int, int, dict[str, NameEntry]]:
@@ -302,8 +304,11 @@ class NameWatcher:
             if "[" in self.pub_endpoint:
                 sub.ipv6 = 1
             sub.setsockopt(zmq.SUBSCRIBE, b"")
-            sub.connect(self.pub_endpoint)  # before the snapshot: nothing after it is missed
+            server_key = server_public()
+            if server_key is not None:  # a CURVE broker publishes to CURVE clients only
+                apply_client(sub, server_key)
             try:
+                self._connect_sub(sub)  # before the snapshot: nothing after it is missed
                 self._take_snapshot()
             except Exception as exc:
                 self._start_error = exc
@@ -315,6 +320,20 @@ class NameWatcher:
             sub.close(linger=0)
             if self._ns is not None:
                 self._ns._pyroRelease()
+
+    def _connect_sub(self, sub: zmq.Socket) -> None:
+        """Connect, and wait (bounded) for the handshake: the subscription goes out right after
+        it, so announcements made after the snapshot are not lost to the slow-joiner gap. A
+        refused connection (nothing listens yet) or the wait running out: go on, a later
+        ``broker.alive`` shows what was missed."""
+        monitor = sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_CONNECT_RETRIED)
+        try:
+            sub.connect(self.pub_endpoint)
+            if monitor.poll(int(min(self.timeout, _HANDSHAKE_WAIT) * 1000)):
+                monitor.recv_multipart()
+        finally:
+            sub.disable_monitor()
+            monitor.close(linger=0)
 
     def _loop(self, sub: zmq.Socket, waker: Waker) -> None:
         poller = zmq.Poller()
@@ -348,9 +367,7 @@ class NameWatcher:
             return
         with self._cond:
             news = (
-                ann.epoch != self._epoch
-                or ann.kind == announce.BROKER_ALIVE
-                or ann.seq > self._seq
+                ann.epoch != self._epoch or ann.kind == announce.BROKER_ALIVE or ann.seq > self._seq
             )
         if not self._stale and not self._place(ann):
             self._try_snapshot(self._why(ann))

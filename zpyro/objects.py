@@ -47,6 +47,7 @@ class ObjectRegistry:
         self._objects: dict[str, Any] = {}
         self._instances: dict[int, str] = {}  # id(instance) -> object id, for autoproxy
         self._lock = threading.Lock()
+        self.has_sessions = False  # a session-mode class is registered: clients hold state
 
     def add(self, obj: Any, object_id: str | None = None, force: bool = False) -> str:
         if object_id is None:
@@ -63,7 +64,13 @@ class ObjectRegistry:
             self._objects[object_id] = target
             if target is obj:
                 self._instances[id(obj)] = object_id
+            self._note_sessions()
         return object_id
+
+    def _note_sessions(self) -> None:
+        self.has_sessions = any(
+            isinstance(t, _ClassEntry) and t.mode == "session" for t in self._objects.values()
+        )
 
     def remove(self, obj_or_id: Any) -> str | None:
         with self._lock:
@@ -72,11 +79,13 @@ class ObjectRegistry:
                 if target is None:
                     return None
                 self._instances.pop(id(target), None)
+                self._note_sessions()
                 return obj_or_id
             for key, existing in list(self._objects.items()):
                 if _same(existing, obj_or_id):
                     del self._objects[key]
                     self._instances.pop(id(existing), None)
+                    self._note_sessions()
                     return key
         return None
 

@@ -23,6 +23,10 @@ Rules every serializer keeps here:
 
 The instances are shared and thread-safe: no per-call state lives on them. Nothing here reads the
 global config; thresholds are parameters.
+
+Speed: plain data (exact str/int/float/bool/None/bytes in lists, tuples and dicts, checked by
+C-level type scans) skips the out-of-band walk, and serpent writes it with ``repr`` and reads
+simple documents without ``ast`` (:mod:`zpyro.serpent_text`); both give what serpent would.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import decimal
 import enum
 import json
 import marshal
+import math
 import pickle
 import threading
 import uuid
@@ -44,6 +49,7 @@ import msgpack
 import serpent
 
 from zpyro.errors import SerializeError
+from zpyro.serpent_text import NotSimple, dumps_plain, fast_loads
 
 __all__ = [
     "OOB_THRESHOLD",
@@ -147,6 +153,62 @@ def _default(obj: Any) -> Any:
     if isinstance(obj, (uuid.UUID, decimal.Decimal)):
         return str(obj)
     return _object_dict(obj)
+
+
+# ---- plain data: nothing to take out of band, and repr() is its serpent text --------------------
+
+_SIMPLE = frozenset({str, int, bool, type(None)})  # exact types whose repr() is a literal
+_NESTED = frozenset({list, tuple, dict})
+_PLAIN_TYPES = _SIMPLE | _NESTED | {float, bytes}
+_PLAIN_KEYS = frozenset({str, int})
+_PLAIN_DEPTH = 100  # deeper (or cyclic) data takes the general path
+
+
+def _plain(obj: Any, threshold: int, depth: int = 0) -> bool:
+    """True if obj is built only of exact str/int/bool/None, finite floats, bytes shorter than
+    `threshold`, lists, tuples and dicts with str/int keys.
+
+    Such data needs no out-of-band walk (_extract) and ``repr()`` writes it as serpent would.
+    The checks are C-level type scans per container; Python recursion only enters containers.
+    """
+    t = type(obj)
+    if t in _SIMPLE:
+        return True
+    if t is float:
+        return math.isfinite(obj)
+    if t is bytes:
+        return len(obj) < threshold
+    if t is dict:
+        if not obj:
+            return True
+        if not _PLAIN_KEYS.issuperset(map(type, obj)):
+            return False
+        values: Any = obj.values()
+    elif t is list or t is tuple:
+        if not obj:
+            return True
+        values = obj
+    else:
+        return False
+    kinds = set(map(type, values))
+    if kinds <= _SIMPLE:
+        return True
+    if not kinds <= _PLAIN_TYPES:
+        return False
+    if float in kinds:
+        floats = values if len(kinds) == 1 else [v for v in values if type(v) is float]
+        if not all(map(math.isfinite, floats)):  # inf and nan have no repr literal
+            return False
+    if bytes in kinds and max([len(v) for v in values if type(v) is bytes]) >= threshold:
+        return False
+    if kinds & _NESTED:
+        if depth >= _PLAIN_DEPTH:
+            return False
+        depth += 1
+        for v in values:
+            if type(v) in _NESTED and v and not _plain(v, threshold, depth):  # () {} []: plain
+                return False
+    return True
 
 
 # ---- out-of-band buffers: send side -------------------------------------------------------------
@@ -262,6 +324,8 @@ class Serializer:
         """Serialize obj; returns ``(payload, out_of_band_buffers)``."""
         bufs: list[Any] = []
         try:
+            if _plain(obj, oob_threshold):
+                return self._encode_plain(obj), bufs
             if type(obj) not in _LEAF:
                 try:
                     obj = _extract(obj, oob_threshold, bufs)
@@ -292,6 +356,10 @@ class Serializer:
 
     def _encode(self, obj: Any) -> bytes:
         raise NotImplementedError
+
+    def _encode_plain(self, obj: Any) -> bytes:
+        """_encode for data that _plain() accepted; a serializer may have a faster way."""
+        return self._encode(obj)
 
     def _decode(self, payload: Any, bufs: list[bytes] | None) -> Any:
         raise NotImplementedError
@@ -331,6 +399,10 @@ class _SerpentWriter(serpent.Serializer):
         return _class_name(type(obj))  # same "module.QualName" as json/msgpack
 
 
+_MEMO_BYTES = 64  # header (26 bytes) + a short body
+_MEMO_SIZE = 256
+
+
 class SerpentSerializer(Serializer):
     name = "serpent"
     serializer_id = 1
@@ -340,8 +412,31 @@ class SerpentSerializer(Serializer):
         writer = _SerpentWriter(indent=False, module_in_classname=True, bytes_repr=True)
         return writer.serialize(obj)
 
+    def _encode_plain(self, obj: Any) -> bytes:
+        return dumps_plain(obj)  # what serpent writes for plain data, without its Python walk
+
+    # Short documents that come again and again (the body of a call without arguments, a
+    # result like None or True) are read once: payload -> marshal of the value, which gives a
+    # fresh copy (no shared lists or dicts) in well under a µs. The marshal bytes are made here,
+    # never received, so loading them is safe.
+    _memo: dict[bytes, bytes] = {}
+
     def _decode(self, payload: Any, bufs: list[bytes] | None) -> Any:
-        obj = serpent.loads(payload)
+        memo = self._memo
+        short = type(payload) is bytes and len(payload) <= _MEMO_BYTES
+        frozen = memo.get(payload) if short else None
+        if frozen is not None:
+            obj = marshal.loads(frozen)
+        else:
+            try:
+                obj = fast_loads(str(payload, "utf-8"))
+                if short:
+                    if len(memo) >= _MEMO_SIZE:
+                        memo.clear()
+                    memo[payload] = marshal.dumps(obj)
+            except (NotSimple, ValueError, TypeError, OverflowError):
+                # outside the fast reader's subset (or bad: then serpent names the problem)
+                obj = serpent.loads(payload)
         classes = bool(_dict_to_class) and b"__class__" in bytes(payload)
         return _revive(obj, bufs, classes) if bufs or classes else obj
 

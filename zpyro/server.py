@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -28,12 +29,21 @@ from typing import Any
 import zmq
 
 from . import errors, wire
+from .brokerlink import BrokerLink
 from .config import config
 from .context import current_context
 from .dispatch import DAEMON_OBJECT_ID, DEFERRED, Dispatcher, Finish
 from .exposure import expose, oneway
 from .objects import ObjectRegistry
-from .sockets import apply_heartbeat, can_read, context
+from .peers import PeerWatch
+from .security import (
+    ROUTE_KEY_MARK,
+    apply_server,
+    client_key_of,
+    server_keys,
+    warn_if_exposed,
+)
+from .sockets import apply_heartbeat, can_read, context, recv_frames, send_frames
 from .streams import StreamRegistry
 from .uri import URI, endpoint_to_location
 from .waker import Waker
@@ -44,9 +54,14 @@ log = logging.getLogger("zpyro.server")
 WATCH_INTERVAL = 0.005  # standby checks the owner this often; takeover after 1-2 intervals
 SLOW_CALL = 0.002  # SLOW_STREAK inline runs in a row longer than this send a method to the pool
 SLOW_STREAK = 3
+# ...and FAST_STREAK pooled runs in a row shorter than FAST_CALL bring it back inline: a busy
+# machine can make a tiny method look slow, and the pool costs it a thread hand-off per call
+FAST_CALL = SLOW_CALL / 4
+FAST_STREAK = 20
 SWEEP_EVERY = 200  # standby intervals between sweeps of abandoned streams (~1 s)
 RECV_BATCH = 64  # messages taken from the ROUTER before checking the reply queue again
 MAX_QUEUED = 10_000
+MAX_CLIENT_KEYS = 100_000  # CURVE keys remembered per connection identity
 BIND_RETRIES = 20  # x 50 ms, for an explicit port still held by a listener being closed  # calls waiting for a worker before the daemon answers "busy"
 
 _LOST = object()  # _serve's result when another thread took the sockets over
@@ -102,8 +117,15 @@ class Daemon:
         serializers_accepted: set[str] | frozenset[str] | None = None,
         max_message_size: int | None = None,
         threadpool_size: int | None = None,
+        broker: str | bool | None = None,
+        capacity: int | None = None,
+        curve_secret_key: str | None = None,
+        curve_allowed_clients: str | None = None,
     ) -> None:
         self._ctx = context()
+        # CURVE (zpyro.security): a key pair makes this daemon accept only CURVE clients
+        self._curve_keys = None if broker else server_keys(curve_secret_key)
+        self._curve_allowed = curve_allowed_clients
         self.max_message_size = max_message_size or config.MAX_MESSAGE_SIZE
         accepted = serializers_accepted or config.SERIALIZERS_ACCEPTED
         self.registry = ObjectRegistry()
@@ -124,8 +146,24 @@ class Daemon:
         self._loop: asyncio.AbstractEventLoop | None = None  # runs async def methods
         self._loop_thread: threading.Thread | None = None
         self._loop_lock = threading.Lock()
-        self._router = self._bind(host, port, unixsocket, inproc)
-        self.location = endpoint_to_location(self.endpoint)
+        size = threadpool_size or config.THREADPOOL_SIZE
+        self._link: BrokerLink | None = None
+        self._listed: set[str] = set()  # brokered: object ids to name in the name server
+        self._tags: dict[str, list[str]] = {}
+        self._capacity = capacity or size  # calls a broker may give this daemon at once
+        if broker:
+            # brokered: no listening socket; the DEALER to the broker stands in for the ROUTER
+            self._link = BrokerLink(broker, self._describe)
+            self._router = self._link.socket
+            self.endpoint = self._link.endpoint
+            self.location = self._link.location
+            self.dispatcher.quiet_reply = self._link.done
+            if streams is not None:
+                streams.prefix = self._link.route + "/"  # the broker routes stream calls by it
+            self.registry.add(DaemonObject(self), f"{DAEMON_OBJECT_ID}:{self._link.route}")
+        else:
+            self._router = self._bind(host, port, unixsocket, inproc)
+            self.location = endpoint_to_location(self.endpoint)
         self.locationStr = self.location  # Pyro name
         self.registry.add(DaemonObject(self), DAEMON_OBJECT_ID)
 
@@ -137,6 +175,7 @@ class Daemon:
         # (object id, method) -> run on the worker pool? Learned: slow or async methods say yes.
         self._to_pool: dict[tuple[str, str], bool] = {}
         self._slow_streak: dict[tuple[str, str], int] = {}
+        self._fast_streak: dict[tuple[str, str], int] = {}  # of methods learned slow
         self._outbox: deque[list[Any]] = deque()  # replies from other threads: [ident, *frames]
         self._waker = Waker()
         self._stop = threading.Event()
@@ -144,12 +183,17 @@ class Daemon:
         self._loop_done.set()
         self._loop_condition: Callable[[], bool] = lambda: True
         self._closed = False
-        size = threadpool_size or config.THREADPOOL_SIZE
         self._max_threads = size
         self._pool = WorkerPool(config.THREADPOOL_SIZE_MIN, size, MAX_QUEUED, "zpyro-daemon")
         self._poller = zmq.Poller()
         self._poller.register(self._router, zmq.POLLIN)
         self._poller.register(self._waker.fileno(), zmq.POLLIN)
+        # a direct daemon watches its clients' connections, to drop the sessions of the gone
+        self._watch = PeerWatch(self._router) if self._link is None else None
+        if self._watch is not None:
+            self._poller.register(self._watch.monitor, zmq.POLLIN)
+        self._noting = False
+        self._update_noting()
 
     # -- setup ----------------------------------------------------------------------------------
 
@@ -175,6 +219,10 @@ class Daemon:
                 sock.ipv6 = 1
                 host = f"[{host}]"
             endpoint = f"tcp://{host}:{port or '*'}"
+        if self._curve_keys is not None:
+            apply_server(sock, self._ctx, self._curve_keys, self._curve_allowed)
+        if host is not None and not unixsocket and not inproc:
+            warn_if_exposed(host, "daemon", self._curve_keys is not None)
         for attempt in range(BIND_RETRIES + 1):
             try:
                 sock.bind(endpoint)
@@ -196,17 +244,63 @@ class Daemon:
 
     # -- registering ----------------------------------------------------------------------------
 
-    def register(self, obj: Any, objectId: str | None = None, force: bool = False) -> URI:  # noqa: N803
-        """Serve an object (or a class, with its instance mode); returns its URI."""
+    def register(
+        self,
+        obj: Any,
+        objectId: str | None = None,  # noqa: N803
+        force: bool = False,
+        metadata: Any = None,
+    ) -> URI:
+        """Serve an object (or a class, with its instance mode); returns its URI.
+
+        Brokered: an explicit `objectId` is also named in the broker's name server (with the
+        `metadata` tags), and several daemons registering it form a pool.
+        """
         if self._closed:
             raise errors.DaemonError("daemon is closed")
         object_id = self.registry.add(obj, objectId, force)
+        self._update_noting()
+        if self._link is not None:
+            if objectId is not None:
+                self._listed.add(object_id)
+            if metadata is not None:
+                self._tags[object_id] = sorted(metadata)
+            self._queue_reply(b"", self._link.ready()[1:])
         return self.uri_for(object_id)
 
     def unregister(self, objectOrId: Any) -> None:  # noqa: N803
         if objectOrId == DAEMON_OBJECT_ID:
             return
         self.registry.remove(objectOrId)
+        self._update_noting()
+        if self._link is not None:
+            self._queue_reply(b"", self._link.ready()[1:])
+
+    def wait_attached(self, timeout: float | None = None) -> bool:
+        """Brokered: wait until the broker has taken this daemon's objects (True), or time out.
+
+        The request loop must be running (it is what talks to the broker)."""
+        if self._link is None:
+            raise errors.DaemonError("this daemon is not brokered")
+        return self._link.attached.wait(timeout)
+
+    def _describe(self) -> dict[str, Any]:
+        """The READY payload of a brokered daemon: its objects and how many calls it can run."""
+        objects = {}
+        for object_id in self.registry.ids():
+            if object_id.startswith(DAEMON_OBJECT_ID):
+                continue
+            try:
+                objects[object_id] = self.dispatcher.metadata(object_id)
+            except errors.DaemonError:  # unregistered meanwhile
+                continue
+        return {
+            "capacity": self._capacity,
+            "objects": objects,
+            "listed": sorted(self._listed & objects.keys()),
+            "tags": {k: v for k, v in self._tags.items() if k in objects},
+            "pid": os.getpid(),
+        }
 
     def uri_for(self, objectOrId: Any) -> URI:  # noqa: N803
         object_id = objectOrId if isinstance(objectOrId, str) else self.registry.id_of(objectOrId)
@@ -226,7 +320,8 @@ class Daemon:
     @property
     def sockets(self) -> list[Any]:
         """What to poll when the daemon lives in someone else's loop (see `events`)."""
-        return [self._router, self._waker.fileno()]
+        socks = [self._router, self._waker.fileno()]
+        return socks if self._watch is None else [*socks, self._watch.monitor]
 
     # -- the request loop -----------------------------------------------------------------------
 
@@ -251,12 +346,18 @@ class Daemon:
 
     def _serve(self, me: int) -> object:
         """The owner's loop. Returns _LOST when the sockets were taken over, else None."""
-        timeout = int(config.POLL_TIMEOUT * 1000)
+        poll_ms = timeout = int(config.POLL_TIMEOUT * 1000)
+        link = self._link
         try:
             while not self._stop.is_set():
                 if not self._loop_condition():
                     break
+                if link is not None:  # wake in time for the next heartbeat
+                    self._heartbeat(link)
+                    timeout = min(poll_ms, int(link.wait * 1000) + 1)
                 ready = dict(self._poller.poll(timeout))
+                if self._watch is not None and self._watch.monitor in ready:
+                    self._peers_gone()
                 if self._outbox or self._waker.fileno() in ready:
                     self._waker.drain()
                     self._send_outbox()
@@ -265,7 +366,12 @@ class Daemon:
                     for _ in range(RECV_BATCH):
                         if not can_read(router):
                             break
-                        if self._process(router.recv_multipart(zmq.NOBLOCK), me) is _LOST:
+                        frames = (
+                            self._recv_noted(router)
+                            if self._noting
+                            else recv_frames(router, zmq.NOBLOCK)
+                        )
+                        if self._process(frames, me) is _LOST:
                             return _LOST
         except Exception:  # pragma: no cover - a bug; log it loudly rather than die silently
             log.exception("daemon request loop failed")
@@ -279,6 +385,14 @@ class Daemon:
     def _process(self, frames: list[bytes], me: int, pooled: bool = False) -> object:
         """Handle one incoming message; inline, or via the pool when `pooled` or slow."""
         ident, body = frames[0], frames[1:]
+        if self._link is not None:
+            if not ident:  # from the broker itself
+                answer = self._link.on_control(body)
+                if answer is not None:
+                    self._reply(b"", answer[1:])
+                return None
+            if self._link.secure and ident[:1] == ROUTE_KEY_MARK:  # the caller's CURVE key
+                self._remember_key(ident, ident[1:41])
         if sum(map(len, body)) > self.max_message_size:  # received frames are bytes
             exc = errors.MessageTooLargeError(
                 f"message of {wire.message_size(body)} bytes exceeds this daemon's "
@@ -311,7 +425,7 @@ class Daemon:
         if pool is None:  # first call of this method: async def methods always go to the pool
             pool = self._to_pool[key] = self.dispatcher.is_coroutine(*key)
         if pooled or pool:
-            if not self._pool.submit(self._run_pooled, ident, msg):
+            if not self._pool.submit(self._run_pooled, ident, msg, not pooled):
                 busy = errors.DaemonError("daemon busy: too many calls waiting for a worker")
                 self._reply(
                     ident, self.dispatcher.error_reply(msg.call_id, busy, msg.serializer_id)
@@ -329,9 +443,10 @@ class Daemon:
             reply = self._handle(ident, msg)
         finally:
             with self._mutex:
-                self._inline_active = False
                 still_owner = self._owner == me
-                if not still_owner:
+                if still_owner:
+                    self._inline_active = False
+                else:  # the flag is the new owner's now (its own inline call may be running)
                     self._taken_over -= 1
         self._learn(key, time.perf_counter() - started, taken_over=not still_owner)
         if still_owner:
@@ -360,10 +475,27 @@ class Daemon:
         elif key in self._slow_streak:
             del self._slow_streak[key]
 
-    def _run_pooled(self, ident: bytes, msg: wire.Message) -> None:
+    def _run_pooled(self, ident: bytes, msg: wire.Message, learn: bool = False) -> None:
+        started = time.perf_counter()
         reply = self._handle(ident, msg)
+        if learn:
+            self._unlearn((msg.object_id, msg.method), time.perf_counter() - started)
         if reply is not None:
             self._queue_reply(ident, reply)
+
+    def _unlearn(self, key: tuple[str, str], seconds: float) -> None:
+        """Bring a method learned slow back inline once it has run fast FAST_STREAK times in a
+        row (in worker threads: the counts may be off by one, which does no harm)."""
+        if seconds >= FAST_CALL:
+            self._fast_streak.pop(key, None)
+            return
+        streak = self._fast_streak.get(key, 0) + 1
+        self._fast_streak[key] = streak
+        if streak >= FAST_STREAK:
+            self._fast_streak.pop(key, None)
+            if not self.dispatcher.is_coroutine(*key):  # async def methods stay in the pool
+                self._slow_streak.pop(key, None)
+                self._to_pool[key] = False
 
     def _handle(self, ident: bytes, msg: wire.Message) -> list[Any] | None:
         reply = self.dispatcher.handle(ident, msg)
@@ -414,6 +546,9 @@ class Daemon:
         self.registry.drop_session(client)
         if self.dispatcher.streams is not None:
             self.dispatcher.streams.drop_client(client)
+        self.dispatcher.client_keys.pop(client, None)
+        # (the peer watch keeps its fd until the disconnect: a release does not close the
+        # connection at once, and a new peer on a reused fd must not be taken for this one)
 
     # -- standby: takes the sockets over from an owner stuck in a long call ---------------------
 
@@ -452,7 +587,10 @@ class Daemon:
     def _reply(self, ident: bytes, frames: list[Any]) -> None:
         """Send on the ROUTER (owner thread only)."""
         try:
-            self._router.send_multipart([ident, *frames], copy=len(frames) <= 3)
+            if len(frames) <= 3:  # our own small frames: the lean path
+                send_frames(self._router, [ident, *frames])
+            else:  # out-of-band buffers: checked, sent without a copy
+                self._router.send_multipart([ident, *frames], copy=False)
         except zmq.ZMQError as exc:
             # ROUTER_MANDATORY: the client went away; nobody is left to tell
             log.info("reply to departed client %s dropped: %s", ident.hex(), exc)
@@ -471,6 +609,45 @@ class Daemon:
                 break
             self._reply(item[0], item[1:])
 
+    def _recv_noted(self, router: zmq.Socket) -> list[bytes]:
+        """Receive one message, noting facts only its frames tell: the caller's CURVE public
+        key (for current_context) and the connection it came on (to see it go)."""
+        frames = router.recv_multipart(zmq.NOBLOCK, copy=False)
+        data = [f.bytes for f in frames]
+        if self._curve_keys is not None:
+            key = client_key_of(frames[-1])
+            if key is not None:
+                self._remember_key(data[0], key)
+        if self._watch is not None and self.registry.has_sessions:
+            for peer in self._watch.note(data[0], frames[-1]):
+                self.release_client(peer)
+        return data
+
+    def _peers_gone(self) -> None:
+        """Owner thread: release what clients that disconnected without goodbye held."""
+        assert self._watch is not None
+        for peer in self._watch.gone():
+            log.debug("client %s went away: releasing its sessions and streams", peer.hex())
+            self.release_client(peer)
+
+    def _update_noting(self) -> None:
+        self._noting = self._curve_keys is not None or (
+            self._watch is not None and self.registry.has_sessions
+        )
+
+    def _remember_key(self, ident: bytes, key: bytes) -> None:
+        keys = self.dispatcher.client_keys
+        if keys.get(ident) != key:
+            if len(keys) >= MAX_CLIENT_KEYS:  # bounded: forget the oldest connection's key
+                del keys[next(iter(keys))]
+            keys[ident] = key
+
+    def _heartbeat(self, link: BrokerLink) -> None:
+        """Owner thread only: PING the broker when due (it answers with its epoch)."""
+        ping = link.tick(time.monotonic())
+        if ping is not None:
+            self._reply(b"", ping[1:])
+
     # -- event-loop integration -----------------------------------------------------------------
 
     def events(self, ready: Any) -> None:
@@ -481,15 +658,22 @@ class Daemon:
         """
         items = ready.keys() if isinstance(ready, dict) else ready
         socks = {item[0] if isinstance(item, tuple) else item for item in items}
+        if self._link is not None:
+            self._heartbeat(self._link)
         if self._waker.fileno() in socks:
             self._waker.drain()
+        if self._watch is not None and self._watch.monitor in socks:
+            self._peers_gone()
         self._send_outbox()
         if self._router in socks:
             router = self._router
             for _ in range(RECV_BATCH):
                 if not can_read(router):
                     break
-                self._process(router.recv_multipart(zmq.NOBLOCK), -1, pooled=True)
+                frames = (
+                    self._recv_noted(router) if self._noting else router.recv_multipart(zmq.NOBLOCK)
+                )
+                self._process(frames, -1, pooled=True)
 
     # -- stopping -------------------------------------------------------------------------------
 
@@ -514,7 +698,12 @@ class Daemon:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._loop_thread.join(2.0)
         self._send_outbox_if_idle()
-        self._router.close(linger=0)
+        if self._link is not None:
+            self._link.close(bye=self._owner is None)
+        else:
+            if self._watch is not None:
+                self._watch.close()
+            self._router.close(linger=0)
         self._waker.close()
 
     def _send_outbox_if_idle(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import cast
+from typing import Any, cast
 
 import zmq
 
@@ -57,9 +57,39 @@ def _max_sockets() -> int:
     return max(1024, min(soft, 65536))
 
 
+# The hot paths below call pyzmq's compiled socket methods directly, with plain int constants:
+# its Python-level wrappers (send_multipart, recv_multipart, flag enums) cost a few µs a message.
+_SEND = zmq.backend.Socket.send
+_RECV = zmq.backend.Socket.recv
+_GET = zmq.backend.Socket.get
+_SNDMORE = int(zmq.SNDMORE)
+_RCVMORE = int(zmq.RCVMORE)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
+
+
 def can_read(sock: zmq.Socket) -> bool:
     """True when a message is waiting on `sock` (cheaper than catching zmq.Again)."""
-    return bool(cast(int, sock.get(zmq.EVENTS)) & zmq.POLLIN)
+    return bool(cast(int, _GET(sock, _EVENTS)) & _POLLIN)
+
+
+def recv_frames(sock: zmq.Socket, flags: int = 0) -> list[bytes]:
+    """``sock.recv_multipart(flags)``, as bytes, without the wrapper's overhead."""
+    frames = [_RECV(sock, flags)]
+    while _GET(sock, _RCVMORE):
+        frames.append(_RECV(sock, flags))  # the rest of a message is there already
+    return frames
+
+
+def send_frames(sock: zmq.Socket, frames: list[Any], copy: bool = True) -> None:
+    """``sock.send_multipart(frames, copy=copy)`` without the wrapper's overhead.
+
+    Every frame must be bytes, a zmq.Frame or support the buffer protocol (ours always do).
+    """
+    last = len(frames) - 1
+    for i in range(last):
+        _SEND(sock, frames[i], _SNDMORE, copy)
+    _SEND(sock, frames[last], 0, copy)
 
 
 def apply_heartbeat(sock: zmq.Socket) -> None:

@@ -46,6 +46,8 @@ class StreamRegistry:
         self.chunk_items = chunk_items
         self._streams: dict[str, _Stream] = {}
         self._lock = threading.Lock()
+        # "ROUTE/" on a brokered daemon: tells the caller where to send stream_next (BROKER.md)
+        self.prefix = ""
 
     def __len__(self) -> int:
         return len(self._streams)
@@ -53,7 +55,7 @@ class StreamRegistry:
     def open(self, iterator: Any, client: bytes) -> list[Any]:
         """Register a stream; the reply value: [stream_id, items, finished, error]."""
         self.sweep()
-        stream_id = uuid.uuid4().hex
+        stream_id = self.prefix + uuid.uuid4().hex
         stream = _Stream(iter(iterator), client, time.monotonic())
         items, finished, error = self._take(stream)
         if not finished:
@@ -152,7 +154,7 @@ class RemoteIterator:
             if self._finished:
                 raise StopIteration
             items, self._finished, self._error = self._proxy._pyroDaemonCall(
-                "stream_next", self._stream_id
+                "stream_next", self._stream_id, object_id=_stream_object(self._stream_id)
             )
             self._items.extend(items)
         return self._items.popleft()
@@ -163,7 +165,12 @@ class RemoteIterator:
             self._finished = True
             self._items.clear()
             try:
-                self._proxy._pyroDaemonCall("stream_close", self._stream_id, oneway=True)
+                self._proxy._pyroDaemonCall(
+                    "stream_close",
+                    self._stream_id,
+                    oneway=True,
+                    object_id=_stream_object(self._stream_id),
+                )
             except errors.ZPyroError:
                 pass  # the daemon reclaims abandoned streams by itself
 
@@ -172,3 +179,10 @@ class RemoteIterator:
             self.close()
         except Exception:
             pass
+
+
+def _stream_object(stream_id: str) -> str:
+    """Where a stream's chunks are fetched: the daemon object, or (brokered) the one daemon
+    that holds it, addressed through the broker as ``Pyro.Daemon:ROUTE``."""
+    route, sep, _ = stream_id.rpartition("/")
+    return f"Pyro.Daemon:{route}" if sep else "Pyro.Daemon"

@@ -57,7 +57,7 @@ KIND_NAMES = {
 # Flags (bit set).
 FLAG_ONEWAY = 0x01  # CALL: the caller wants no reply
 FLAG_META = 0x02  # CALL: also send the object's metadata; RESULT: payload = [value, metadata]
-FLAG_BATCH = 0x04  # CALL: payload = [[method, args, kwargs], ...]; RESULT: [[ok, value], ...]
+FLAG_BATCH = 0x04  # CALL: one arg, [count, methods, arity, args, kwargs]; RESULT: [values, error]
 FLAG_ANNOTATED = 0x08  # CALL: payload has a 3rd item, annotations; RESULT: payload = [value, ann.]
 FLAG_STREAM = 0x10  # RESULT: the value is a stream: payload = [stream_id, items, finished]
 
@@ -109,8 +109,11 @@ class Message:
 def encode_header(
     kind: int, flags: int, serializer_id: int, call_id: int, object_id: str, method: str
 ) -> bytes:
-    obj = object_id.encode()
-    meth = method.encode()
+    try:
+        obj = object_id.encode()
+        meth = method.encode()
+    except UnicodeEncodeError:  # a lone surrogate: no UTF-8 for it
+        raise ProtocolError("object id or method name is not valid Unicode text") from None
     if len(obj) > 0xFFFF or len(meth) > 0xFFFF:
         raise ProtocolError("object id or method name longer than 65535 bytes")
     try:

@@ -39,6 +39,10 @@ class Worker:
             with self.lock:
                 self.running -= 1
 
+    def caller_key(self) -> str | None:
+        key = zpyro.current_context.client_key
+        return key.decode() if key else None
+
     def concurrency(self) -> int:
         return self.most
 

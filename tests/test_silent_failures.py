@@ -1,0 +1,489 @@
+"""Every way ZeroMQ can fail silently shows up as an explicit error or a recovery.
+
+ZeroMQ's defaults hide failures: a frame over ZMQ_MAXMSGSIZE just drops the link, a ROUTER
+throws away replies to a peer that has gone, a PUB throws away what a slow subscriber cannot
+take, a DEALER queues calls for a peer that is not there and delivers them whenever it comes.
+And a default server must never unpickle what a stranger sent. One test (or pair) each.
+"""
+
+from __future__ import annotations
+
+import logging
+import marshal
+import os
+import pickle
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+from conftest import (
+    PYTHON,
+    BrokerProcess,
+    ServedDaemon,
+    raw_dealer,
+    scaled,
+    serving,
+)
+
+import zpyro
+from zpyro import errors, wire
+from zpyro.naming import NameWatcher
+from zpyro.serializers import BY_ID, get_serializer
+
+pytestmark = pytest.mark.timeout(60)
+
+LIMIT = 100_000  # MAX_MESSAGE_SIZE of the daemons and brokers here
+BACKSTOP = LIMIT + 65536  # ZMQ_MAXMSGSIZE: libzmq drops the link for a frame bigger than this
+
+
+@zpyro.expose
+class Recorder:
+    """Records what it is called with; `hold` blocks until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+        self.arrived = threading.Event()
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.returned = threading.Event()
+
+    def record(self, value: Any) -> int:
+        self.seen.append(value)
+        self.arrived.set()
+        return len(self.seen)
+
+    def echo(self, value: Any) -> Any:
+        return value
+
+    def hold(self, tag: Any) -> Any:
+        self.started.set()
+        try:
+            assert self.release.wait(scaled(30)), "never released"
+            return tag
+        finally:
+            self.returned.set()
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    rec = Recorder()
+    yield rec
+    rec.release.set()  # never leave a served thread blocked
+
+
+def wait_until(condition: Any, timeout: float, what: str) -> None:
+    """Poll a condition, bounded."""
+    deadline = time.monotonic() + scaled(timeout)
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {scaled(timeout)} s"
+        time.sleep(0.02)
+
+
+def reply_error(sock: zmq.Socket) -> BaseException:
+    msg = wire.decode(sock.recv_multipart())  # bounded by raw_dealer's receive timeout
+    assert msg.kind == wire.ERROR, msg
+    return errors.payload_to_exception(BY_ID[msg.serializer_id].loads(msg.payload))
+
+
+# -- ZMQ_MAXMSGSIZE ---------------------------------------------------------------------------------
+
+
+def _oversize_checks(
+    uri: str, echo: str, unwrap: Any, pending: tuple[str, tuple[Any, ...]]
+) -> None:
+    """Over the limit within the backstop: an error reply. Far over: the link drops and every
+    call pending on that connection fails with ConnectionClosedError, promptly.
+
+    `echo` names a method whose result, through `unwrap`, is its argument; `pending` is a
+    (method, args) call that runs a few seconds."""
+    p = zpyro.Proxy(uri)
+    p._pyroTimeout = scaled(20)  # a hang would end as TimeoutError: the test would fail
+    try:
+        p._pyroBind()
+        assert p._pyroMaxMessageSize == LIMIT  # learned when connecting
+        p._pyroMaxMessageSize = 10 * LIMIT  # skip the local check, as a peer ignoring it would
+        with pytest.raises(errors.MessageTooLargeError, match=str(LIMIT)):
+            getattr(p, echo)(b"x" * (LIMIT + 1000))
+        assert unwrap(getattr(p, echo)("still there")) == "still there"  # the link is intact
+
+        p._pyroAsync(True)  # calls return futures, all on this one connection
+        held = [getattr(p, pending[0])(*pending[1]) for _ in range(2)]
+        started = time.monotonic()
+        huge = getattr(p, echo)(b"x" * (3 * BACKSTOP))  # libzmq drops the link for it
+        for f in [huge, *held]:
+            with pytest.raises(errors.ConnectionClosedError):
+                f.result(scaled(10))
+        assert time.monotonic() - started < scaled(2.5), "noticed, but not promptly"
+        p._pyroAsync(False)
+        assert unwrap(getattr(p, echo)("again")) == "again"  # the proxy connects anew
+    finally:
+        p._pyroRelease()
+
+
+def test_maxmsgsize_daemon_error_reply_or_dropped_link_never_a_hang(recorder: Recorder) -> None:
+    with serving(max_message_size=LIMIT) as served:
+        try:
+            uri = str(served.register(recorder, "rec"))
+            _oversize_checks(uri, "echo", lambda v: v, ("hold", ("pending",)))
+            with zpyro.Proxy(uri) as other:  # the daemon goes on serving everyone
+                assert other.record("after") == 1
+        finally:
+            recorder.release.set()  # before the daemon stops: its held calls end
+
+
+def test_maxmsgsize_broker_error_reply_or_dropped_link_never_a_hang(
+    start_broker: Any, start_worker: Any
+) -> None:
+    broker = start_broker(env={"ZPYRO_MAX_MESSAGE_SIZE": str(LIMIT)})  # the worker's is 1 GiB
+    worker = start_worker(broker, "jobs", 4)
+    jobs = f"PYRO:jobs@{broker.location}"
+    _oversize_checks(jobs, "work", lambda v: v[1], ("work", ("pending", 3.0)))
+    with zpyro.Proxy(jobs) as other, zpyro.Proxy(broker.uri) as ns:  # the broker goes on
+        assert other.square(7) == [worker.pid, 49]
+        ns.ping()
+
+
+# -- ROUTER_MANDATORY: a reply to a client that has gone ---------------------------------------------
+
+
+def test_reply_to_a_departed_client_is_logged_and_the_daemon_goes_on(
+    recorder: Recorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="zpyro")
+    daemon = zpyro.Daemon(host="127.0.0.1")
+    router = daemon.sockets[0]
+    monitor = router.get_monitor_socket(zmq.EVENT_DISCONNECTED)  # before its loop owns it
+    served = ServedDaemon(daemon)
+    try:
+        uri = served.register(recorder, "rec")
+        client = raw_dealer(daemon.endpoint)
+        payload, _ = get_serializer("serpent").dumps([("late",), {}])
+        client.send_multipart(wire.encode(wire.CALL, 0, 1, 5, "rec", "hold", payload))
+        assert recorder.started.wait(scaled(5))
+        client.close()  # mid-call
+        assert monitor.poll(int(scaled(5) * 1000)), "the daemon never saw the client go"
+        monitor.recv_multipart()
+        with zpyro.Proxy(uri) as p:  # a round trip: the daemon's loop has run since
+            assert p.echo(1) == 1
+        recorder.release.set()
+
+        def logged() -> bool:
+            return any(
+                "reply to departed client" in r.getMessage() and "dropped" in r.getMessage()
+                for r in caplog.records
+                if r.name == "zpyro.server" and r.levelno == logging.INFO
+            )
+
+        wait_until(logged, 5, "the dropped reply was not logged")
+        with zpyro.Proxy(uri) as p:
+            assert p.record("after") == 1
+        assert served.thread.is_alive()
+    finally:
+        recorder.release.set()
+        served.stop()  # (the router's monitor ends with it; no other thread touches the router)
+        monitor.close(linger=0)
+
+
+# -- PUB high-water mark: a slow subscriber misses announcements ---------------------------------
+
+
+class TinyBufferWatcher(NameWatcher):
+    """A NameWatcher whose SUB holds one message and a 4 KiB kernel buffer: easy to overflow."""
+
+    def _connect_sub(self, sub: zmq.Socket) -> None:
+        sub.rcvhwm = 1
+        sub.rcvbuf = 4096
+        super()._connect_sub(sub)
+
+
+def test_a_slow_subscriber_sees_the_gap_and_recovers_with_a_snapshot(broker: BrokerProcess) -> None:
+    release = threading.Event()
+
+    def slow(_announcement: Any) -> None:
+        release.wait(scaled(30))  # a subscriber stuck in its own work
+
+    ns = zpyro.Proxy(broker.uri)
+    watcher = TinyBufferWatcher("127.0.0.1", broker.port, broker.pub_port, on_event=slow)
+    try:
+        watcher.start()
+        assert watcher.snapshots == 1
+        seq_before = watcher.seq
+        count = 20_000
+        for start in range(0, count, 1000):  # ~30k announcements as fast as the broker goes
+            b = zpyro.BatchProxy(ns)
+            for i in range(start, start + 1000):
+                b.register(f"flood.{i}", f"PYRO:obj{i}@127.0.0.1:1")
+            list(b())
+        removed = ns.remove(prefix="flood.1")
+        assert removed == 11_111  # flood.1, .10-.19, .100-.199, .1000-.1999, .10000-.19999
+        expected = {n: (u, set(t)) for n, (u, t) in ns.list(return_metadata=True).items()}
+        assert len(expected) == count - removed + 1  # and Pyro.NameServer
+        last = ns.snapshot()["seq"]
+        assert last >= seq_before + count + removed
+        release.set()
+        # (polled: a wait_for predicate would copy 20k names at each of 30k announcements)
+        wait_until(lambda: watcher.seq >= last, 20, "the subscriber never caught up")
+        assert watcher.names() == expected
+        assert watcher.snapshots >= 2, "nothing was dropped: the test did not test the gap"
+    finally:
+        release.set()
+        watcher.close()
+        ns._pyroRelease()
+
+
+# -- DEALER queuing for a peer that is not there -------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_call_to_an_absent_daemon_fails_fast_and_never_runs_later() -> None:
+    port = _free_port()
+    first, second = Recorder(), Recorder()
+    with serving(port=port) as served:
+        uri = str(served.register(first, "rec"))
+        with zpyro.Proxy(uri) as p:
+            assert p.record("warm-up") == 1  # the metadata of uri is cached now
+    p = zpyro.Proxy(uri)  # a new proxy sends its call right away: no metadata round trip
+    started = time.monotonic()
+    # refused; or, as the old listener is still going away, a handshake cut short
+    with pytest.raises(errors.CommunicationError) as info:
+        p.record("early")
+    assert not isinstance(info.value, errors.TimeoutError)
+    assert time.monotonic() - started < scaled(3), "failing took too long"
+    with serving(port=port) as served:  # a daemon comes to that address after all
+        served.register(second, "rec")
+        # the same proxy connects anew; "late" is the first call this daemon ever runs...
+        assert p.record("late") == 1
+        # ...and the early call was kept nowhere, to be delivered now: it never arrives
+        second.arrived.clear()
+        assert not second.arrived.wait(scaled(1.0))  # well past a reconnect interval (100 ms)
+        assert second.seen == ["late"]
+    p._pyroRelease()
+    assert first.seen == ["warm-up"]
+
+
+SLOW_SERVER = """
+import sys, time
+import zpyro
+
+@zpyro.expose
+class Slow:
+    def slow(self):
+        print("SLOW STARTED", flush=True)
+        time.sleep(60)
+
+daemon = zpyro.Daemon(host="127.0.0.1")
+print("READY", daemon.register(Slow(), "slow"), flush=True)
+daemon.request_loop()
+"""
+
+
+def test_a_daemon_dying_mid_call_fails_the_call_with_connection_closed(spawn: Any) -> None:
+    proc = spawn([PYTHON, "-c", SLOW_SERVER])
+    uri = proc.wait_for("READY").split()[1]
+    p = zpyro.asyncproxy(zpyro.Proxy(uri))
+    try:
+        future = p.slow()
+        proc.wait_for("SLOW STARTED")
+        started = time.monotonic()
+        proc.kill()  # by its pid
+        with pytest.raises(errors.ConnectionClosedError):
+            future.result(scaled(10))
+        assert time.monotonic() - started < scaled(3)
+    finally:
+        p._pyroRelease()
+
+
+@pytest.fixture
+def brokered(recorder: Recorder) -> Iterator[Any]:
+    """start(broker) -> a brokered daemon in a thread serving `recorder` as "rec"."""
+    started: list[ServedDaemon] = []
+
+    def start(broker: BrokerProcess) -> ServedDaemon:
+        zpyro.config.HEARTBEAT_INTERVAL = 0.2  # as the broker's: it notices a new one quickly
+        zpyro.config.HEARTBEAT_TIMEOUT = 2.0
+        daemon = zpyro.Daemon(broker=broker.endpoint, capacity=4)
+        served = ServedDaemon(daemon)
+        started.append(served)
+        served.register(recorder, "rec")
+        assert daemon.wait_attached(scaled(10))
+        return served
+
+    yield start
+    recorder.release.set()
+    for served in started:
+        served.stop()
+
+
+def test_a_reply_held_while_the_broker_is_frozen_is_delivered_after(
+    broker: BrokerProcess, brokered: Any, recorder: Recorder
+) -> None:
+    brokered(broker)
+    p = zpyro.asyncproxy(zpyro.Proxy(f"PYRO:rec@{broker.location}"))
+    try:
+        future = p.hold("held")
+        assert recorder.started.wait(scaled(5))
+        os.kill(broker.pid, signal.SIGSTOP)  # the broker is away (frozen, its sockets open)
+        try:
+            recorder.release.set()
+            assert recorder.returned.wait(scaled(5))  # the daemon has its reply ready...
+            assert not future.done()  # ...and nobody to take it: held
+            threading.Event().wait(0.3)  # the broker stays away a while (scenario, not a wait)
+            assert not future.done()
+        finally:
+            os.kill(broker.pid, signal.SIGCONT)
+        assert future.result(scaled(10)) == "held"  # delivered once it is back
+    finally:
+        p._pyroRelease()
+
+
+def test_a_reply_held_while_the_broker_restarts_is_dropped_and_logged(
+    start_broker: Any, brokered: Any, recorder: Recorder
+) -> None:
+    broker = start_broker()
+    brokered(broker)
+    uri = f"PYRO:rec@{broker.location}"
+    p = zpyro.asyncproxy(zpyro.Proxy(uri))
+    try:
+        future = p.hold("held")
+        assert recorder.started.wait(scaled(5))
+        broker.spawned.kill()  # gone, with what it knew of the call
+        with pytest.raises(errors.ConnectionClosedError):
+            future.result(scaled(10))  # the caller is told, not left waiting
+        recorder.release.set()
+        assert recorder.returned.wait(scaled(5))  # the reply waits in the daemon's DEALER
+        again = start_broker("-v", port=broker.port, pub_port=broker.pub_port)
+        # the daemon reconnects and hands its old reply over: the new broker drops it, saying so
+        line = again.spawned.wait_for("late or unknown reply from daemon")
+        assert "dropped" in line
+        with zpyro.Proxy(uri) as fresh:  # and the daemon registered again by itself
+
+            def served() -> bool:
+                try:
+                    return fresh.record("after restart") >= 1
+                except errors.DaemonError:  # not re-registered yet
+                    return False
+
+            wait_until(served, 10, "the daemon did not come back to the new broker")
+    finally:
+        p._pyroRelease()
+
+
+# -- pickle and marshal: never loaded by a default server ----------------------------------------
+
+
+class Evil:
+    """Unpickling this creates a file: proof that pickle.loads ran."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (self.path, "w"))
+
+
+def _pickle_call(path: Path, object_id: str = "rec", method: str = "record") -> list[bytes]:
+    payload = pickle.dumps([(Evil(path),), {}], protocol=5)
+    ser_id = get_serializer("pickle").serializer_id
+    return wire.encode(wire.CALL, 0, ser_id, 11, object_id, method, payload)
+
+
+MARSHAL_MARK = "marshal ran"
+
+
+def _marshal_call(object_id: str = "rec", method: str = "record") -> list[bytes]:
+    payload = marshal.dumps([(MARSHAL_MARK,), {}])  # loading it would run record()
+    ser_id = get_serializer("marshal").serializer_id
+    return wire.encode(wire.CALL, 0, ser_id, 12, object_id, method, payload)
+
+
+@pytest.fixture
+def spies(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts pickle.loads and marshal.loads of the test's payloads in this process (and still
+    does them). Only those payloads: importing a module also runs marshal.loads."""
+    counts = {"pickle": 0, "marshal": 0}
+    real_pickle, real_marshal = pickle.loads, marshal.loads
+
+    def pickle_loads(data: Any, *args: Any, **kwargs: Any) -> Any:
+        counts["pickle"] += b"pwned" in bytes(data)
+        return real_pickle(data, *args, **kwargs)
+
+    def marshal_loads(data: Any, *args: Any, **kwargs: Any) -> Any:
+        counts["marshal"] += MARSHAL_MARK.encode() in bytes(data)
+        return real_marshal(data, *args, **kwargs)
+
+    monkeypatch.setattr(pickle, "loads", pickle_loads)
+    monkeypatch.setattr(marshal, "loads", marshal_loads)
+    return counts
+
+
+def test_a_default_daemon_never_loads_pickle_or_marshal(
+    tmp_path: Path, recorder: Recorder, spies: dict[str, int]
+) -> None:
+    target = tmp_path / "pwned"
+    with serving() as served:
+        served.register(recorder, "rec")
+        sock = raw_dealer(served.daemon.endpoint)
+        try:
+            sock.send_multipart(_pickle_call(target))
+            exc = reply_error(sock)
+            assert isinstance(exc, errors.SerializeError) and "pickle" in str(exc)
+            sock.send_multipart(_marshal_call())
+            exc = reply_error(sock)
+            assert isinstance(exc, errors.SerializeError) and "marshal" in str(exc)
+        finally:
+            sock.close()
+    assert not target.exists()
+    assert recorder.seen == []
+    assert spies == {"pickle": 0, "marshal": 0}
+
+
+def test_a_daemon_that_opted_in_does_load_them(
+    tmp_path: Path, recorder: Recorder, spies: dict[str, int]
+) -> None:
+    """The same bytes, to a daemon that accepts pickle and marshal: they are loaded (so the
+    test above would fail if the default daemon loaded them)."""
+    target = tmp_path / "pwned"
+    with serving(serializers_accepted={"serpent", "json", "pickle", "marshal"}) as served:
+        served.register(recorder, "rec")
+        sock = raw_dealer(served.daemon.endpoint)
+        try:
+            sock.send_multipart(_pickle_call(target))
+            sock.recv_multipart()
+            sock.send_multipart(_marshal_call())
+            sock.recv_multipart()
+        finally:
+            sock.close()
+    assert target.exists()
+    assert MARSHAL_MARK in recorder.seen
+    assert spies["pickle"] >= 1 and spies["marshal"] >= 1
+
+
+def test_the_broker_and_its_default_daemons_never_load_pickle_or_marshal(
+    tmp_path: Path, broker: BrokerProcess, start_worker: Any
+) -> None:
+    start_worker(broker, "jobs", 2)
+    target = tmp_path / "pwned"
+    sock = raw_dealer(broker.endpoint)
+    try:
+        # the broker's own object, and one it forwards to a (default) daemon
+        for object_id in ("Pyro.NameServer", "jobs"):
+            sock.send_multipart(_pickle_call(target, object_id, "count"))
+            exc = reply_error(sock)
+            assert isinstance(exc, errors.SerializeError) and "pickle" in str(exc), exc
+            sock.send_multipart(_marshal_call(object_id, "count"))
+            exc = reply_error(sock)
+            assert isinstance(exc, errors.SerializeError) and "marshal" in str(exc), exc
+    finally:
+        sock.close()
+    assert not target.exists()
