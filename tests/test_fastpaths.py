@@ -547,3 +547,11 @@ def test_a_batch_cannot_claim_more_calls_than_the_cap() -> None:
     assert read_calls([3, "ping", 0, [], []])[0] == 3
     with pytest.raises(errors.ProtocolError, match="at most"):
         read_calls([MAX_BATCH_CALLS + 1, "ping", 0, [], []])  # no arguments bound the count
+
+
+@pytest.mark.parametrize("text", ["0\n ", "0\n", "[1,\n 2]"])
+def test_documents_with_line_breaks_are_left_to_serpent(text: str) -> None:
+    from zpyro import serpent_text
+
+    with pytest.raises(serpent_text.NotSimple):
+        serpent_text.fast_loads(text)  # '0\n ' is even an IndentationError for literal_eval

@@ -160,12 +160,16 @@ class Daemon(server.Daemon):
             if can_read(self._router) or self._outbox:
                 loop.call_soon(on_readable)
 
-        loop.add_reader(router_fd, on_readable)
-        loop.add_reader(wake_fd, on_readable)
+        # the ROUTER's monitor too (clients that went away): events() drains it at every turn
+        fds = [router_fd, wake_fd]
+        if self._watch is not None:
+            fds.append(cast(int, self._watch.monitor.fd))
+        for fd in fds:
+            loop.add_reader(fd, on_readable)
         loop.call_soon(on_readable)  # anything that arrived before we started watching
         try:
             await stopped
         finally:
-            loop.remove_reader(router_fd)
-            loop.remove_reader(wake_fd)
+            for fd in fds:
+                loop.remove_reader(fd)
             self._loop = None

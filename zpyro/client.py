@@ -22,6 +22,7 @@ from typing import Any
 from . import errors, wire
 from .batch import batch_results
 from .config import config
+from .connection import StaleConnection
 from .context import _current as _current_call
 from .dispatch import DAEMON_OBJECT_ID, GETATTR, SETATTR
 from .futures import Future
@@ -192,6 +193,8 @@ class Proxy:
         uri = self._pyroResolve()
         endpoint = uri.endpoint
         assert endpoint is not None  # _pyroResolve gives a PYRO: URI with a location
+        if self._pyroConnection is not None and self._pyroConnection.closed:
+            self._pyroConnection = None  # lost or refused: a connection is never reopened
         conn = self._pyroConnection or Connection(
             endpoint, config.CONNECT_TIMEOUT, server_public(self._pyroCurveServerKey)
         )
@@ -297,13 +300,19 @@ class Proxy:
         object_id: str | None = None,
         flags: int = 0,
     ) -> Any:
-        conn, frames, call_id, serializer, oneway = self._pyroPrepare(
-            method, args, kwargs, object_id, flags
-        )
-        if oneway:
-            conn.send_oneway(frames)
-            return None
-        reply = conn.call(frames, call_id, self._pyroTimeout)
+        for retry in (False, True):
+            conn, frames, call_id, serializer, oneway = self._pyroPrepare(
+                method, args, kwargs, object_id, flags
+            )
+            try:
+                if oneway:
+                    conn.send_oneway(frames)
+                    return None
+                reply = conn.call(frames, call_id, self._pyroTimeout)
+                break
+            except StaleConnection:  # closed before anything was sent: once more, anew
+                if retry:
+                    raise
         return self._pyroDecode(reply, serializer)
 
     def _pyroCallAsync(
@@ -339,18 +348,33 @@ class Proxy:
         It runs in whichever thread reads the reply (the caller's own, right away, for a oneway
         call or a call that could not be sent), so it must be quick and must not block.
         """
-        try:
-            conn, frames, call_id, serializer, oneway = self._pyroPrepare(
-                method, args, kwargs, None, flags
-            )
-            if oneway:
-                conn.send_oneway(frames)
-        except BaseException as exc:
-            deliver(None, exc)
-            return
-        if oneway:
-            deliver(None, None)
-            return
+        for retry in (False, True):
+            try:
+                conn, frames, call_id, serializer, oneway = self._pyroPrepare(
+                    method, args, kwargs, None, flags
+                )
+                if oneway:
+                    conn.send_oneway(frames)
+                    deliver(None, None)
+                    return
+                self._pyroSubmitTo(conn, frames, call_id, serializer, deliver)
+                return
+            except StaleConnection as exc:  # closed before anything was sent: once more, anew
+                if retry:
+                    deliver(None, exc)
+                    return
+            except BaseException as exc:
+                deliver(None, exc)
+                return
+
+    def _pyroSubmitTo(
+        self,
+        conn: Any,
+        frames: list[Any],
+        call_id: int,
+        serializer: Any,
+        deliver: Callable[[Any, BaseException | None], None],
+    ) -> None:
         decode = self._pyroDecode
 
         def done(reply: Any, error: BaseException | None) -> None:
@@ -473,11 +497,17 @@ class Proxy:
         flags = wire.FLAG_BATCH | (wire.FLAG_ONEWAY if oneway else 0)
         if asynchronous and not oneway:
             return self._pyroCallAsync("", (calls,), {}, flags).then(batch_results)
-        conn, frames, call_id, serializer, _ = self._pyroPrepare("", (calls,), {}, None, flags)
-        if oneway:
-            conn.send_oneway(frames)
-            return None
-        reply = conn.call(frames, call_id, self._pyroTimeout)
+        for retry in (False, True):
+            conn, frames, call_id, serializer, _ = self._pyroPrepare("", (calls,), {}, None, flags)
+            try:
+                if oneway:
+                    conn.send_oneway(frames)
+                    return None
+                reply = conn.call(frames, call_id, self._pyroTimeout)
+                break
+            except StaleConnection:  # closed before anything was sent: once more, anew
+                if retry:
+                    raise
         return batch_results(self._pyroDecode(reply, serializer))
 
     def _pyroDaemonCall(

@@ -66,6 +66,7 @@ class Config:
     HEARTBEAT_INTERVAL: float = 1.0  # zmq heartbeat on connections, seconds (dead-peer detection)
     HEARTBEAT_TIMEOUT: float = 5.0  # a few missed intervals before a peer counts as dead
     DETAILED_TRACEBACK: bool = False  # local variables in remote tracebacks can leak secrets
+    MAX_PENDING_CALLS: int = 100_000  # per proxy connection: beyond, an error (bounded memory)
     MAX_RETRIES: int = 0  # automatic retries of a call after a lost connection (Pyro4 habit)
     POLL_TIMEOUT: float = 0.5  # seconds a request loop waits before re-checking loop_condition
     ITER_STREAMING: bool = True  # returned generators stream lazily instead of being refused

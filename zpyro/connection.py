@@ -32,6 +32,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from . import errors, wire
+from .config import config
 from .security import apply_client
 from .sockets import MONITOR_EVENTS, apply_heartbeat, can_read, context, recv_frames, send_frames
 from .waker import Waker
@@ -46,6 +47,11 @@ _HANDSHAKE_FAILED = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FA
 
 
 Callback = Callable[[Any, Any], None]  # (reply Message | None, error | None)
+
+
+class StaleConnection(errors.ConnectionClosedError):
+    """The connection had closed before this call was sent: nothing of it went out, so the
+    proxy retries it once on a new connection (the caller never sees this)."""
 
 
 class Pending:
@@ -84,12 +90,18 @@ class Connection:
     ) -> None:
         self.endpoint = endpoint
         self.connect_timeout = connect_timeout
+        self.max_pending = max(1, config.MAX_PENDING_CALLS)
         sock = context().socket(zmq.DEALER)
         try:
             sock.linger = 0
             sock.sndhwm = 0  # bounded by the callers' pending calls, not by silent blocking
             sock.rcvhwm = 0
             sock.rcvtimeo = FAST_WAIT_MS
+            # No background reconnects: each retry of an idle proxy whose daemon is gone would
+            # put an event in its monitor, which only a calling thread reads; a full monitor
+            # blocks libzmq's I/O thread and with it every socket of the process. A lost or
+            # refused connection closes instead, and the next call makes a new one.
+            sock.reconnect_ivl = -1
             if endpoint.startswith("tcp://["):
                 sock.ipv6 = 1
             apply_heartbeat(sock)
@@ -144,6 +156,7 @@ class Connection:
         with self._mutex:
             if self._closed is not None:
                 raise self._closed_as(self._closed)
+            self._check_room()
             lead = not self._leader
             if lead:
                 self._leader = True
@@ -158,6 +171,7 @@ class Connection:
             try:
                 # events from while nobody was leading concern only calls already pending
                 self._check_monitor()
+                self._stale_check()
                 self._pending[call_id] = pend
                 self._send(frames)
                 self._lead(pend, deadline)
@@ -198,16 +212,12 @@ class Connection:
                 closed = self._closed_as(self._closed)
             else:
                 closed = None
-                self._pending[call_id] = pend
-                self._async.add(call_id)
-                if deadline is not None:
-                    if len(self._deadlines) > 2 * len(self._async) + 256:
-                        self._compact_deadlines()
-                    heapq.heappush(self._deadlines, (deadline, call_id))
+                self._check_room()
                 lead = not self._leader
                 if lead:
                     self._leader = True
                 else:
+                    self._register_future(call_id, pend)
                     self._outbox.append(frames)
                     wake = self._wake_needed()
         if closed is not None:
@@ -216,6 +226,9 @@ class Connection:
         if lead:
             try:
                 self._check_monitor()
+                self._stale_check()  # (raises before anything is registered or sent)
+                with self._mutex:
+                    self._register_future(call_id, pend)
                 self._send(frames)
             finally:
                 self._handover()  # wakes the reaper: futures are outstanding now
@@ -223,6 +236,23 @@ class Connection:
             self._waker.wake()
         if self._reaper is None:
             self._start_reaper()
+
+    def _check_room(self) -> None:
+        """Bounded pending calls (mutex held): a runaway caller gets an error, not all the RAM."""
+        if len(self._pending) >= self.max_pending:
+            raise errors.CommunicationError(
+                f"{len(self._pending)} calls already wait for replies on this connection "
+                f"(MAX_PENDING_CALLS = {self.max_pending}); wait for some before sending more"
+            )
+
+    def _register_future(self, call_id: int, pend: Pending) -> None:
+        """A future's call is pending from now on (mutex held)."""
+        self._pending[call_id] = pend
+        self._async.add(call_id)
+        if pend.deadline is not None:
+            if len(self._deadlines) > 2 * len(self._async) + 256:
+                self._compact_deadlines()
+            heapq.heappush(self._deadlines, (pend.deadline, call_id))
 
     def _compact_deadlines(self) -> None:
         """Drop the entries of answered futures (mutex held). They stay in the heap until their
@@ -282,10 +312,20 @@ class Connection:
                 self._waker.wake()
             return
         try:
-            # no _check_monitor(): connection events concern pending calls, and this adds none
+            # a connection that closed unseen would swallow the call: find out before sending
+            self._check_monitor()
+            self._stale_check()
             self._send(frames)
         finally:
             self._handover()
+
+    def __del__(self) -> None:
+        # Stop the monitor before the garbage collector closes the two sockets in any order:
+        # libzmq blocks its I/O thread on a monitor event for a monitor socket already closed.
+        try:
+            self.close("connection garbage collected")
+        except Exception:
+            pass
 
     def close(self, reason: str = "connection closed by the proxy", flush: bool = False) -> None:
         """Fail what is pending and close. With `flush`, what was just sent still goes out."""
@@ -468,16 +508,16 @@ class Connection:
                 self._connect_deadline = None
             elif event == zmq.EVENT_DISCONNECTED:
                 self._connected = False
-                self._relinking = True
-                self._give_up(errors.ConnectionClosedError(f"connection to {self.endpoint} lost"))
-            elif event == zmq.EVENT_CONNECT_RETRIED and self._relinking:
-                self._relinking = False  # the reconnect libzmq schedules after any disconnect
-            elif event == zmq.EVENT_CONNECT_RETRIED and not self._connected and self._pending:
-                # refused while calls wait on it (stale retries of an idle proxy don't count)
                 self._give_up(
-                    errors.CommunicationError(f"cannot connect to {self.endpoint}: refused"),
-                    close=True,
+                    errors.ConnectionClosedError(f"connection to {self.endpoint} lost"), close=True
                 )
+            elif event == zmq.EVENT_CLOSED and not self._connected and self._closed is None:
+                # the connect attempt failed (refused); libzmq will not try again
+                refused = f"cannot connect to {self.endpoint}: refused"
+                if self._pending:
+                    self._give_up(errors.CommunicationError(refused), close=True)
+                else:  # nobody waited: the next call simply tries a new connection
+                    self._give_up(StaleConnection(refused), close=True)
             elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
                 self._give_up(
                     errors.SecurityError(f"{self.endpoint} refused our credentials"), close=True
@@ -488,6 +528,12 @@ class Connection:
                     self._give_up(failure, close=True)
                 else:
                     self._handshake_failure = failure
+
+    def _stale_check(self) -> None:
+        """After draining the monitor as a new leader: a connection that closed while nobody
+        used it has sent nothing of this call, so the proxy may try again on a new one."""
+        if self._closed is not None:
+            raise StaleConnection(self._closed)
 
     def _handshake_error(self, value: Any) -> errors.ZPyroError:
         if value == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:

@@ -66,7 +66,12 @@ class PeerWatch:
                 peers.append(peer)
         return peers
 
+    def __del__(self) -> None:  # see Connection.__del__: the monitor stops first
+        self.close()
+
     def close(self) -> None:
+        if self.monitor.closed:
+            return
         try:
             self._router.disable_monitor()
         except zmq.ZMQError:

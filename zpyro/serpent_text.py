@@ -72,6 +72,8 @@ def fast_loads(text: str) -> Any:
         if end < 0 or "\r" in text[:end]:
             raise NotSimple("header")
         text = text[end + 1 :]
+    if "\n" in text:  # line structure (indents, line ends) is Python's business: not simple
+        raise NotSimple("newline")
     stack: list[list[Any]] = []  # open containers: [opener, items, has_comma, dict_mode]
     items: list[Any] | None = None  # items of the innermost open container
     top: list[Any] = []  # the document's single value, once read

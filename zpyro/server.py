@@ -662,7 +662,9 @@ class Daemon:
             self._heartbeat(self._link)
         if self._waker.fileno() in socks:
             self._waker.drain()
-        if self._watch is not None and self._watch.monitor in socks:
+        if self._watch is not None:
+            # drained at every turn, even when the host loop does not poll the monitor: an
+            # unread monitor that fills up blocks libzmq's I/O thread (every socket stalls)
             self._peers_gone()
         self._send_outbox()
         if self._router in socks:
