@@ -130,6 +130,7 @@ class Connection:
         self._closed_as: type[BaseException] = errors.ConnectionClosedError
         self._sockets_closed = False
         self._connected = False  # per the monitor
+        self._handshaken = False  # the ZMTP (and CURVE) handshake completed
         self._relinking = False  # a lost link: libzmq's CONNECT_RETRIED for it is no refusal
         self._connect_deadline: float | None = time.monotonic() + connect_timeout
         # a handshake that failed before any call waited: the next call fails with it at once
@@ -506,11 +507,16 @@ class Connection:
             if event == zmq.EVENT_CONNECTED:
                 self._connected = True
                 self._connect_deadline = None
+            elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._handshaken = True
             elif event == zmq.EVENT_DISCONNECTED:
                 self._connected = False
-                self._give_up(
-                    errors.ConnectionClosedError(f"connection to {self.endpoint} lost"), close=True
-                )
+                lost: errors.ZPyroError
+                if self._handshaken:
+                    lost = errors.ConnectionClosedError(f"connection to {self.endpoint} lost")
+                else:  # dropped during the handshake: the peer refused how we talk
+                    lost = self._handshake_error(None)
+                self._give_up(lost, close=True)
             elif event == zmq.EVENT_CLOSED and not self._connected and self._closed is None:
                 # the connect attempt failed (refused); libzmq will not try again
                 refused = f"cannot connect to {self.endpoint}: refused"
@@ -533,7 +539,9 @@ class Connection:
         """After draining the monitor as a new leader: a connection that closed while nobody
         used it has sent nothing of this call, so the proxy may try again on a new one."""
         if self._closed is not None:
-            raise StaleConnection(self._closed)
+            if issubclass(self._closed_as, errors.ConnectionClosedError):
+                raise StaleConnection(self._closed)
+            raise self._closed_as(self._closed)  # e.g. a refused handshake: no use retrying
 
     def _handshake_error(self, value: Any) -> errors.ZPyroError:
         if value == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
