@@ -28,7 +28,7 @@ from zpyro.security import (
     server_keys,
     warn_if_exposed,
 )
-from zpyro.sockets import apply_heartbeat, can_read, context
+from zpyro.sockets import apply_heartbeat, context, recv_frames, send_frames
 from zpyro.uri import endpoint_to_location
 from zpyro.waker import Waker
 
@@ -42,6 +42,8 @@ log = logging.getLogger("zpyro.broker")
 
 NAMESERVER_ID = "Pyro.NameServer"
 MAX_CLIENT_KEYS = 100_000
+BIG_FRAME = 65536  # frames from this size on are sent without a copy
+_NOBLOCK = int(zmq.NOBLOCK)
 RECV_BATCH = 256  # messages taken per poll before timers are looked at again
 JSON_ID = 2
 
@@ -176,11 +178,12 @@ class Broker:
             ready = dict(poller.poll(max(1, int((next_tick - now) * 1000))))
             if router in ready:
                 for _ in range(RECV_BATCH):
-                    if not can_read(router):
+                    try:  # (asking first with can_read would cost more than one Again a batch)
+                        frames = (
+                            self._recv_curve() if self.secure else recv_frames(router, _NOBLOCK)
+                        )
+                    except zmq.Again:
                         break
-                    frames = (
-                        self._recv_curve() if self.secure else router.recv_multipart(zmq.NOBLOCK)
-                    )
                     try:
                         self._on_message(frames)
                     except Exception:  # a bug must not take the broker down: log and go on
@@ -441,7 +444,8 @@ class Broker:
 
     def _send(self, frames: list[Any]) -> None:
         try:
-            self.router.send_multipart(frames, copy=len(frames) <= 4)
+            # small frames are cheaper copied than wrapped; a big buffer frame goes zero-copy
+            send_frames(self.router, frames, len(frames[-1]) < BIG_FRAME)
         except zmq.ZMQError as exc:  # ROUTER_MANDATORY: that peer is gone
             log.info("message to departed peer %s dropped: %s", frames[0].hex(), exc)
 
