@@ -14,7 +14,8 @@ behind it, moves to the full poll that also watches the waker and the socket mon
 Safety without ZMQ_IMMEDIATE: a socket monitor tracks the connection. A call in flight when the
 connection drops fails with ``ConnectionClosedError``; a connection refused, or not made within
 ``connect_timeout``, fails the calls waiting on it with ``CommunicationError`` and the socket is
-closed, which drops what it had queued, so no call runs late after its caller gave up.
+closed, which drops what it had queued, so no call runs late after its caller gave up. A
+connection never reconnects by itself (see ``StaleConnection``): the proxy makes a new one.
 """
 
 from __future__ import annotations
