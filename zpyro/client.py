@@ -497,18 +497,8 @@ class Proxy:
         flags = wire.FLAG_BATCH | (wire.FLAG_ONEWAY if oneway else 0)
         if asynchronous and not oneway:
             return self._pyroCallAsync("", (calls,), {}, flags).then(batch_results)
-        for retry in (False, True):
-            conn, frames, call_id, serializer, _ = self._pyroPrepare("", (calls,), {}, None, flags)
-            try:
-                if oneway:
-                    conn.send_oneway(frames)
-                    return None
-                reply = conn.call(frames, call_id, self._pyroTimeout)
-                break
-            except StaleConnection:  # closed before anything was sent: once more, anew
-                if retry:
-                    raise
-        return batch_results(self._pyroDecode(reply, serializer))
+        result = self._pyroCall("", (calls,), {}, None, flags)  # one message: the whole batch
+        return None if oneway else batch_results(result)
 
     def _pyroDaemonCall(
         self, method: str, *args: Any, oneway: bool = False, object_id: str = DAEMON_OBJECT_ID
