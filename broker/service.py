@@ -41,7 +41,6 @@ from .storage import open_storage
 log = logging.getLogger("zpyro.broker")
 
 NAMESERVER_ID = "Pyro.NameServer"
-MAX_CLIENT_KEYS = 100_000
 BIG_FRAME = 65536  # frames from this size on are sent without a copy
 _NOBLOCK = int(zmq.NOBLOCK)
 RECV_BATCH = 256  # messages taken per poll before timers are looked at again
@@ -198,9 +197,7 @@ class Broker:
         data = [f.bytes for f in frames]
         self._last_key = key
         if key is not None:
-            self.dispatcher.client_keys[data[0]] = key  # for the name server's own calls
-            if len(self.dispatcher.client_keys) > MAX_CLIENT_KEYS:
-                del self.dispatcher.client_keys[next(iter(self.dispatcher.client_keys))]
+            self.dispatcher.remember_key(data[0], key)  # for the name server's own calls
         return data
 
     def _route(self, client: bytes) -> bytes:

@@ -132,7 +132,6 @@ class Connection:
         self._sockets_closed = False
         self._connected = False  # per the monitor
         self._handshaken = False  # the ZMTP (and CURVE) handshake completed
-        self._relinking = False  # a lost link: libzmq's CONNECT_RETRIED for it is no refusal
         self._connect_deadline: float | None = time.monotonic() + connect_timeout
         # a handshake that failed before any call waited: the next call fails with it at once
         self._handshake_failure: errors.ZPyroError | None = None

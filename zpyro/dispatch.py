@@ -27,6 +27,7 @@ log = logging.getLogger("zpyro.dispatch")
 
 DAEMON_OBJECT_ID = "Pyro.Daemon"
 JSON_ID = get_serializer("json").serializer_id
+MAX_CLIENT_KEYS = 100_000  # CURVE keys remembered, one per connection identity
 DEFERRED = object()  # handle()'s answer when the reply will come later (async def methods)
 
 # Method names a proxy uses to read and write exposed properties.
@@ -67,7 +68,7 @@ class Dispatcher:
         # What a call that wants no reply gets back: nothing, except from a brokered daemon,
         # which tells its broker the call is done (wire.DONE) so its slot is freed.
         self.quiet_reply: Callable[[wire.Message], list[Any] | None] | None = None
-        # CURVE: connection identity -> the caller's public key (filled by the daemon's I/O)
+        # CURVE: connection identity -> the caller's public key (filled by remember_key)
         self.client_keys: dict[bytes, bytes] = {}
 
     # -- metadata -------------------------------------------------------------------------------
@@ -154,6 +155,14 @@ class Dispatcher:
         if silent:
             return self._quiet(msg)
         return self.result_reply(msg, info, None if msg.flags & wire.FLAG_ONEWAY else result)
+
+    def remember_key(self, client: bytes, key: bytes) -> None:
+        """Note a caller's CURVE key for current_context; bounded, the oldest goes first."""
+        keys = self.client_keys
+        if keys.get(client) != key:
+            if len(keys) >= MAX_CLIENT_KEYS:
+                del keys[next(iter(keys))]
+            keys[client] = key
 
     def _quiet(self, msg: wire.Message) -> list[Any] | None:
         return None if self.quiet_reply is None else self.quiet_reply(msg)

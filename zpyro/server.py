@@ -61,7 +61,6 @@ FAST_STREAK = 20
 SWEEP_EVERY = 200  # standby intervals between sweeps of abandoned streams (~1 s)
 RECV_BATCH = 64  # messages taken from the ROUTER before checking the reply queue again
 MAX_QUEUED = 10_000
-MAX_CLIENT_KEYS = 100_000  # CURVE keys remembered per connection identity
 BIND_RETRIES = 20  # x 50 ms, for an explicit port still held by a listener being closed  # calls waiting for a worker before the daemon answers "busy"
 
 _LOST = object()  # _serve's result when another thread took the sockets over
@@ -392,7 +391,7 @@ class Daemon:
                     self._reply(b"", answer[1:])
                 return None
             if self._link.secure and ident[:1] == ROUTE_KEY_MARK:  # the caller's CURVE key
-                self._remember_key(ident, ident[1:41])
+                self.dispatcher.remember_key(ident, ident[1:41])
         if sum(map(len, body)) > self.max_message_size:  # received frames are bytes
             exc = errors.MessageTooLargeError(
                 f"message of {wire.message_size(body)} bytes exceeds this daemon's "
@@ -617,7 +616,7 @@ class Daemon:
         if self._curve_keys is not None:
             key = client_key_of(frames[-1])
             if key is not None:
-                self._remember_key(data[0], key)
+                self.dispatcher.remember_key(data[0], key)
         if self._watch is not None and self.registry.has_sessions:
             for peer in self._watch.note(data[0], frames[-1]):
                 self.release_client(peer)
@@ -634,13 +633,6 @@ class Daemon:
         self._noting = self._curve_keys is not None or (
             self._watch is not None and self.registry.has_sessions
         )
-
-    def _remember_key(self, ident: bytes, key: bytes) -> None:
-        keys = self.dispatcher.client_keys
-        if keys.get(ident) != key:
-            if len(keys) >= MAX_CLIENT_KEYS:  # bounded: forget the oldest connection's key
-                del keys[next(iter(keys))]
-            keys[ident] = key
 
     def _heartbeat(self, link: BrokerLink) -> None:
         """Owner thread only: PING the broker when due (it answers with its epoch)."""
