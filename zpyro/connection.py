@@ -415,6 +415,14 @@ class Connection:
             if self._pending.pop(call_id, None) is not None:
                 self._async.discard(call_id)
                 pend.finish(None, errors.TimeoutError("no reply within the timeout"))
+        self._forget_deadlines()
+
+    def _forget_deadlines(self) -> None:
+        """No future outstanding: what is left in the heap belongs to answered ones."""
+        if not self._async and self._deadlines:
+            with self._mutex:  # a future being submitted right now keeps its entry
+                if not self._async:
+                    self._deadlines.clear()
 
     def _let_go(self, pend: Pending, call_id: int) -> None:
         """End a leader's turn: forget its own unanswered call, then hand the role over."""
@@ -488,6 +496,7 @@ class Connection:
         if pend is not None:
             if pend.callback is not None:
                 self._async.discard(msg.call_id)
+                self._forget_deadlines()
             pend.finish(msg, None)
         elif msg.call_id == 0 and msg.kind == wire.ERROR:
             log.warning("daemon %s reported an error about an unreadable request", self.endpoint)
