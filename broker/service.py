@@ -16,9 +16,9 @@ from typing import Any, cast
 
 import zmq
 
-from zpyro import errors, wire
+from zpyro import announce, errors, wire
 from zpyro.config import config
-from zpyro.dispatch import DAEMON_OBJECT_ID, Dispatcher
+from zpyro.dispatch import Dispatcher
 from zpyro.exposure import expose, oneway
 from zpyro.objects import ObjectRegistry
 from zpyro.security import (
@@ -31,6 +31,7 @@ from zpyro.security import (
 from zpyro.sockets import apply_heartbeat, context, recv_frames, send_frames
 from zpyro.uri import endpoint_to_location
 from zpyro.waker import Waker
+from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, NAMESERVER_ID
 
 from .announcer import Announcer
 from .nameserver import NameServer
@@ -40,11 +41,9 @@ from .storage import open_storage
 
 log = logging.getLogger("zpyro.broker")
 
-NAMESERVER_ID = "Pyro.NameServer"
 BIG_FRAME = 65536  # frames from this size on are sent without a copy
 _NOBLOCK = int(zmq.NOBLOCK)
 RECV_BATCH = 256  # messages taken per poll before timers are looked at again
-JSON_ID = 2
 
 
 @expose
@@ -225,7 +224,7 @@ class Broker:
         self._waker.close()
 
     def _tick(self, now: float) -> None:
-        self.announcer.publish("broker.alive", {})
+        self.announcer.alive()
         for ident in self.pools.expired(now):
             log.warning(
                 "daemon %s silent for over %.1f s: declared dead",
@@ -368,7 +367,7 @@ class Broker:
                 capacity,
             )
             self.announcer.publish(
-                "daemon.joined",
+                announce.DAEMON_JOINED,
                 {"daemon": ident.hex(), "names": sorted(objects), "capacity": daemon.capacity},
             )
         self._control(ident, wire.PONG, {"epoch": self.epoch, "known": True})
@@ -382,7 +381,7 @@ class Broker:
             return
         log.info("daemon %s left (%s)", ident.hex(), reason)
         self.announcer.publish(
-            "daemon.left",
+            announce.DAEMON_LEFT,
             {"daemon": ident.hex(), "names": sorted(daemon.objects), "reason": reason},
         )
         self._close_pools(closed, f"its last daemon went away ({reason})")

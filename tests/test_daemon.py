@@ -14,7 +14,7 @@ from conftest import scaled, serving
 
 import zpyro
 from zpyro import client as client_module
-from zpyro.dispatch import DAEMON_OBJECT_ID
+from zpyro.wire import DAEMON_OBJECT_ID
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import zpyro
-from zpyro import aio, errors, serializers, server, wire
+from zpyro import aio, errors, oob, serializers, server, wire
 from zpyro.batch import CallQueue, read_calls
 from zpyro.dispatch import Dispatcher
 from zpyro.objects import ObjectRegistry
@@ -233,7 +233,7 @@ plain_trees = st.recursive(
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(value=plain_trees)
 def test_plain_data_is_written_as_serpent_writes_it(value: Any) -> None:
-    assert serializers._plain(value, serializers.OOB_THRESHOLD)
+    assert oob.plain(value, serializers.OOB_THRESHOLD)
     payload, buffers = SERPENT.dumps(value)
     assert buffers == []
     assert payload.startswith(HEADER.encode())
@@ -256,17 +256,17 @@ def test_plain_data_is_written_as_serpent_writes_it(value: Any) -> None:
     ],
 )
 def test_data_that_is_not_plain_takes_the_general_path(value: Any) -> None:
-    assert not serializers._plain(value, serializers.OOB_THRESHOLD)
+    assert not oob.plain(value, serializers.OOB_THRESHOLD)
 
 
 def test_cyclic_and_deep_data_are_not_plain() -> None:
     cyclic: list[Any] = [1]
     cyclic.append(cyclic)
-    assert not serializers._plain(cyclic, 100)
+    assert not oob.plain(cyclic, 100)
     deep: list[Any] = []
     for _ in range(150):
         deep = [deep]
-    assert not serializers._plain(deep, 100)
+    assert not oob.plain(deep, 100)
     assert SERPENT.loads(*SERPENT.dumps(deep)) == deep
 
 
@@ -280,7 +280,7 @@ def test_subclasses_of_plain_types_keep_their_serializer_behaviour() -> None:
         pass
 
     for value in ([Color.RED], [Text("t")]):
-        assert not serializers._plain(value, 100)
+        assert not oob.plain(value, 100)
         for name in ("serpent", "json", "msgpack"):
             ser = SERIALIZERS[name]
             assert ser.dumps(value)[0] == ser._encode(value)  # the serializer's own writer

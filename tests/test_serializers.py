@@ -9,7 +9,7 @@ import zmq
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from zpyro import serializers
+from zpyro import classdicts, serializers
 from zpyro.errors import SerializeError
 from zpyro.serializers import BY_ID, OOB_THRESHOLD, SERIALIZERS, Serializer, get_serializer
 
@@ -221,13 +221,13 @@ def point_hooks():
         assert name == POINT_NAME
         return Point(d["x"], d["y"])
 
-    before = (dict(serializers._class_to_dict), dict(serializers._dict_to_class))
+    before = (dict(classdicts.class_to_dict), dict(classdicts.dict_to_class))
     serializers.register_class_to_dict(Point, to_dict)
     serializers.register_dict_to_class(POINT_NAME, from_dict)
     yield
     serializers.unregister_class_to_dict(Point)
     serializers.unregister_dict_to_class(POINT_NAME)
-    assert (serializers._class_to_dict, serializers._dict_to_class) == before
+    assert (classdicts.class_to_dict, classdicts.dict_to_class) == before
 
 
 @pytest.mark.parametrize("name", CLASS_CAPABLE)

@@ -33,7 +33,7 @@ from conftest import (
 
 import zpyro
 from zpyro import errors, wire
-from zpyro.naming import NameWatcher
+from zpyro.namewatch import NameWatcher
 from zpyro.serializers import BY_ID, get_serializer
 
 pytestmark = pytest.mark.timeout(60)

@@ -25,20 +25,17 @@ from . import errors, wire
 from .config import config
 from .security import apply_client, server_public
 from .sockets import apply_heartbeat, can_read, context
-from .uri import URI, endpoint_to_location
+from .uri import URI, endpoint_to_location, host_port
 
 log = logging.getLogger("zpyro.brokerlink")
 
-JSON_ID = 2
 BYE_LINGER_MS = 200  # a closing daemon's BYE still gets out
 
 
 def broker_endpoint(broker: str | bool) -> str:
     """`broker=True` -> the configured name server; else a tcp:// endpoint or host:port."""
     if broker is True:
-        host = config.NS_HOST
-        host = f"[{host}]" if ":" in host else host
-        return f"tcp://{host}:{config.NS_PORT}"
+        return f"tcp://{host_port(config.NS_HOST, config.NS_PORT)}"
     if not isinstance(broker, str) or not broker:
         raise errors.DaemonError(f"broker must be True or 'tcp://host:port', not {broker!r}")
     if "://" in broker:
@@ -177,4 +174,4 @@ class BrokerLink:
         self.socket.close(linger=BYE_LINGER_MS if bye else 0)
 
     def _control(self, kind: int, payload: bytes = b"") -> list[Any]:
-        return [b"", *wire.encode(kind, 0, JSON_ID if payload else 0, 0, "", "", payload)]
+        return [b"", *wire.encode(kind, 0, wire.JSON_ID if payload else 0, 0, "", "", payload)]

@@ -21,17 +21,17 @@ from typing import Any
 
 from . import errors, wire
 from .batch import batch_results
+from .classdicts import register_proxy_class
 from .config import config
-from .connection import StaleConnection
+from .connection import Connection, StaleConnection
 from .context import _current as _current_call
-from .dispatch import DAEMON_OBJECT_ID, GETATTR, SETATTR
 from .futures import Future
 from .security import server_public
-from .serializers import BY_ID, get_serializer, register_class_to_dict, register_dict_to_class
+from .serializers import BY_ID, get_serializer
 from .streams import RemoteIterator
 from .uri import URI
+from .wire import DAEMON_OBJECT_ID, GETATTR, JSON_ID, SETATTR
 
-JSON_ID = get_serializer("json").serializer_id
 _META_CACHE_SIZE = 1024
 # Cached metadata younger than this is trusted as it is; older, a proxy has it confirmed along
 # with its first call's reply (FLAG_META). A name missing from cached metadata always triggers a
@@ -39,6 +39,16 @@ _META_CACHE_SIZE = 1024
 META_TRUST_SECONDS = 10.0
 _meta_cache: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
 _meta_lock = threading.Lock()
+
+
+# How a PYRONAME:/PYROMETA: URI becomes the PYRO: URI to connect to. The naming layer sits above
+# this one and installs it (set_resolver) when imported, which ``import zpyro`` always does.
+_resolver: Callable[[URI], URI] | None = None
+
+
+def set_resolver(resolve: Callable[[URI], URI]) -> None:
+    global _resolver
+    _resolver = resolve
 
 
 _NO_ARGUMENTS: dict[int, bytes] = {}  # serializer id -> payload of [(), {}]
@@ -186,8 +196,6 @@ class Proxy:
 
     def _pyroConnect(self, force_metadata: bool = False) -> Any:
         """Make the connection (lock held). Uses cached metadata when allowed."""
-        from .connection import Connection
-
         if self._pyroConnection is not None and not force_metadata:
             return self._pyroConnection
         uri = self._pyroResolve()
@@ -215,9 +223,9 @@ class Proxy:
         every new connection, so a name that moved is followed)."""
         uri = self._pyroUri
         if uri.protocol != "PYRO":
-            from .naming import resolve
-
-            uri = resolve(uri)
+            if _resolver is None:
+                raise errors.NamingError(f"cannot resolve {uri}: zpyro.naming is not imported")
+            uri = _resolver(uri)
         self._pyroTarget = uri
         return uri
 
@@ -560,26 +568,4 @@ def asyncproxy(proxy: Proxy) -> Proxy:
     return twin
 
 
-def _proxy_to_dict(proxy: Proxy) -> dict[str, Any]:
-    return {"__class__": "zpyro.Proxy", "uri": str(proxy._pyroUri)}
-
-
-def _dict_to_proxy(_classname: str, data: dict[str, Any]) -> Proxy:
-    return Proxy(data["uri"])
-
-
-register_class_to_dict(Proxy, _proxy_to_dict)
-register_dict_to_class("zpyro.Proxy", _dict_to_proxy)
-
-
-# URIs travel as their text (a name server's lookup returns one), with every serializer
-def _uri_to_dict(uri: URI) -> dict[str, Any]:
-    return {"__class__": "zpyro.URI", "uri": str(uri)}
-
-
-def _dict_to_uri(_classname: str, data: dict[str, Any]) -> URI:
-    return URI(data["uri"])
-
-
-register_class_to_dict(URI, _uri_to_dict)
-register_dict_to_class("zpyro.URI", _dict_to_uri)
+register_proxy_class(Proxy)  # proxies travel as their URI and arrive as proxies

@@ -23,17 +23,19 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import zmq
 
 from . import errors, wire
 from .brokerlink import BrokerLink
+from .client import Proxy
 from .config import config
 from .context import current_context
 from .dispatch import DAEMON_OBJECT_ID, DEFERRED, Dispatcher, Finish
 from .exposure import expose, oneway
+from .naming import locate_ns
 from .objects import ObjectRegistry
 from .peers import PeerWatch
 from .security import (
@@ -138,7 +140,7 @@ class Daemon:
             self.max_message_size,
             config.OOB_THRESHOLD,
             run_coroutine=self._run_coroutine_blocking,
-            uri_for=self.uri_for,
+            make_proxy=self.proxy_for,
             streams=streams,
         )
         self.dispatcher.defer = self._defer
@@ -309,9 +311,7 @@ class Daemon:
 
     uriFor = uri_for
 
-    def proxy_for(self, objectOrId: Any) -> Any:  # noqa: N803
-        from .client import Proxy
-
+    def proxy_for(self, objectOrId: Any) -> Proxy:  # noqa: N803
         return Proxy(self.uri_for(objectOrId))
 
     proxyFor = proxy_for
@@ -712,3 +712,33 @@ class Daemon:
 
     def __repr__(self) -> str:
         return f"<zpyro.Daemon at {self.location}, {len(self.registry)} objects>"
+
+
+def serve(
+    objects: dict[Any, str | None],
+    host: str | None = None,
+    port: int = 0,
+    daemon: Daemon | None = None,
+    use_ns: bool = True,
+    verbose: bool = True,
+    metadata: Iterable[str] | None = None,
+) -> None:
+    """Register `objects` ({object or class: name or None}) and serve them until shut down.
+
+    With `use_ns`, named objects are also registered in the name server (found with
+    locate_ns()). Like Pyro5's ``serve()``.
+    """
+    daemon = daemon or Daemon(host=host, port=port)
+    with daemon:
+        ns = locate_ns() if use_ns else None
+        for obj, name in objects.items():
+            uri = daemon.register(obj, name)
+            if ns is not None and name and daemon._link is None:
+                ns.register(name, uri, metadata=set(metadata or ()))
+            if verbose:
+                print(
+                    f"Object {obj!r}:\n    uri = {uri}" + (f"\n    name = {name}" if name else "")
+                )
+        if verbose:
+            print("zpyro daemon running.")
+        daemon.request_loop()
