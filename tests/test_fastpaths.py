@@ -443,7 +443,7 @@ def test_threads_and_futures_share_one_connection(sleeper: Any) -> None:
         assert [f.result(scaled(30)) for f in more] == [-i for i in range(2000)]
         assert results == {n: [f"{n}:{i}" for i in range(50)] for n in range(4)}
         conn = p._pyroConnection
-        assert not conn._pending and not conn._async and not conn._deadlines
+        assert not conn._calls.pending and not conn._calls.futures and not conn._calls.deadlines
 
 
 def test_future_deadlines_expire_without_holding_up_the_rest(sleeper: Any) -> None:
@@ -456,7 +456,7 @@ def test_future_deadlines_expire_without_holding_up_the_rest(sleeper: Any) -> No
         for f in slow:
             with pytest.raises(errors.TimeoutError):
                 f.result(scaled(10))
-        assert not a._pyroConnection._deadlines
+        assert not a._pyroConnection._calls.deadlines
 
 
 def test_a_caller_that_times_out_as_a_follower_leaves_the_connection_usable(sleeper: Any) -> None:
