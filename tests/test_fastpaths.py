@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import zpyro
-from zpyro import aio, errors, oob, serializers, server, wire
+from zpyro import aio, errors, oob, serializers, wire
 from zpyro.batch import CallQueue, read_calls
 from zpyro.dispatch import Dispatcher
 from zpyro.objects import ObjectRegistry
@@ -517,28 +517,6 @@ def test_aio_results_of_cancelled_calls_are_dropped(sleeper: Any) -> None:
             return await asyncio.gather(p.echo(1), p.nap(0.35, 2))
 
     assert asyncio.run(main()) == [1, 2]
-
-
-# ---- daemon: learning a method slow, and unlearning it ---------------------------------------
-
-
-def test_a_method_that_only_looked_slow_comes_back_inline() -> None:
-    with serving() as served:
-        uri = served.register(Sleeper(), "sleeper")
-        daemon = served.daemon
-        key = ("sleeper", "echo")
-        with zpyro.Proxy(uri) as p:
-            assert p.echo(1) == 1
-            assert daemon._to_pool[key] is False
-            daemon._to_pool[key] = True  # as if a busy machine had made it look slow
-            for n in range(server.FAST_STREAK + 5):
-                assert p.echo(n) == n
-            assert daemon._to_pool[key] is False
-            for _ in range(3):
-                p.nap(0.01, None)  # really slow: learned, and stays in the pool
-            for _ in range(server.FAST_STREAK + 5):
-                p.nap(0.01, None)
-            assert daemon._to_pool[("sleeper", "nap")] is True
 
 
 def test_a_batch_cannot_claim_more_calls_than_the_cap() -> None:

@@ -144,26 +144,27 @@ class Daemon(server.Daemon):
         """Serve until shutdown() or until this task is cancelled."""
         loop = asyncio.get_running_loop()
         stopped: asyncio.Future[None] = loop.create_future()
-        self._loop = loop  # async def methods run on this loop
-        self._stop.clear()
-        router_fd = cast(int, self._router.fd)
-        wake_fd = self._waker.fileno()
-        ready = {self._router: 1, wake_fd: 1}
+        serving = self._serving
+        self._coroutines.loop = loop  # async def methods run on this loop
+        serving.stop.clear()
+        router = serving.router
+        wake_fd = serving.waker.fileno()
+        ready = {router: 1, wake_fd: 1}
 
         def on_readable() -> None:
-            if self._stop.is_set():
+            if serving.stop.is_set():
                 if not stopped.done():
                     stopped.set_result(None)
                 return
-            self.events(ready)
+            serving.events(ready)
             # the zmq descriptor is edge-triggered: look again before waiting for the next edge
-            if can_read(self._router) or self._outbox:
+            if can_read(router) or serving.outbox:
                 loop.call_soon(on_readable)
 
         # the ROUTER's monitor too (clients that went away): events() drains it at every turn
-        fds = [router_fd, wake_fd]
-        if self._watch is not None:
-            fds.append(cast(int, self._watch.monitor.fd))
+        fds = [cast(int, router.fd), wake_fd]
+        if serving.watch is not None:
+            fds.append(cast(int, serving.watch.monitor.fd))
         for fd in fds:
             loop.add_reader(fd, on_readable)
         loop.call_soon(on_readable)  # anything that arrived before we started watching
@@ -172,4 +173,4 @@ class Daemon(server.Daemon):
         finally:
             for fd in fds:
                 loop.remove_reader(fd)
-            self._loop = None
+            self._coroutines.loop = None

@@ -23,8 +23,8 @@ import zmq
 
 from . import errors, wire
 from .config import config
-from .security import apply_client, server_public
-from .sockets import apply_heartbeat, can_read, context
+from .security import server_public
+from .sockets import can_read, dealer
 from .uri import URI, endpoint_to_location, host_port
 
 log = logging.getLogger("zpyro.brokerlink")
@@ -55,24 +55,12 @@ class BrokerLink:
         self.identity = b"D" + os.urandom(16)
         self.route = self.identity.hex()  # how streams of this daemon are addressed
         self._describe = describe  # -> the READY payload
-        sock = context().socket(zmq.DEALER)
-        try:
-            sock.linger = 0
-            sock.routing_id = self.identity
-            sock.sndhwm = 0  # replies queue while the broker is away; never dropped
-            sock.rcvhwm = 0
-            if self.endpoint.startswith("tcp://["):
-                sock.ipv6 = 1
-            apply_heartbeat(sock)
-            server_key = server_public()
-            self.secure = server_key is not None  # then routes carry callers' keys
-            if server_key is not None:  # a CURVE broker: we are one of its clients
-                apply_client(sock, server_key)
-            sock.connect(self.endpoint)
-        except zmq.ZMQError as exc:
-            sock.close(linger=0)
-            raise errors.DaemonError(f"cannot connect to broker {self.endpoint}: {exc}") from None
-        self.socket = sock
+        # (no high-water marks: replies queue while the broker is away, never dropped)
+        server_key = server_public()  # a CURVE broker: we are one of its clients
+        self.secure = server_key is not None  # then routes carry callers' keys
+        self.socket, _ = dealer(
+            self.endpoint, server_key, errors.DaemonError, routing_id=self.identity
+        )
         self.epoch: int | None = None
         self.interval = max(0.05, config.HEARTBEAT_INTERVAL)
         self.timeout = max(self.interval, config.HEARTBEAT_TIMEOUT)

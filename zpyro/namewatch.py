@@ -15,7 +15,7 @@ from . import announce, errors
 from .config import config
 from .naming import locate_ns, ns_location
 from .security import apply_client, server_public
-from .sockets import context
+from .sockets import connect, context
 from .uri import URI
 from .waker import Waker
 
@@ -183,8 +183,6 @@ class NameWatcher:
         sub = context().socket(zmq.SUB)
         try:
             sub.linger = 0
-            if "[" in self.pub_endpoint:
-                sub.ipv6 = 1
             sub.setsockopt(zmq.SUBSCRIBE, b"")
             server_key = server_public()
             if server_key is not None:  # a CURVE broker publishes to CURVE clients only
@@ -210,7 +208,7 @@ class NameWatcher:
         ``broker.alive`` shows what was missed."""
         monitor = sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_CONNECT_RETRIED)
         try:
-            sub.connect(self.pub_endpoint)
+            connect(sub, self.pub_endpoint)
             if monitor.poll(int(min(self.timeout, _HANDSHAKE_WAIT) * 1000)):
                 monitor.recv_multipart()
         finally:
