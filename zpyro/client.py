@@ -2,11 +2,8 @@
 
 A proxy holds one :class:`~zpyro.connection.Connection` (one DEALER), made on first use. Many
 threads may call through one proxy at once; their calls are pipelined on that connection.
-
 Metadata (which names are methods, oneway methods or properties) comes from the daemon on
-connect. It is also kept per URI in a small process-wide cache: a new proxy for a URI seen
-before skips the extra round trip and asks the daemon to confirm the metadata along with its
-first call's reply instead.
+connect, or from the process-wide cache of it (:mod:`zpyro.metadata`).
 """
 
 from __future__ import annotations
@@ -14,12 +11,10 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import InvalidStateError
 from typing import Any
 
-from . import errors, wire
+from . import errors, metadata, wire
 from .batch import batch_results
 from .classdicts import register_proxy_class
 from .config import config
@@ -32,15 +27,6 @@ from .streams import RemoteIterator
 from .uri import URI
 from .wire import DAEMON_OBJECT_ID, GETATTR, JSON_ID, SETATTR
 
-_META_CACHE_SIZE = 1024
-# Cached metadata younger than this is trusted as it is; older, a proxy has it confirmed along
-# with its first call's reply (FLAG_META). A name missing from cached metadata always triggers a
-# fresh fetch, so a method added to a restarted daemon is never refused because of the cache.
-META_TRUST_SECONDS = 10.0
-_meta_cache: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
-_meta_lock = threading.Lock()
-
-
 # How a PYRONAME:/PYROMETA: URI becomes the PYRO: URI to connect to. The naming layer sits above
 # this one and installs it (set_resolver) when imported, which ``import zpyro`` always does.
 _resolver: Callable[[URI], URI] | None = None
@@ -51,6 +37,8 @@ def set_resolver(resolve: Callable[[URI], URI]) -> None:
     _resolver = resolve
 
 
+Deliver = Callable[[Any, BaseException | None], None]  # deliver(value, error)
+
 _NO_ARGUMENTS: dict[int, bytes] = {}  # serializer id -> payload of [(), {}]
 
 
@@ -59,23 +47,6 @@ def _no_arguments(serializer: Any) -> bytes:
     if payload is None:
         payload = _NO_ARGUMENTS[serializer.serializer_id] = serializer.dumps([(), {}])[0]
     return payload
-
-
-def _cache_meta(uri: str, meta: dict[str, Any]) -> None:
-    with _meta_lock:
-        _meta_cache[uri] = (meta, time.monotonic())
-        _meta_cache.move_to_end(uri)
-        while len(_meta_cache) > _META_CACHE_SIZE:
-            _meta_cache.popitem(last=False)
-
-
-def _cached_meta(uri: str) -> tuple[dict[str, Any], bool] | None:
-    """(metadata, still trusted) for a URI seen before, else None."""
-    with _meta_lock:
-        entry = _meta_cache.get(uri)
-    if entry is None:
-        return None
-    return entry[0], time.monotonic() - entry[1] < META_TRUST_SECONDS
 
 
 class _RemoteMethod:
@@ -206,7 +177,7 @@ class Proxy:
         conn = self._pyroConnection or Connection(
             endpoint, config.CONNECT_TIMEOUT, server_public(self._pyroCurveServerKey)
         )
-        cached = None if force_metadata else _cached_meta(str(uri))
+        cached = None if force_metadata else metadata.recall(str(uri))
         try:
             if cached is not None:
                 self._pyroApplyMetadata(cached[0], fresh=cached[1], from_cache=True)
@@ -230,35 +201,13 @@ class Proxy:
         return uri
 
     def _pyroFetchMetadata(self, conn: Any) -> None:
-        try:
-            self._pyroFetchMetadataIn(conn, self._pyroSerializer)
-        except errors.SerializeError:
-            # the metadata may come from a broker that refuses our serializer (pickle, say)
-            # while the daemon behind it accepts it: metadata is plain data, json carries it
-            if self._pyroSerializer == "json":
-                raise
-            self._pyroFetchMetadataIn(conn, "json")
-
-    def _pyroFetchMetadataIn(self, conn: Any, serializer_name: str) -> None:
         timeout = config.CONNECT_TIMEOUT
         if self._pyroTimeout:
             timeout = min(timeout, self._pyroTimeout)
-        serializer = get_serializer(serializer_name)
-        payload, _ = serializer.dumps([(self._pyroTarget.object,), {}])
-        call_id = conn.next_call_id()
-        frames = wire.encode(
-            wire.CALL,
-            0,
-            serializer.serializer_id,
-            call_id,
-            DAEMON_OBJECT_ID,
-            "get_metadata",
-            payload,
-        )
-        reply = conn.call(frames, call_id, timeout)
-        meta = self._pyroDecode(reply, serializer)
+        target = self._pyroTarget
+        meta = metadata.fetch(conn, target.object, self._pyroSerializer, timeout, self._pyroDecode)
         self._pyroApplyMetadata(meta, fresh=True)
-        _cache_meta(str(self._pyroTarget), meta)
+        metadata.remember(str(target), meta)
 
     def _pyroApplyMetadata(self, meta: Any, fresh: bool, from_cache: bool = False) -> None:
         if not isinstance(meta, dict):
@@ -307,18 +256,32 @@ class Proxy:
         kwargs: dict[str, Any],
         object_id: str | None = None,
         flags: int = 0,
+        deliver: Deliver | None = None,
     ) -> Any:
+        """Call `method` and return its result; with `deliver`, return None at once and hand the
+        outcome to ``deliver(value, error)`` later (see _pyroSubmit).
+
+        The proxy's one retry of a call that found its connection already closed: nothing of it
+        went out (StaleConnection), so it is sent once more, on a new connection.
+        """
         for retry in (False, True):
-            conn, frames, call_id, serializer, oneway = self._pyroPrepare(
-                method, args, kwargs, object_id, flags
-            )
             try:
+                conn, frames, call_id, serializer, oneway = self._pyroPrepare(
+                    method, args, kwargs, object_id, flags
+                )
                 if oneway:
                     conn.send_oneway(frames)
+                    if deliver is not None:
+                        deliver(None, None)
                     return None
-                reply = conn.call(frames, call_id, self._pyroTimeout)
-                break
-            except StaleConnection:  # closed before anything was sent: once more, anew
+                if deliver is None:
+                    reply = conn.call(frames, call_id, self._pyroTimeout)
+                    break
+                conn.submit(
+                    frames, call_id, self._pyroTimeout, _decoding(self, serializer, deliver)
+                )
+                return None
+            except StaleConnection:
                 if retry:
                     raise
         return self._pyroDecode(reply, serializer)
@@ -328,19 +291,7 @@ class Proxy:
     ) -> Future:
         """Send the call and return a Future of its result at once."""
         future = Future()
-
-        def deliver(value: Any, error: BaseException | None) -> None:
-            if future.cancelled():
-                return  # the caller gave up on it (e.g. a cancelled asyncio task): drop the reply
-            try:
-                if error is None:
-                    future.set_result(value)
-                else:
-                    future.set_exception(error)
-            except InvalidStateError:  # cancelled just now
-                pass
-
-        self._pyroSubmit(method, args, kwargs, flags, deliver)
+        self._pyroSubmit(method, args, kwargs, flags, future._deliver)
         return future
 
     def _pyroSubmit(
@@ -349,54 +300,17 @@ class Proxy:
         args: tuple[Any, ...] | list[Any],
         kwargs: dict[str, Any],
         flags: int,
-        deliver: Callable[[Any, BaseException | None], None],
+        deliver: Deliver,
     ) -> None:
         """Send the call; ``deliver(value, error)`` gets its outcome once.
 
         It runs in whichever thread reads the reply (the caller's own, right away, for a oneway
         call or a call that could not be sent), so it must be quick and must not block.
         """
-        for retry in (False, True):
-            try:
-                conn, frames, call_id, serializer, oneway = self._pyroPrepare(
-                    method, args, kwargs, None, flags
-                )
-                if oneway:
-                    conn.send_oneway(frames)
-                    deliver(None, None)
-                    return
-                self._pyroSubmitTo(conn, frames, call_id, serializer, deliver)
-                return
-            except StaleConnection as exc:  # closed before anything was sent: once more, anew
-                if retry:
-                    deliver(None, exc)
-                    return
-            except BaseException as exc:
-                deliver(None, exc)
-                return
-
-    def _pyroSubmitTo(
-        self,
-        conn: Any,
-        frames: list[Any],
-        call_id: int,
-        serializer: Any,
-        deliver: Callable[[Any, BaseException | None], None],
-    ) -> None:
-        decode = self._pyroDecode
-
-        def done(reply: Any, error: BaseException | None) -> None:
-            if error is None:
-                try:
-                    value = decode(reply, serializer)
-                except BaseException as exc:
-                    deliver(None, exc)
-                    return
-                deliver(value, None)
-            else:
-                deliver(None, error)
-
-        conn.submit(frames, call_id, self._pyroTimeout, done)
+        try:
+            self._pyroCall(method, args, kwargs, None, flags, deliver)
+        except BaseException as exc:
+            deliver(None, exc)
 
     def _pyroPrepare(
         self,
@@ -471,7 +385,7 @@ class Proxy:
         if flags & wire.FLAG_META:
             value, meta = value
             self._pyroApplyMetadata(meta, fresh=True)
-            _cache_meta(str(self._pyroTarget), meta)
+            metadata.remember(str(self._pyroTarget), meta)
         if flags & wire.FLAG_STREAM:
             stream_id, items, finished, error = value
             return RemoteIterator(self, stream_id, items, finished, error)
@@ -559,6 +473,24 @@ class Proxy:
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | self._pyroMethods | self._pyroAttrs)
+
+
+def _decoding(proxy: Proxy, serializer: Any, deliver: Deliver) -> Callable[[Any, Any], None]:
+    """The connection's callback for a submitted call: decode the reply, then deliver."""
+    decode = proxy._pyroDecode
+
+    def done(reply: Any, error: BaseException | None) -> None:
+        if error is None:
+            try:
+                value = decode(reply, serializer)
+            except BaseException as exc:
+                deliver(None, exc)
+                return
+            deliver(value, None)
+        else:
+            deliver(None, error)
+
+    return done
 
 
 def asyncproxy(proxy: Proxy) -> Proxy:

@@ -118,9 +118,7 @@ class Connection:
                 wake = self._wake_needed()
         if lead:
             try:
-                # events from while nobody was leading concern only calls already pending
-                self._check_monitor()
-                self._stale_check()
+                self._check_closed()
                 self._pending[call_id] = pend
                 self._send(frames)
                 self._lead(pend, deadline)
@@ -174,8 +172,7 @@ class Connection:
             return
         if lead:
             try:
-                self._check_monitor()
-                self._stale_check()  # (raises before anything is registered or sent)
+                self._check_closed()  # (raises before anything is registered or sent)
                 with self._mutex:
                     self._calls.add_future(call_id, pend)
                 self._send(frames)
@@ -236,9 +233,7 @@ class Connection:
                 self._waker.wake()
             return
         try:
-            # a connection that closed unseen would swallow the call: find out before sending
-            self._check_monitor()
-            self._stale_check()
+            self._check_closed()  # a connection that closed unseen would swallow the call
             self._send(frames)
         finally:
             self._handover()
@@ -258,7 +253,8 @@ class Connection:
             if self._closed is not None:
                 return
             self._closed = reason
-            self._fail_all(errors.ConnectionClosedError(reason))
+            self._waiting.clear()
+            self._calls.fail_all(errors.ConnectionClosedError(reason))
             self._reaper_wanted.set()  # an idle reaper ends now, not REAPER_IDLE_SECONDS later
             if self._leader:
                 # the leader owns the sockets right now; it closes them when it lets go
@@ -325,7 +321,7 @@ class Connection:
                 self._waker.drain()
             overdue = self._state.overdue(time.monotonic(), bool(self._pending))
             if overdue is not None:
-                self._give_up(overdue, close=True)
+                self._give_up(overdue)
 
     def _let_go(self, pend: Pending, call_id: int) -> None:
         """End a leader's turn: forget its own unanswered call, then hand the role over."""
@@ -391,10 +387,6 @@ class Connection:
 
     # -- connection state -------------------------------------------------------------------------
 
-    def _check_monitor(self) -> None:
-        if can_read(self._monitor):
-            self._drain_monitor()
-
     def _drain_monitor(self) -> None:
         monitor, state = self._monitor, self._state
         while can_read(monitor):
@@ -403,28 +395,27 @@ class Connection:
                 continue  # (our own close)
             ended = state.on_event(info["event"], info.get("value"), bool(self._pending))
             if ended is not None:
-                self._give_up(ended, close=True)
+                self._give_up(ended)
 
-    def _stale_check(self) -> None:
-        """After draining the monitor as a new leader: a connection that closed while nobody
-        used it has sent nothing of this call, so the proxy may try again on a new one."""
+    def _check_closed(self) -> None:
+        """As a new leader, before sending: read what the monitor said while nobody led (it
+        concerns only calls already pending). A connection that closed while nobody used it has
+        sent nothing of this call, so the proxy may try again on a new one."""
+        if can_read(self._monitor):
+            self._drain_monitor()
         if self._closed is not None:
             if issubclass(self._closed_as, errors.ConnectionClosedError):
                 raise StaleConnection(self._closed)
             raise self._closed_as(self._closed)  # e.g. a refused handshake: no use retrying
 
-    def _give_up(self, exc: BaseException, close: bool = False) -> None:
-        """Fail the calls in flight; with `close`, also drop the socket and what it queued."""
+    def _give_up(self, exc: BaseException) -> None:
+        """Fail the calls in flight and close: the socket and what it queued are dropped."""
         with self._mutex:
-            self._fail_all(exc)
-            if close and self._closed is None:
+            self._waiting.clear()
+            self._calls.fail_all(exc)
+            if self._closed is None:
                 self._closed = str(exc)
                 self._closed_as = type(exc)
-
-    def _fail_all(self, exc: BaseException) -> None:
-        """Fail every pending call (mutex held)."""
-        self._waiting.clear()
-        self._calls.fail_all(exc)
 
     def _close_sockets(self) -> None:
         if self._sockets_closed:

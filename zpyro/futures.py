@@ -70,3 +70,16 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
 
         self.add_done_callback(run)
         return chained
+
+    def _deliver(self, value: Any, error: BaseException | None) -> None:
+        """Settle it with a call's outcome (the proxy's ``deliver``); a Future the caller gave
+        up on (cancelled, e.g. with its asyncio task) drops the outcome."""
+        if self.cancelled():
+            return
+        try:
+            if error is None:
+                self.set_result(value)
+            else:
+                self.set_exception(error)
+        except concurrent.futures.InvalidStateError:  # cancelled just now
+            pass
