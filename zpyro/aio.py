@@ -21,6 +21,7 @@ from typing import Any, cast
 from . import client, server
 from .sockets import can_read
 from .uri import URI
+from .wire import GETATTR
 
 __all__ = ["Daemon", "Proxy"]
 
@@ -111,7 +112,7 @@ class Proxy:
         await self._pyroConnect()
         if name not in self._pyroProxy._pyroAttrs:
             raise AttributeError(f"remote object has no exposed property {name!r}")
-        return await self._pyroAwait(client.GETATTR, (name,), {})
+        return await self._pyroAwait(GETATTR, (name,), {})
 
     def __getattr__(self, name: str) -> Any:
         proxy = self._pyroProxy
@@ -120,7 +121,7 @@ class Proxy:
         if name.startswith("_"):
             raise AttributeError(name)
         if name in proxy._pyroAttrs:  # a property: awaitable value
-            return self._pyroAwait(client.GETATTR, (name,), {})
+            return self._pyroAwait(GETATTR, (name,), {})
         return _AwaitableMethod(self, name)
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -315,7 +315,8 @@ class Dispatcher:
             return functools.partial(getattr if method == GETATTR else setattr, obj)
         if not isinstance(method, str) or is_private(method) or method not in members.methods:
             raise AttributeError(f"no exposed method {method!r} on {type(obj).__name__}")
-        return getattr(obj, method)  # type: ignore[no-any-return]
+        found: Callable[..., Any] = getattr(obj, method)
+        return found
 
     def _log_call_error(self, msg: wire.Message, target: Any, exc: BaseException) -> None:
         if is_callback(target):

@@ -13,7 +13,7 @@ from typing import Any
 _CANCELLED = "CANCELLED"  # concurrent.futures' state of a cancelled future nobody was told of
 
 
-class Future(concurrent.futures.Future):  # type: ignore[type-arg]
+class Future(concurrent.futures.Future[Any]):
     """The result of a call made through an async proxy (or a batch run asynchronously)."""
 
     @property
@@ -53,7 +53,7 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
         """
         chained = Future()
 
-        def run(done: concurrent.futures.Future) -> None:  # type: ignore[type-arg]
+        def run(done: concurrent.futures.Future[Any]) -> None:
             if chained.cancelled():
                 return  # nobody wants this link of the chain any more
             if done.cancelled():

@@ -201,7 +201,7 @@ class NameWatcher:
             if self._ns is not None:
                 self._ns._pyroRelease()
 
-    def _connect_sub(self, sub: zmq.Socket) -> None:
+    def _connect_sub(self, sub: zmq.Socket[bytes]) -> None:
         """Connect, and wait (bounded) for the handshake: the subscription goes out right after
         it, so announcements made after the snapshot are not lost to the slow-joiner gap. A
         refused connection (nothing listens yet) or the wait running out: go on, a later
@@ -215,7 +215,7 @@ class NameWatcher:
             sub.disable_monitor()
             monitor.close(linger=0)
 
-    def _loop(self, sub: zmq.Socket, waker: Waker) -> None:
+    def _loop(self, sub: zmq.Socket[bytes], waker: Waker) -> None:
         poller = zmq.Poller()
         poller.register(sub, zmq.POLLIN)
         poller.register(waker.fileno(), zmq.POLLIN)
@@ -314,7 +314,8 @@ class NameWatcher:
             self._ns = locate_ns(self._host, self._port)
             self._ns._pyroTimeout = self.timeout
         try:
-            return self._ns.snapshot()
+            snapshot: Mapping[str, Any] = self._ns.snapshot()
+            return snapshot
         except errors.CommunicationError:
             self._ns._pyroRelease()  # a fresh proxy (and locate) next time
             self._ns = None

@@ -55,7 +55,7 @@ class RequestLoop:
 
     def __init__(
         self,
-        router: zmq.Socket,
+        router: zmq.Socket[bytes],
         dispatcher: Dispatcher,
         registry: ObjectRegistry,
         max_message_size: int,
@@ -287,7 +287,7 @@ class RequestLoop:
                 break
             self.reply(item[0], item[1:])
 
-    def _recv_noted(self, router: zmq.Socket) -> list[bytes]:
+    def _recv_noted(self, router: zmq.Socket[bytes]) -> list[bytes]:
         """Receive one message, noting facts only its frames tell: the caller's CURVE public
         key (for current_context) and the connection it came on (to see it go)."""
         data, last = recv_noting(router)

@@ -135,13 +135,13 @@ def _serpent_registered(obj: Any, writer: Any, out: Any, level: int) -> None:
     writer.ser_builtins_dict(registered_dict(obj), out, level)
 
 
-class _SerpentWriter(serpent.Serializer):
+class _SerpentWriter(serpent.Serializer):  # type: ignore[misc]  # (serpent has no types)
     """serpent, plus our class_to_dict registry (without touching serpent's global one)."""
 
     # serpent copies its global special-class registry into this attribute at the start of each
     # serialize() and consults it before its own dispatch (its fallback to ser_default_class
     # ignores overrides in subclasses), so our registered classes are merged in as it is set.
-    @property  # type: ignore[override]
+    @property
     def special_classes_registry_copy(self) -> Any:
         return self._zpyro_specials
 
@@ -158,7 +158,7 @@ class _SerpentWriter(serpent.Serializer):
         else:
             self.ser_builtins_dict(d, out, level)
 
-    def getclass_name(self, obj: Any) -> str:
+    def get_class_name(self, obj: Any) -> str:
         return class_name(type(obj))  # same "module.QualName" as json/msgpack
 
 
@@ -173,7 +173,8 @@ class SerpentSerializer(Serializer):
     def _encode(self, obj: Any) -> bytes:
         # bytes_repr: bytes as a b'...' literal, which literal_eval gives back as bytes (no base64)
         writer = _SerpentWriter(indent=False, module_in_classname=True, bytes_repr=True)
-        return writer.serialize(obj)
+        text: bytes = writer.serialize(obj)
+        return text
 
     def _encode_plain(self, obj: Any) -> bytes:
         return dumps_plain(obj)  # what serpent writes for plain data, without its Python walk

@@ -120,7 +120,7 @@ class Daemon:
 
     def _bind(
         self, host: str | None, port: int, unixsocket: str | None, inproc: str | None
-    ) -> zmq.Socket:
+    ) -> zmq.Socket[bytes]:
         sock = context().socket(zmq.ROUTER)
         sock.linger = 0
         sock.router_mandatory = 1  # a reply to a vanished client raises instead of vanishing

@@ -26,11 +26,11 @@ MONITOR_EVENTS = (
 )
 
 
-_context: zmq.Context | None = None
+_context: zmq.Context[zmq.Socket[bytes]] | None = None
 _context_lock = threading.Lock()
 
 
-def context() -> zmq.Context:
+def context() -> zmq.Context[zmq.Socket[bytes]]:
     """The process-wide context: inproc endpoints only connect within one context.
 
     libzmq's default of 1023 sockets per context would cap a process at ~340 proxies (each has a
@@ -41,7 +41,7 @@ def context() -> zmq.Context:
     if _context is None:
         with _context_lock:
             if _context is None:
-                ctx: zmq.Context = zmq.Context.instance()
+                ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
                 try:
                     ctx.max_sockets = max(ctx.max_sockets, _max_sockets())
                 except zmq.ZMQError:
@@ -73,12 +73,12 @@ _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
 
 
-def can_read(sock: zmq.Socket) -> bool:
+def can_read(sock: zmq.Socket[bytes]) -> bool:
     """True when a message is waiting on `sock` (cheaper than catching zmq.Again)."""
     return bool(cast(int, _GET(sock, _EVENTS)) & _POLLIN)
 
 
-def recv_frames(sock: zmq.Socket, flags: int = 0) -> list[bytes]:
+def recv_frames(sock: zmq.Socket[bytes], flags: int = 0) -> list[bytes]:
     """``sock.recv_multipart(flags)``, as bytes, without the wrapper's overhead."""
     frames = [_RECV(sock, flags)]
     while _GET(sock, _RCVMORE):
@@ -86,7 +86,7 @@ def recv_frames(sock: zmq.Socket, flags: int = 0) -> list[bytes]:
     return frames
 
 
-def send_frames(sock: zmq.Socket, frames: list[Any], copy: bool = True) -> None:
+def send_frames(sock: zmq.Socket[bytes], frames: list[Any], copy: bool = True) -> None:
     """``sock.send_multipart(frames, copy=copy)`` without the wrapper's overhead.
 
     Every frame must be bytes, a zmq.Frame or support the buffer protocol (ours always do).
@@ -97,14 +97,14 @@ def send_frames(sock: zmq.Socket, frames: list[Any], copy: bool = True) -> None:
     _SEND(sock, frames[last], 0, copy)
 
 
-def recv_noting(sock: zmq.Socket) -> tuple[list[bytes], zmq.Frame]:
+def recv_noting(sock: zmq.Socket[bytes]) -> tuple[list[bytes], zmq.Frame]:
     """One message as bytes, and its last frame: that frame's metadata tells the peer's CURVE
     key (``security.client_key_of``) and the connection it came on (``peers.PeerWatch``)."""
     frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
     return [f.bytes for f in frames], frames[-1]
 
 
-def apply_heartbeat(sock: zmq.Socket) -> None:
+def apply_heartbeat(sock: zmq.Socket[bytes]) -> None:
     """ZMTP heartbeats, so a dead or unreachable peer is disconnected (and noticed) in time."""
     interval = config.HEARTBEAT_INTERVAL
     if interval <= 0:
@@ -119,7 +119,9 @@ def tcp_endpoint(host: str, port: int) -> str:
     return f"tcp://{host_port(host, port or '*')}"
 
 
-def bind(sock: zmq.Socket, endpoint: str, error: type[errors.ZPyroError], retries: int = 0) -> str:
+def bind(
+    sock: zmq.Socket[bytes], endpoint: str, error: type[errors.ZPyroError], retries: int = 0
+) -> str:
     """Bind `sock`; returns the endpoint bound: for tcp, the host as given (a name stays a
     name) with the port the OS picked. `retries`: tries 50 ms apart while the port is busy."""
     if endpoint.startswith("tcp://["):
@@ -141,7 +143,7 @@ def bind(sock: zmq.Socket, endpoint: str, error: type[errors.ZPyroError], retrie
     return endpoint.rsplit(":", 1)[0] + ":" + bound.rsplit(":", 1)[1]
 
 
-def connect(sock: zmq.Socket, endpoint: str) -> None:
+def connect(sock: zmq.Socket[bytes], endpoint: str) -> None:
     """``sock.connect(endpoint)``, with IPv6 switched on for a bracketed address."""
     if endpoint.startswith("tcp://["):
         sock.ipv6 = 1
@@ -154,7 +156,7 @@ def dealer(
     error: type[errors.ZPyroError],
     monitor_events: int = 0,
     **options: Any,
-) -> tuple[zmq.Socket, zmq.Socket | None]:
+) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes] | None]:
     """A DEALER connected to `endpoint`, and its monitor socket when `monitor_events` are asked.
 
     No linger; no high-water marks (what waits is bounded by its callers, not by silent

@@ -210,7 +210,8 @@ def _as_bytes(frame: Any) -> bytes:
     if isinstance(frame, bytes):
         return frame
     if hasattr(frame, "bytes"):  # zmq.Frame
-        return frame.bytes  # type: ignore[no-any-return]
+        data: bytes = frame.bytes
+        return data
     try:
         return bytes(frame)
     except Exception:
