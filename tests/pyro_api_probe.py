@@ -120,10 +120,78 @@ def serve(obj: Any = None, daemon: Any = None, object_id: str = "thing") -> tupl
 
 # -- package level ------------------------------------------------------------------------------
 
-PYRO4_TOP = "config URI Proxy Daemon callback batch asyncproxy oneway expose behavior current_context locateNS resolve Future".split()
-PYRO4_MODULES = "core naming errors util futures constants socketutil message nsc configuration naming_storage test.echoserver utils.httpgateway".split()
-PYRO5_API = "config URI locate_ns resolve type_meta current_context Proxy BatchProxy SerializedBlob SerializerBase Daemon DaemonObject callback expose behavior oneway start_ns start_ns_loop serve register_dict_to_class register_class_to_dict unregister_dict_to_class unregister_class_to_dict".split()
-PYRO5_MODULES = "api client server core nameserver nsc serializers callcontext configure errors protocol socketutil utils.echoserver utils.httpgateway".split()
+PYRO4_TOP = [
+    "config",
+    "URI",
+    "Proxy",
+    "Daemon",
+    "callback",
+    "batch",
+    "asyncproxy",
+    "oneway",
+    "expose",
+    "behavior",
+    "current_context",
+    "locateNS",
+    "resolve",
+    "Future",
+]
+PYRO4_MODULES = [
+    "core",
+    "naming",
+    "errors",
+    "util",
+    "futures",
+    "constants",
+    "socketutil",
+    "message",
+    "nsc",
+    "configuration",
+    "naming_storage",
+    "test.echoserver",
+    "utils.httpgateway",
+]
+PYRO5_API = [
+    "config",
+    "URI",
+    "locate_ns",
+    "resolve",
+    "type_meta",
+    "current_context",
+    "Proxy",
+    "BatchProxy",
+    "SerializedBlob",
+    "SerializerBase",
+    "Daemon",
+    "DaemonObject",
+    "callback",
+    "expose",
+    "behavior",
+    "oneway",
+    "start_ns",
+    "start_ns_loop",
+    "serve",
+    "register_dict_to_class",
+    "register_class_to_dict",
+    "unregister_dict_to_class",
+    "unregister_class_to_dict",
+]
+PYRO5_MODULES = [
+    "api",
+    "client",
+    "server",
+    "core",
+    "nameserver",
+    "nsc",
+    "serializers",
+    "callcontext",
+    "configure",
+    "errors",
+    "protocol",
+    "socketutil",
+    "utils.echoserver",
+    "utils.httpgateway",
+]
 
 for name in PYRO4_TOP:
     probe(f"Pyro4.{name}")(lambda name=name: has(f"zpyro:{name}"))
@@ -358,7 +426,10 @@ def _reconnect_dead() -> Result:
     try:
         p._pyroReconnect(tries=2)
     except errors.CommunicationError as exc:
-        return ("ok", f"{type(exc).__name__} after {time.monotonic() - started:.1f} s (Pyro4 sleeps 2 s)")
+        return (
+            "ok",
+            f"{type(exc).__name__} after {time.monotonic() - started:.1f} s (Pyro4 sleeps 2 s)",
+        )
     return ("different", "no error")
 
 
@@ -381,7 +452,10 @@ def _asyncproxy() -> Result:
     outcome = p.echo(1)
     if isinstance(outcome, zpyro.Future):
         return ("ok", "p is async")
-    return ("different", f"returns a {type(returned).__name__} copy; p stays sync (p.echo gave {outcome!r})")
+    return (
+        "different",
+        f"returns a {type(returned).__name__} copy; p stays sync (p.echo gave {outcome!r})",
+    )
 
 
 @probe("Pyro4.asyncproxy(p, asynchronous=False)")
@@ -729,7 +803,11 @@ def _then() -> Result:
     p._pyroAsync()
     f = p.echo(1)
     f.then(lambda v: v + 1)
-    return ("ok", "") if f.value == 2 else ("different", f"then() returns a new Future; .value stays {f.value}")
+    return (
+        ("ok", "")
+        if f.value == 2
+        else ("different", f"then() returns a new Future; .value stays {f.value}")
+    )
 
 
 @probe("FutureResult.iferror(handler)")
@@ -744,7 +822,9 @@ def _batch_with() -> Result:
         b.echo(1)
         b.echo(2)
     got = list(b())
-    return ("ok", "") if got == [1, 2] else ("different", f"queued calls thrown away on exit: {got!r}")
+    return (
+        ("ok", "") if got == [1, 2] else ("different", f"queued calls thrown away on exit: {got!r}")
+    )
 
 
 # -- naming, tools -------------------------------------------------------------------------------
@@ -829,7 +909,9 @@ def _detailed() -> Result:
         zpyro.Proxy(uri).fail()
     except ValueError as exc:
         text = "".join(zpyro.get_remote_traceback(exc))
-        return ("ok", "") if "4242" in text else ("IGNORED", "no local values in the remote traceback")
+        return (
+            ("ok", "") if "4242" in text else ("IGNORED", "no local values in the remote traceback")
+        )
     finally:
         s.stop()
     return ("different", "no error")

@@ -65,7 +65,7 @@ ZPYRO_GAPS: dict[str, str] = {
     "ns_metadata": "d6: python -m Pyro4.naming starts no name server",
     "ns_storage_sql": "d6: python -m Pyro4.naming starts no name server",
     "proxy_arguments": "d5: config.SERIALIZERS_ACCEPTED is a frozenset (.add fails)",
-    "reconnect": "d8: a call to a daemon that died raises CommunicationError 'refused', not "
+    "reconnect": "d8: a call to a daemon that died raises StaleConnection or CommunicationError, not "
     "ConnectionClosedError",
     "remote_shutdown": "d2: registered objects have no _pyroId / _pyroDaemon",
     "request_loop": "d5: config.POLLTIMEOUT cannot be assigned",

@@ -1,6 +1,7 @@
-"""Reconnecting (Pyro4 "autoreconnect"): the server dies between calls; the next call raises
-ConnectionClosedError (every time); proxy._pyroReconnect() keeps trying until the server is
-back on the same URI (the first time it is restarted only a moment later), and calls work again."""
+"""Reconnecting (Pyro4 "autoreconnect"): a client holds proxies to a few servers; they all go
+down between calls (a redeployment, say). Each proxy's next call raises ConnectionClosedError;
+proxy._pyroReconnect() keeps trying until its server is back on the same URI (they come back
+only a moment later), and calls work again."""
 
 import signal
 import subprocess
@@ -19,51 +20,67 @@ def give_up(signum, frame):
 
 signal.signal(signal.SIGALRM, give_up)
 signal.alarm(60)
+SERVERS = 4
 servers = []
 
 
-def start_server(port, generation):
-    server = subprocess.Popen(
-        [sys.executable, "-u", str(Path(__file__).with_name("server.py")), str(port), generation],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    servers.append(server)
-    line = server.stdout.readline()
-    if not line.startswith("uri:"):
-        raise SystemExit("server did not start: %r" % line)
-    return Pyro4.URI(line.split()[1])
+def start_servers(ports, generation):
+    started = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-u",
+                str(Path(__file__).with_name("server.py")),
+                str(port),
+                generation,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for port in ports
+    ]
+    servers.extend(started)
+    uris = []
+    for server in started:
+        line = server.stdout.readline()
+        if not line.startswith("uri:"):
+            raise SystemExit("server did not start: %r" % line)
+        uris.append(Pyro4.URI(line.split()[1]))
+    return uris
 
 
-try:
-    uri = start_server(0, "1")
-    service = Pyro4.Proxy(uri)
-    assert service.generation() == 1
-    for generation in range(2, 7):  # several rounds: the next call must fail the same way each time
-        servers[-1].terminate()
-        servers[-1].wait(10)
-        time.sleep(0.3)  # some time passes between the server's death and the next call
-        try:
-            service.generation()
-            raise SystemExit("a call to a dead server did not fail")
-        except Pyro4.errors.ConnectionClosedError as x:
-            print("connection lost:", x)
-
-        def restart(delay, generation):
-            time.sleep(delay)  # the first time, the server takes a while to come back
-            start_server(uri.port, str(generation))
-
-        delay = 1.0 if generation == 2 else 0.0
-        restarter = threading.Thread(target=restart, args=(delay, generation))
-        restarter.start()
-        if generation > 2:
-            restarter.join()
-        service._pyroReconnect()  # retries until the server is back on the same URI
-        assert service.generation() == generation
-        restarter.join()
-finally:
+def stop_all():
     for server in servers:
         if server.poll() is None:
             server.terminate()
             server.wait(10)
+
+
+try:
+    uris = start_servers([0] * SERVERS, "1")
+    proxies = [Pyro4.Proxy(uri) for uri in uris]
+    assert [p.generation() for p in proxies] == [1] * SERVERS
+    stop_all()
+    time.sleep(0.3)  # some time passes between the servers' end and the next calls
+    for proxy in proxies:
+        try:
+            proxy.generation()
+            raise SystemExit("a call to a dead server did not fail")
+        except Pyro4.errors.ConnectionClosedError as x:
+            print("connection lost:", x)
+            # exactly the error Pyro's reconnect idiom catches (not an internal subclass)
+            assert type(x) is Pyro4.errors.ConnectionClosedError, type(x)
+
+    def restart_later():
+        time.sleep(1.0)  # the servers take a while to come back
+        start_servers([uri.port for uri in uris], "2")
+
+    restarter = threading.Thread(target=restart_later)
+    restarter.start()
+    for proxy in proxies:
+        proxy._pyroReconnect()  # retries until its server is back on the same URI
+    assert [p.generation() for p in proxies] == [2] * SERVERS
+    restarter.join()
+finally:
+    stop_all()
 print("OK")
