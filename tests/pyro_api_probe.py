@@ -10,6 +10,7 @@ column move. Everything binds 127.0.0.1 with free ports and stops what it starts
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import os
@@ -18,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,16 @@ def serve(obj: Any = None, daemon: Any = None, object_id: str = "thing") -> tupl
     daemon = daemon or zpyro.Daemon(host="127.0.0.1")
     uri = daemon.register(obj if obj is not None else Thing(), object_id)
     return Served(daemon), str(uri)
+
+
+@contextlib.contextmanager
+def serving(obj: Any = None, daemon: Any = None) -> Iterator[str]:
+    """The URI of `obj` (default a Thing) served in a thread; stopped on exit."""
+    served, uri = serve(obj, daemon)
+    try:
+        yield uri
+    finally:
+        served.stop()
 
 
 # -- package level ------------------------------------------------------------------------------
@@ -361,16 +372,14 @@ def _handshake() -> Result:
         def validateHandshake(self, conn: Any, data: Any) -> Any:  # noqa: N802
             raise ValueError("nobody gets in")
 
-    guarded, uri = serve(daemon=Guarded(host="127.0.0.1"))
-    try:
+    with serving(daemon=Guarded(host="127.0.0.1")) as uri:
         p = zpyro.Proxy(uri)
         p._pyroHandshake = "wrong"
-        p.echo(1)
+        try:
+            p.echo(1)
+        except errors.CommunicationError as exc:
+            return ("ok", str(exc))
         return ("IGNORED", "validateHandshake raising did not stop the call; _pyroHandshake unused")
-    except errors.CommunicationError as exc:
-        return ("ok", str(exc))
-    finally:
-        guarded.stop()
 
 
 @probe("Proxy._pyroValidateHandshake(response) called")
@@ -397,12 +406,9 @@ def _hmac() -> Result:
 def _daemon_hmac() -> Result:
     d = zpyro.Daemon(host="127.0.0.1")
     d._pyroHmacKey = b"key"
-    s, uri = serve(daemon=d)
-    try:
+    with serving(daemon=d) as uri:
         zpyro.Proxy(uri).echo(1)
         return ("IGNORED", "a client without the key got in")
-    finally:
-        s.stop()
 
 
 for attr in ("_pyroTimeout", "_pyroMaxRetries", "_pyroSerializer", "_pyroUri", "_pyroOneway",
@@ -474,11 +480,8 @@ def _annotations() -> Result:
         def read(self) -> Any:
             return zpyro.current_context.annotations.get("USER")
 
-    s, uri = serve(Reader())
-    try:
+    with serving(Reader()) as uri:
         return ("ok", repr(P(uri).read()))
-    finally:
-        s.stop()
 
 
 @probe("Proxy._pyroResponseAnnotations(annotations, msgtype) signature")
@@ -494,12 +497,9 @@ def _response_annotations() -> Result:
         def write(self) -> None:
             zpyro.current_context.response_annotations = {"RESP": b"x"}
 
-    s, uri = serve(Writer())
-    try:
+    with serving(Writer()) as uri:
         P(uri).write()
         return ("different", f"second argument is a call id: {seen!r}")
-    finally:
-        s.stop()
 
 
 @probe("client current_context.response_annotations after a call")
@@ -509,13 +509,10 @@ def _client_response_annotations() -> Result:
         def write(self) -> None:
             zpyro.current_context.response_annotations = {"RESP": b"x"}
 
-    s, uri = serve(Writer())
-    try:
+    with serving(Writer()) as uri:
         zpyro.Proxy(uri).write()
         got = zpyro.current_context.response_annotations
         return ("ok", repr(got)) if got else ("missing", f"{got!r} (kept on the proxy instead)")
-    finally:
-        s.stop()
 
 
 @probe("client current_context.annotations = {...} sent with the next call")
@@ -525,13 +522,10 @@ def _client_annotations() -> Result:
         def read(self) -> Any:
             return zpyro.current_context.annotations.get("XTRA")
 
-    s, uri = serve(Reader())
-    try:
+    with serving(Reader()) as uri:
         zpyro.current_context.annotations = {"XTRA": b"data"}
         got = zpyro.Proxy(uri).read()
         return ("ok", repr(got)) if got else ("IGNORED", "set in the client, not sent")
-    finally:
-        s.stop()
 
 
 @probe("setting an unknown attribute on a proxy raises AttributeError")
@@ -572,14 +566,11 @@ def _proxy_arg() -> str:
 def _proxy_set() -> str:
     zpyro.config.SERIALIZERS_ACCEPTED = frozenset({"serpent", "pickle"})
     d = zpyro.Daemon(host="127.0.0.1")
-    s, uri = serve(daemon=d)
     zpyro.config.reset(use_environment=False)
-    try:
+    with serving(daemon=d) as uri:
         p = zpyro.Proxy(uri)
         p._pyroSerializer = "pickle"
         return repr(p.echo({zpyro.Proxy(uri)}))[:60]
-    finally:
-        s.stop()
 
 
 @probe("MAX_RETRIES retries a timed-out call")
@@ -594,16 +585,14 @@ def _retry_timeout() -> Result:
                 time.sleep(1.0)
             return SlowOnce.calls
 
-    s, uri = serve(SlowOnce())
-    try:
+    with serving(SlowOnce()) as uri:
         p = zpyro.Proxy(uri)
         p._pyroTimeout = 0.3
         p._pyroMaxRetries = 1
-        return ("ok", repr(p.go()))
-    except errors.TimeoutError:
-        return ("different", "TimeoutError: not retried")
-    finally:
-        s.stop()
+        try:
+            return ("ok", repr(p.go()))
+        except errors.TimeoutError:
+            return ("different", "TimeoutError: not retried")
 
 
 # -- Daemon -------------------------------------------------------------------------------------
@@ -674,12 +663,9 @@ def _validate_called() -> Result:
             calls.append(data)
             return "hi"
 
-    s, uri = serve(daemon=D(host="127.0.0.1"))
-    try:
+    with serving(daemon=D(host="127.0.0.1")) as uri:
         zpyro.Proxy(uri).echo(1)
         return ("ok", repr(calls)) if calls else ("IGNORED", "never called: every client accepted")
-    finally:
-        s.stop()
 
 
 @probe("Daemon.clientDisconnect override is called")
@@ -690,14 +676,11 @@ def _disconnect_called() -> Result:
         def clientDisconnect(self, conn: Any) -> None:  # noqa: N802
             calls.set()
 
-    s, uri = serve(daemon=D(host="127.0.0.1"))
-    try:
+    with serving(daemon=D(host="127.0.0.1")) as uri:
         p = zpyro.Proxy(uri)
         p.echo(1)
         p._pyroRelease()
         return ("ok", "") if calls.wait(2) else ("IGNORED", "never called")
-    finally:
-        s.stop()
 
 
 @probe("Daemon.annotations() override sent with responses")
@@ -706,14 +689,11 @@ def _daemon_annotations() -> Result:
         def annotations(self) -> dict[str, Any]:
             return {"DAEM": b"x"}
 
-    s, uri = serve(daemon=D(host="127.0.0.1"))
-    try:
+    with serving(daemon=D(host="127.0.0.1")) as uri:
         p = zpyro.Proxy(uri)
         p.echo(1)
         got = getattr(p, "_pyroLastResponseAnnotations", None)
         return ("ok", repr(got)) if got else ("IGNORED", "never called")
-    finally:
-        s.stop()
 
 
 @probe("Daemon.housekeeping() override is called")
@@ -724,11 +704,8 @@ def _housekeeping() -> Result:
         def housekeeping(self) -> None:
             calls.set()
 
-    s, _ = serve(daemon=D(host="127.0.0.1"))
-    try:
+    with serving(daemon=D(host="127.0.0.1")) as _:
         return ("ok", "") if calls.wait(3) else ("IGNORED", "never called in 3 s")
-    finally:
-        s.stop()
 
 
 @probe("Daemon.sockets usable with select.select()")
@@ -772,11 +749,8 @@ def _expose_function() -> str:
             return "went"
 
     exposed = zpyro.expose(Lib)
-    s, uri = serve(exposed())
-    try:
+    with serving(exposed()) as uri:
         return zpyro.Proxy(uri).go()
-    finally:
-        s.stop()
 
 
 @probe("@expose on __len__ and p.__len__()")
@@ -903,17 +877,16 @@ def _pyro_traceback() -> str:
 @probe("DETAILED_TRACEBACK=True shows locals in the remote traceback")
 def _detailed() -> Result:
     zpyro.config.DETAILED_TRACEBACK = True
-    s, uri = serve()
+    daemon = zpyro.Daemon(host="127.0.0.1")
     zpyro.config.reset(use_environment=False)
-    try:
-        zpyro.Proxy(uri).fail()
-    except ValueError as exc:
-        text = "".join(zpyro.get_remote_traceback(exc))
-        return (
-            ("ok", "") if "4242" in text else ("IGNORED", "no local values in the remote traceback")
-        )
-    finally:
-        s.stop()
+    with serving(daemon=daemon) as uri:
+        try:
+            zpyro.Proxy(uri).fail()
+        except ValueError as exc:
+            text = "".join(zpyro.get_remote_traceback(exc))
+            if "4242" in text:
+                return ("ok", "")
+            return ("IGNORED", "no local values in the remote traceback")
     return ("different", "no error")
 
 
@@ -938,13 +911,11 @@ def _unknown_exception() -> str:
         def go(self) -> None:
             raise Custom("x")
 
-    s, uri = serve(Raiser())
-    try:
-        zpyro.Proxy(uri).go()
-    except Exception as exc:
-        return type(exc).__name__
-    finally:
-        s.stop()
+    with serving(Raiser()) as uri:
+        try:
+            zpyro.Proxy(uri).go()
+        except Exception as exc:
+            return type(exc).__name__
     return ""
 
 
@@ -959,11 +930,8 @@ def _unregistered_class() -> str:
         def give(self) -> Any:
             return Plain()
 
-    s, uri = serve(Giver())
-    try:
+    with serving(Giver()) as uri:
         return repr(zpyro.Proxy(uri).give())[:80]
-    finally:
-        s.stop()
 
 
 @probe("marshal accepted by a default daemon (Pyro4: yes)")
