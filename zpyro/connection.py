@@ -45,6 +45,8 @@ FAST_WAIT_MS = 2  # the leader's first, cheap wait: DEALER only (covers most cal
 POLL_SLICE_MS = 250  # then it re-checks deadlines and the connection state at least this often
 REAPER_IDLE_SECONDS = 5.0  # a reaper thread with no futures to lead for retires after this
 FLUSH_LINGER_MS = 200  # a released proxy's goodbye (session release) still gets out
+PEER_GONE_WAIT = 1.0  # how long a send that found no peer waits for the monitor to say why
+_NOBLOCK = int(zmq.NOBLOCK)
 
 
 class Connection:
@@ -120,7 +122,8 @@ class Connection:
             try:
                 self._check_closed()
                 self._pending[call_id] = pend
-                self._send(frames)
+                if not self._send(frames):
+                    self._check_closed()  # (raises: nothing of the call went out)
                 self._lead(pend, deadline)
             finally:
                 self._let_go(pend, call_id)
@@ -175,7 +178,7 @@ class Connection:
                 self._check_closed()  # (raises before anything is registered or sent)
                 with self._mutex:
                     self._calls.add_future(call_id, pend)
-                self._send(frames)
+                self._send(frames)  # (not sent: the future has failed with the reason)
             finally:
                 self._handover()  # wakes the reaper: futures are outstanding now
         elif wake:
@@ -234,7 +237,8 @@ class Connection:
             return
         try:
             self._check_closed()  # a connection that closed unseen would swallow the call
-            self._send(frames)
+            if not self._send(frames):
+                self._check_closed()
         finally:
             self._handover()
 
@@ -358,7 +362,8 @@ class Connection:
                 self._send(frames)
         for frames in leftover:
             try:
-                self._send(frames)
+                if not self._send(frames):
+                    break
             except zmq.ZMQError:
                 break
         self._close_sockets()
@@ -369,16 +374,38 @@ class Connection:
                 frames = self._outbox.popleft()
             except IndexError:
                 return
-            self._send(frames)
+            if not self._send(frames):
+                return  # closed: the calls still queued have failed with it
 
-    def _send(self, frames: list[Any]) -> None:
+    def _send(self, frames: list[Any]) -> bool:
+        """Queue a message on the DEALER. With no HWM (sndhwm=0) that never blocks, but a DEALER
+        without any peer would block for good: after libzmq dropped the connection (it never
+        reconnects), perhaps before its monitor event could be read. That send fails instead
+        (NOBLOCK); the connection is then closed, with the reason (_peer_gone), and False says
+        nothing went out."""
         if not self._state.connected:
             self._state.sending(time.monotonic())
-        # no HWM (sndhwm=0): a DEALER send only queues, never blocks
-        if len(frames) <= 3:
-            send_frames(self._sock, frames)  # our own small frames: the lean path
-        else:
-            self._sock.send_multipart(frames, copy=False)  # out-of-band buffers: checked, no copy
+        try:
+            if len(frames) <= 3:
+                send_frames(self._sock, frames, True, _NOBLOCK)  # our own small frames: lean
+            else:  # out-of-band buffers: checked, sent without a copy
+                self._sock.send_multipart(frames, _NOBLOCK, copy=False)
+        except zmq.Again:
+            self._peer_gone()
+            return False
+        return True
+
+    def _peer_gone(self) -> None:
+        """The DEALER has no peer left: close, with the reason the monitor gives (waited for,
+        bounded: its event may still be on the way), else as a closed connection."""
+        deadline = time.monotonic() + PEER_GONE_WAIT
+        while self._closed is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._monitor.poll(int(remaining * 1000) + 1):
+                break
+            self._drain_monitor()
+        if self._closed is None:
+            self._give_up(errors.ConnectionClosedError(f"connection to {self.endpoint} closed"))
 
     def _recv_all(self) -> None:
         sock, deliver = self._sock, self._calls.deliver

@@ -86,15 +86,18 @@ def recv_frames(sock: zmq.Socket[bytes], flags: int = 0) -> list[bytes]:
     return frames
 
 
-def send_frames(sock: zmq.Socket[bytes], frames: list[Any], copy: bool = True) -> None:
-    """``sock.send_multipart(frames, copy=copy)`` without the wrapper's overhead.
+def send_frames(
+    sock: zmq.Socket[bytes], frames: list[Any], copy: bool = True, flags: int = 0
+) -> None:
+    """``sock.send_multipart(frames, flags, copy=copy)`` without the wrapper's overhead.
 
     Every frame must be bytes, a zmq.Frame or support the buffer protocol (ours always do).
     """
     last = len(frames) - 1
+    more = _SNDMORE | flags
     for i in range(last):
-        _SEND(sock, frames[i], _SNDMORE, copy)
-    _SEND(sock, frames[last], 0, copy)
+        _SEND(sock, frames[i], more, copy)
+    _SEND(sock, frames[last], flags, copy)
 
 
 def recv_noting(sock: zmq.Socket[bytes]) -> tuple[list[bytes], zmq.Frame]:
