@@ -31,10 +31,11 @@ RESULT_SLACK = 120.0  # s: longest wait for a client's result beyond its window
 class Child:
     """A subprocess of bench.py, talked to by lines on stdin/stdout; stopped by its pid."""
 
-    def __init__(self, *args: str, cpus: str = "") -> None:
+    def __init__(self, *args: str, cpus: str = "", prefix: tuple[str, ...] = ()) -> None:
+        """`prefix`: a command that runs the child (e.g. ``py-spy record ... --``)."""
         env = {**os.environ, PIN_ENV: cpus} if cpus else None  # bench.py pins itself first
         self.proc = subprocess.Popen(
-            [sys.executable, BENCH_PY, *args],
+            [*prefix, sys.executable, BENCH_PY, *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,

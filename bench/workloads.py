@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from raw_protocol import RAW_SERIALIZERS, bytes_message
-from servers import BIG_SIZE, OBJECT_ID, cpu_seconds
+from servers import BIG_SIZE, OBJECT_ID, cpu_seconds, thread_stats
 
 Cleanup = Callable[[], None]
 Workload = Callable[[dict[str, Any], float], tuple[int, Cleanup]]
@@ -448,12 +448,15 @@ def client_main(spec_json: str) -> int:
     t0 = float(words[1])
     while (wait := t0 - time.perf_counter()) > 0:
         time.sleep(wait)
+    before = thread_stats() if spec.get("threads") else []
     cpu0 = cpu_seconds()
     start = time.perf_counter()
     calls, cleanup = workload(spec, start + spec["seconds"])
     end = time.perf_counter()
     cpu = cpu_seconds() - cpu0
     print(f"RESULT {calls} {start!r} {end!r} {cpu!r}", flush=True)
+    if spec.get("threads"):  # bench/profile_calls.py: where this process's CPU went, per thread
+        print(f"THREADS {json.dumps({'before': before, 'after': thread_stats()})}", flush=True)
     sys.stdin.readline()  # the bench has read the servers' CPU: release now
     cleanup()
     return 0
