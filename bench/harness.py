@@ -290,7 +290,7 @@ class Bench:
     addresses: dict[str, str] = field(default_factory=dict)
     measurements: list[dict[str, Any]] = field(default_factory=list)  # every round, for the JSON
 
-    def fill(self, row: Row, contenders: list[Contender]) -> None:
+    def fill(self, row: Row, contenders: list[Contender], max_rounds: int | None = None) -> None:
         """Measure the contenders in rounds (rotating order) into row.figures.
 
         At least `min_rounds`; then more, up to `max_rounds`, until every contender's best rate
@@ -300,7 +300,8 @@ class Bench:
         rates: dict[str, list[float]] = {c.name: [] for c in contenders}
         for c in contenders:
             row.labels[c.name] = c.label
-        for r in range(self.max_rounds):
+        most = self.max_rounds if max_rounds is None else min(max_rounds, self.max_rounds)
+        for r in range(most):
             if r >= self.min_rounds and all(_confirmed(v) for v in rates.values()):
                 break
             k = r % len(contenders)
