@@ -21,6 +21,7 @@ from zpyro.admission import FrontDoor
 from zpyro.config import config
 from zpyro.daemonobject import DaemonObject
 from zpyro.dispatch import Dispatcher
+from zpyro.gatekeeper import answer_handshake
 from zpyro.objects import ObjectRegistry
 from zpyro.security import (
     ROUTE_KEY_MARK,
@@ -33,16 +34,16 @@ from zpyro.sockets import (
     apply_heartbeat,
     bind,
     context,
-    recv_frames,
     recv_noting,
     send_frames,
     tcp_endpoint,
 )
 from zpyro.uri import endpoint_to_location
 from zpyro.waker import Waker
-from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, NAMESERVER_ID
+from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, NAMESERVER_ID, RELEASE_SESSION
 
 from .announcer import Announcer
+from .callers import Callers, release_frames, replay_frames
 from .nameserver import NameServer
 from .pools import AttachedDaemon, Call, Pool, Pools
 from .registry import Registry, check_name
@@ -125,6 +126,7 @@ class Broker:
             self.max_message_size, "the broker", self.dispatcher.error_reply, self._reply, log
         ).admit
         self.pools = Pools(max_queue, config.HEARTBEAT_TIMEOUT)
+        self.callers = Callers(self.router)
         self._stopping = False
         self._closed = False
         self._last_key: bytes | None = None  # CURVE key of the message being handled
@@ -161,6 +163,7 @@ class Broker:
         poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
         poller.register(self._waker.fileno(), zmq.POLLIN)
+        poller.register(self.callers.monitor, zmq.POLLIN)
         interval = max(0.05, config.HEARTBEAT_INTERVAL)
         next_tick = time.monotonic()
         router = self.router
@@ -176,9 +179,7 @@ class Broker:
             if router in ready:
                 for _ in range(RECV_BATCH):
                     try:  # (asking first with can_read would cost more than one Again a batch)
-                        frames = (
-                            self._recv_curve() if self.secure else recv_frames(router, _NOBLOCK)
-                        )
+                        frames = self._recv_curve() if self.secure else self.callers.recv(router)
                     except zmq.Again:
                         break
                     try:
@@ -187,6 +188,8 @@ class Broker:
                         log.exception("error handling a message from %s", frames[0].hex())
             if self._waker.fileno() in ready:
                 self._waker.drain()
+            if self.callers.monitor in ready:
+                self._callers_gone(self.callers.gone())
 
     def _recv_curve(self) -> list[bytes]:
         """Receive one message and note the sender's CURVE public key (passed on to daemons)."""
@@ -195,7 +198,25 @@ class Broker:
         self._last_key = key
         if key is not None:
             self.dispatcher.remember_key(data[0], key)  # for the name server's own calls
+        self._callers_gone(self.callers.note(data[0], last))
         return data
+
+    def _callers_gone(self, peers: list[bytes]) -> None:
+        """Callers whose connections closed: their daemons hear it as a release_session."""
+        for peer in peers:
+            if peer in self.pools.daemons:
+                continue  # a daemon: its heartbeats tell
+            key = self.dispatcher.client_keys.pop(peer, None)
+            route = peer if not self.secure else ROUTE_KEY_MARK + (key or b"\0" * 40) + peer
+            self._release(route)
+
+    def _release(self, route: bytes) -> None:
+        """Every daemon drops what this caller held (its replies, DONE for a call not in flight,
+        are dropped as unknown)."""
+        self.callers.forget(route)
+        frames = release_frames()
+        for ident in list(self.pools.daemons):
+            self._send([ident, route, *frames])
 
     def _route(self, client: bytes) -> bytes:
         """What a daemon sees as the caller: its identity, led by its CURVE key when secure
@@ -217,6 +238,7 @@ class Broker:
             return
         self._closed = True
         self.storage.close()
+        self.callers.close()  # the monitor stops before its socket closes
         self.router.close(linger=0)
         self.pub.close(linger=0)
         self._waker.close()
@@ -248,16 +270,36 @@ class Broker:
         msg = self._admit(client, body)
         if msg is None:  # answered at the door
             return
-        if msg.object_id == DAEMON_OBJECT_ID and msg.method == "release_session":
+        if msg.flags & wire.FLAG_HANDSHAKE:
+            self._handshake(client, body, msg)
+            return
+        if msg.object_id == DAEMON_OBJECT_ID and msg.method == RELEASE_SESSION:
             # the proxy is gone: every daemon drops the session instances and streams it held
-            # (its replies, DONE for a call not in flight, are dropped as unknown)
-            for ident in list(self.pools.daemons):
-                self._send([ident, client, *body])
+            self._release(self._route(client))
         if msg.object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID):
             reply = self.dispatcher.handle(client, msg)
             if isinstance(reply, list):
                 self._send([client, *reply])
             return
+        self._submit(client, body, msg)
+
+    def _handshake(self, client: bytes, body: list[bytes], msg: wire.Message) -> None:
+        """A caller's connection handshake: a pool whose daemons validate handshakes gets it
+        (and each of its daemons will, see broker/handshakes.py); else it is answered here."""
+        object_id = msg.object_id
+        own = object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID)
+        meta = None if own else self.pools.metadata(object_id)
+        if meta is not None and meta.get("handshake"):
+            route = self._route(client)
+            self.callers.handshakes.remember(route, replay_frames(body, msg), msg.call_id)
+            self._submit(client, body, msg)
+            return
+        reply = answer_handshake(self.dispatcher, msg, self.metadata)
+        if reply is not None:
+            self._send([client, *reply])
+
+    def _submit(self, client: bytes, body: list[bytes], msg: wire.Message) -> None:
+        """A call for a pooled object: to a daemon of its pool, or queued for one."""
         oneway = bool(msg.flags & wire.FLAG_ONEWAY) and not msg.flags & wire.FLAG_META
         call = Call(
             self._route(client),
@@ -400,6 +442,10 @@ class Broker:
     # -- sending ----------------------------------------------------------------------------------
 
     def _forward(self, daemon: bytes, call: Call) -> None:
+        if self.callers.handshakes:  # the caller's handshake goes first where it has not been
+            replay = self.callers.handshakes.replay(call.client, daemon, call.call_id)
+            if replay is not None:
+                self._send([daemon, call.client, *replay])
         self._send([daemon, call.client, *call.frames])
 
     def _fail(self, call: Call, exc: BaseException) -> None:

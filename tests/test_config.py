@@ -45,6 +45,17 @@ DEFAULTS = {
     "CURVE_SECRET_KEY": "",
     "CURVE_SERVER_PUBLIC_KEY": "",
     "CURVE_ALLOWED_CLIENTS": "",
+    "NATHOST": "",
+    "NATPORT": 0,
+    "SSL": False,
+    "SSL_SERVERCERT": "",
+    "SSL_SERVERKEY": "",
+    "SSL_SERVERKEYPASSWD": "",
+    "SSL_REQUIRECLIENTCERT": False,
+    "SSL_CLIENTCERT": "",
+    "SSL_CLIENTKEY": "",
+    "SSL_CLIENTKEYPASSWD": "",
+    "SSL_CACERTS": "",
 }
 
 

@@ -182,7 +182,7 @@ def test_immutable() -> None:
         ("tcp://::1:5555", "[::1]:5555"),
         ("tcp://localhost:5555", "localhost:5555"),
         ("ipc:///tmp/x", "./u:/tmp/x"),
-        ("ipc://@abstract", "./u:@abstract"),
+        ("ipc://@abstract", "./u:\0abstract"),  # Linux's abstract namespace, spelt as Pyro
         ("inproc://n", "./inproc:n"),
     ],
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import errors, util
+from . import core, errors, util
 from .batch import BatchProxy, batch
 from .client import Proxy, asyncproxy
 from .config import config
@@ -41,6 +41,7 @@ __all__ = [
     "behavior",
     "callback",
     "config",
+    "core",
     "current_context",
     "errors",
     "excepthook",

@@ -21,11 +21,12 @@ from .config import config
 from .connection import Connection, StaleConnection
 from .context import _current as _current_call
 from .futures import Future
-from .security import server_public
+from .security import hmac_refusal, refuse_ssl, server_public
 from .serializers import BY_ID, get_serializer
+from .socketpump import ProxyPump
 from .streams import RemoteIterator
 from .uri import URI
-from .wire import DAEMON_OBJECT_ID, GETATTR, JSON_ID, SETATTR
+from .wire import DAEMON_OBJECT_ID, GETATTR, JSON_ID, RELEASE_SESSION, SETATTR
 
 # How a PYRONAME:/PYROMETA: URI becomes the PYRO: URI to connect to. The naming layer sits above
 # this one and installs it (set_resolver) when imported, which ``import zpyro`` always does.
@@ -40,6 +41,7 @@ def set_resolver(resolve: Callable[[URI], URI]) -> None:
 Deliver = Callable[[Any, BaseException | None], None]  # deliver(value, error)
 
 _NO_ARGUMENTS: dict[int, bytes] = {}  # serializer id -> payload of [(), {}]
+DEFAULT_HANDSHAKE = "hello"  # Pyro's default Proxy._pyroHandshake
 
 
 def _no_arguments(serializer: Any) -> bytes:
@@ -64,10 +66,18 @@ class _RemoteMethod:
 
 
 class Proxy:
-    """A local stand-in for a remote object at `uri` (``PYRO:obj@host:port``)."""
+    """A local stand-in for a remote object at `uri` (``PYRO:obj@host:port``).
 
-    def __init__(self, uri: str | URI) -> None:
-        if not isinstance(uri, URI):
+    With `connected_socket` (Pyro's), `uri` is the object id and the calls go over that
+    already connected socket, to a ``Daemon(connected_socket=...)`` at its other end.
+    """
+
+    def __init__(self, uri: str | URI, connected_socket: Any = None) -> None:
+        if connected_socket is not None:
+            pump = ProxyPump(connected_socket)
+            object.__setattr__(self, "_pyroPump", pump)
+            uri = URI(f"PYRO:{uri}@./u:{pump.path}")
+        elif not isinstance(uri, URI):
             uri = URI(uri)
         self._pyroUri = uri
         # the PYRO: URI actually connected to: the same, or what a PYRONAME:/PYROMETA: resolved to
@@ -85,6 +95,8 @@ class Proxy:
         self._pyroAsyncMode = False
         # CURVE: the server's public key (z85 or key file); None: config CURVE_SERVER_PUBLIC_KEY
         self._pyroCurveServerKey: str | None = None
+        # Pyro's connection handshake data, sent when connecting (daemon's validateHandshake)
+        self._pyroHandshake: Any = DEFAULT_HANDSHAKE
         self.__lock = threading.RLock()
         self.__serializer: Any = None  # the Serializer for _pyroSerializer, looked up once
 
@@ -114,6 +126,8 @@ class Proxy:
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("_"):
+            if name == "_pyroHmacKey":
+                raise errors.SecurityError(hmac_refusal("Proxy._pyroHmacKey"))
             object.__setattr__(self, name, value)
             return
         if not (self._pyroMethods or self._pyroAttrs):
@@ -138,7 +152,7 @@ class Proxy:
             conn = self._pyroConnection
             if conn is not None and not conn.closed:
                 try:
-                    self._pyroDaemonCall("release_session", oneway=True)
+                    self._pyroDaemonCall(RELEASE_SESSION, oneway=True)
                 except errors.ZPyroError:
                     pass
             self._pyroConnection = None
@@ -169,25 +183,36 @@ class Proxy:
         """Make the connection (lock held). Uses cached metadata when allowed."""
         if self._pyroConnection is not None and not force_metadata:
             return self._pyroConnection
+        refuse_ssl("a Proxy")
         uri = self._pyroResolve()
         endpoint = uri.endpoint
         assert endpoint is not None  # _pyroResolve gives a PYRO: URI with a location
         if self._pyroConnection is not None and self._pyroConnection.closed:
             self._pyroConnection = None  # lost or refused: a connection is never reopened
+        fresh = self._pyroConnection is None
         conn = self._pyroConnection or Connection(
             endpoint, config.CONNECT_TIMEOUT, server_public(self._pyroCurveServerKey)
         )
         cached = None if force_metadata else metadata.recall(str(uri))
         try:
-            if cached is not None:
+            if cached is not None and not (fresh and self._pyroWantsHandshake(cached[0])):
                 self._pyroApplyMetadata(cached[0], fresh=cached[1], from_cache=True)
             else:
-                self._pyroFetchMetadata(conn)
+                self._pyroFetchMetadata(conn, handshake=fresh)
         except BaseException:
             conn.close()
             raise
         self._pyroConnection = conn
         return conn
+
+    def _pyroWantsHandshake(self, meta: Any) -> bool:
+        """Whether a new connection must make the handshake exchange although the metadata is
+        known: the daemon validates handshakes, or this proxy has one to send or check."""
+        return (
+            (isinstance(meta, dict) and bool(meta.get("handshake")))
+            or self._pyroHandshake != DEFAULT_HANDSHAKE
+            or type(self)._pyroValidateHandshake is not Proxy._pyroValidateHandshake
+        )
 
     def _pyroResolve(self) -> URI:
         """The PYRO: URI to connect to; a PYRONAME:/PYROMETA: one asks the name server (again at
@@ -200,14 +225,29 @@ class Proxy:
         self._pyroTarget = uri
         return uri
 
-    def _pyroFetchMetadata(self, conn: Any) -> None:
+    def _pyroFetchMetadata(self, conn: Any, handshake: bool = False) -> None:
+        """Ask for fresh metadata; on a new connection (`handshake`) with the connection
+        handshake, whose answer goes to _pyroValidateHandshake."""
         timeout = config.CONNECT_TIMEOUT
         if self._pyroTimeout:
             timeout = min(timeout, self._pyroTimeout)
         target = self._pyroTarget
-        meta = metadata.fetch(conn, target.object, self._pyroSerializer, timeout, self._pyroDecode)
+        ser, decode = self._pyroSerializer, self._pyroDecode
+        if handshake:
+            meta, response = metadata.connect(
+                conn, target.object, ser, timeout, decode, self._pyroHandshake
+            )
+        else:
+            meta = metadata.fetch(conn, target.object, ser, timeout, decode)
         self._pyroApplyMetadata(meta, fresh=True)
         metadata.remember(str(target), meta)
+        if handshake:
+            self._pyroValidateHandshake(response)
+
+    def _pyroValidateHandshake(self, response: Any) -> None:
+        """Override to check the daemon's answer to this proxy's handshake (what its
+        validateHandshake returned): raise to refuse the daemon (the connection closes, the
+        exception reaches the caller)."""
 
     def _pyroApplyMetadata(self, meta: Any, fresh: bool, from_cache: bool = False) -> None:
         if not isinstance(meta, dict):
@@ -377,7 +417,10 @@ class Proxy:
             )
         decoder = BY_ID[ser_id]
         if reply.kind == wire.ERROR:
-            raise errors.payload_to_exception(decoder.loads(reply.payload))
+            exc = errors.payload_to_exception(decoder.loads(reply.payload))
+            if isinstance(exc, errors.HandshakeError):
+                self._pyroHandshakeLost()
+            raise exc
         if reply.kind != wire.RESULT:
             raise errors.ProtocolError(f"unexpected reply kind {reply.kind}")
         value = decoder.loads(reply.payload, reply.buffers)
@@ -393,6 +436,14 @@ class Proxy:
             stream_id, items, finished, error = value
             return RemoteIterator(self, stream_id, items, finished, error)
         return value
+
+    def _pyroHandshakeLost(self) -> None:
+        """The daemon wants a handshake this connection did not make (it started validating,
+        or a broker forgot ours): the next call connects again, with the handshake."""
+        metadata.forget(str(self._pyroTarget))
+        conn = self._pyroConnection
+        if conn is not None:
+            conn.close("the daemon refused this connection's handshake")
 
     # -- annotations, async, batches, streams ---------------------------------------------------
 
@@ -445,7 +496,7 @@ class Proxy:
             conn = self._pyroConnection
             if conn is not None:
                 if not conn.closed:  # as _pyroRelease: the daemon drops our session and streams
-                    self._pyroDaemonCall("release_session", oneway=True)
+                    self._pyroDaemonCall(RELEASE_SESSION, oneway=True)
                 conn.close("proxy garbage collected", flush=True)
         except Exception:
             pass
@@ -469,6 +520,7 @@ class Proxy:
         twin._pyroOneway = set(self._pyroOneway)
         twin._pyroMaxRetries = self._pyroMaxRetries
         twin._pyroCurveServerKey = self._pyroCurveServerKey
+        twin._pyroHandshake = self._pyroHandshake
         return twin
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -76,6 +76,19 @@ class Config:
     CURVE_SECRET_KEY: str = ""  # our own key pair (.key_secret): a server needs one to use CURVE
     CURVE_SERVER_PUBLIC_KEY: str = ""  # clients: the server's public key (z85 text or .key file)
     CURVE_ALLOWED_CLIENTS: str = ""  # servers: directory of allowed client .key files; "" = any
+    # Pyro's NAT: the address daemons put in their URIs when it differs from the bound one
+    NATHOST: str = ""  # "" = none (Pyro: None)
+    NATPORT: int = 0  # with NATHOST: 0 = the bound port
+    # Pyro's SSL items: zpyro has CURVE instead; a daemon or proxy made with any set refuses
+    SSL: bool = False  # Pyro: use TLS (refused: CURVE, README Security)
+    SSL_SERVERCERT: str = ""  # Pyro: the server's certificate file (refused, as SSL)
+    SSL_SERVERKEY: str = ""  # Pyro: the server's key file (refused, as SSL)
+    SSL_SERVERKEYPASSWD: str = ""  # Pyro: its password (refused, as SSL)
+    SSL_REQUIRECLIENTCERT: bool = False  # Pyro: clients need certificates (refused, as SSL)
+    SSL_CLIENTCERT: str = ""  # Pyro: a client's certificate file (refused, as SSL)
+    SSL_CLIENTKEY: str = ""  # Pyro: a client's key file (refused, as SSL)
+    SSL_CLIENTKEYPASSWD: str = ""  # Pyro: its password (refused, as SSL)
+    SSL_CACERTS: str = ""  # Pyro: the certificate authorities (refused, as SSL)
 
     use_environment: InitVar[bool] = True
 

@@ -6,7 +6,8 @@
      ├── CommunicationError
      │    ├── ConnectionClosedError
      │    ├── TimeoutError          (also subclasses builtins.TimeoutError)
-     │    └── ProtocolError
+     │    ├── ProtocolError
+     │    └── HandshakeError        (the daemon refused the connection's handshake)
      ├── NamingError
      ├── DaemonError
      ├── SecurityError
@@ -35,6 +36,7 @@ __all__ = [
     "ConnectionClosedError",
     "TimeoutError",
     "ProtocolError",
+    "HandshakeError",
     "NamingError",
     "DaemonError",
     "SecurityError",
@@ -71,6 +73,11 @@ class TimeoutError(CommunicationError, builtins.TimeoutError):
 
 class ProtocolError(CommunicationError):
     """The peer sent something that does not follow the protocol."""
+
+
+class HandshakeError(CommunicationError):
+    """The daemon refused this connection: its validateHandshake raised, or the connection made
+    no handshake with a daemon that validates them."""
 
 
 class NamingError(ZPyroError):
@@ -110,6 +117,7 @@ _OWN_CLASSES: dict[str, type[BaseException]] = {
         ConnectionClosedError,
         TimeoutError,
         ProtocolError,
+        HandshakeError,
         NamingError,
         DaemonError,
         SecurityError,

@@ -29,10 +29,13 @@ import zmq
 from . import errors, wire
 from .admission import FrontDoor
 from .brokerlink import BrokerLink
+from .clients import Clients
 from .config import config
 from .dispatch import DEFERRED, Dispatcher
+from .gatekeeper import Gatekeeper, Validate
+from .idlepeers import IdlePeers
 from .objects import ObjectRegistry
-from .peers import PeerWatch
+from .peers import PeerWatch, recv_noting_new
 from .security import ROUTE_KEY_MARK, client_key_of
 from .slowmethods import SlowMethods
 from .sockets import can_read, recv_frames, recv_noting, send_frames
@@ -46,6 +49,7 @@ WATCH_INTERVAL = 0.005  # standby checks the owner this often; takeover after 1-
 SWEEP_EVERY = 200  # standby intervals between sweeps of abandoned streams (~1 s)
 RECV_BATCH = 64  # messages taken from the ROUTER before checking the reply queue again
 MAX_QUEUED = 10_000  # calls waiting for a worker before the daemon answers "busy"
+EVENTS_BATCH = 1024  # messages one events() call takes before handing back to the host loop
 
 _LOST = object()  # _serve's result when another thread took the sockets over
 
@@ -63,10 +67,16 @@ class RequestLoop:
         release_client: Callable[[bytes], None],
         link: BrokerLink | None = None,
         curve: bool = False,
+        validate: Validate | None = None,
+        housekeeping: Callable[[], None] | None = None,
+        idle_limit: float = 0.0,
     ) -> None:
         self.router = router
         self.dispatcher = dispatcher
         self.registry = registry
+        self.clients: Clients = dispatcher.clients
+        self._hooked = self.clients.hooked  # every caller needs a record (gate, clientDisconnect)
+        self._housekeeping = housekeeping  # Pyro's Daemon.housekeeping(), about once a second
         door = FrontDoor(max_message_size, "this daemon", dispatcher.error_reply, self.reply, log)
         self._admit = door.admit
         self._release_client = release_client
@@ -80,6 +90,7 @@ class RequestLoop:
         self._slow = SlowMethods(dispatcher.is_coroutine)
         self._to_pool = self._slow.to_pool  # (read directly on every call)
         self.outbox: deque[list[Any]] = deque()  # replies from other threads: [ident, *frames]
+        self.inbox: deque[list[Any]] = deque()  # calls held for their handshake, to serve now
         self.waker = Waker()
         self.stop = threading.Event()
         self._loop_done = threading.Event()
@@ -87,24 +98,31 @@ class RequestLoop:
         self._loop_condition: Callable[[], bool] = lambda: True
         self._max_threads = threads
         self._pool = WorkerPool(config.THREADPOOL_SIZE_MIN, threads, MAX_QUEUED, "zpyro-daemon")
+        self._gate = Gatekeeper(
+            dispatcher, validate, self.reply, self.queue_reply, self._pool.submit, self._resume
+        )
         self._poller = zmq.Poller()
         self._poller.register(router, zmq.POLLIN)
         self._poller.register(self.waker.fileno(), zmq.POLLIN)
-        # a direct daemon watches its clients' connections, to drop the sessions of the gone
+        # a direct daemon watches its clients' connections: to release what the gone held, to
+        # tell a caller's address (each peer's first message is received with its metadata)
         self.watch = PeerWatch(router) if link is None else None
         if self.watch is not None:
             self._poller.register(self.watch.monitor, zmq.POLLIN)
-        self._noting = False
-        self.update_noting()
+        # Pyro's COMMTIMEOUT on a daemon: clients silent that long are dropped (their
+        # connections closed), as Pyro's daemon does
+        self._idle: IdlePeers | None = None
+        if idle_limit > 0 and self.watch is not None:
+            self._idle = IdlePeers(idle_limit, time.monotonic())
 
     @property
     def idle(self) -> bool:
         """No thread serves (the loop is not running)."""
         return self._owner is None
 
-    def update_noting(self) -> None:
-        """Receive with metadata only when something needs it: CURVE keys, sessions to drop."""
-        self._noting = self._curve or (self.watch is not None and self.registry.has_sessions)
+    def address(self, peer: bytes) -> Any:
+        """A caller's address (None through a broker: the broker holds the connections)."""
+        return None if self.watch is None else self.watch.address(peer)
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -127,6 +145,7 @@ class RequestLoop:
         """The owner's loop. Returns _LOST when the sockets were taken over, else None."""
         poll_ms = timeout = int(config.POLL_TIMEOUT * 1000)
         link = self.link
+        idle = self._idle
         try:
             while not self.stop.is_set():
                 if not self._loop_condition():
@@ -134,23 +153,22 @@ class RequestLoop:
                 if link is not None:  # wake in time for the next heartbeat
                     self._heartbeat(link)
                     timeout = min(poll_ms, int(link.wait * 1000) + 1)
+                if idle is not None:  # and for the next look for idle clients
+                    timeout = self._drop_idle(idle, poll_ms)
                 ready = dict(self._poller.poll(timeout))
                 if self.watch is not None and self.watch.monitor in ready:
                     self._peers_gone()
                 if self.outbox or self.waker.fileno() in ready:
                     self.waker.drain()
                     self.send_outbox()
+                if self.inbox and self._serve_inbox(me) is _LOST:
+                    return _LOST
                 if self.router in ready:
                     router = self.router
                     for _ in range(RECV_BATCH):
                         if not can_read(router):
                             break
-                        frames = (
-                            self._recv_noted(router)
-                            if self._noting
-                            else recv_frames(router, zmq.NOBLOCK)
-                        )
-                        if self._process(frames, me) is _LOST:
+                        if self._process(self._recv(router), me) is _LOST:
                             return _LOST
         except Exception:  # pragma: no cover - a bug; log it loudly rather than die silently
             log.exception("daemon request loop failed")
@@ -175,6 +193,16 @@ class RequestLoop:
         msg = self._admit(ident, body)
         if msg is None:  # answered at the door
             return None
+        idle = self._idle
+        if idle is not None:
+            idle.recent.add(ident)
+        if msg.flags & wire.FLAG_HANDSHAKE:
+            self._gate.handshake(ident, msg)
+            return None
+        if self._hooked and self._gate.keeps_out(ident, frames, msg):
+            return None
+        if idle is not None and (not msg.flags & wire.FLAG_ONEWAY or msg.flags & wire.FLAG_META):
+            idle.started(ident)  # not idle while it runs: Pyro's timeout is for the next request
         key = (msg.object_id, msg.method)
         if pooled and msg.object_id == DAEMON_OBJECT_ID:  # cheap: answer right here
             reply = self._handle(ident, msg)
@@ -239,8 +267,8 @@ class RequestLoop:
         streams = self.dispatcher.streams
         while not self.stop.wait(WATCH_INTERVAL):
             sweeps += 1
-            if sweeps % SWEEP_EVERY == 0 and streams is not None:
-                streams.sweep()  # abandoned remote iterators
+            if sweeps % SWEEP_EVERY == 0:
+                self._sweep(streams)
             with self._mutex:
                 if self._owner is None:
                     return
@@ -260,10 +288,22 @@ class RequestLoop:
             self._serve(me)
             return
 
+    def _sweep(self, streams: Any) -> None:
+        """The standby's periodic work: abandoned remote iterators, Pyro's housekeeping()."""
+        if streams is not None:
+            streams.sweep()
+        if self._housekeeping is not None:
+            try:
+                self._housekeeping()
+            except Exception:
+                log.exception("the daemon's housekeeping() raised")
+
     # -- sending and receiving --------------------------------------------------------------------
 
     def reply(self, ident: bytes, frames: list[Any]) -> None:
         """Send on the ROUTER (owner thread only)."""
+        if self._idle is not None:
+            self._idle.answered(ident)
         try:
             if len(frames) <= 3:  # our own small frames: the lean path
                 send_frames(self.router, [ident, *frames])
@@ -287,25 +327,66 @@ class RequestLoop:
                 break
             self.reply(item[0], item[1:])
 
-    def _recv_noted(self, router: zmq.Socket[bytes]) -> list[bytes]:
-        """Receive one message, noting facts only its frames tell: the caller's CURVE public
-        key (for current_context) and the connection it came on (to see it go)."""
-        data, last = recv_noting(router)
+    def _recv(self, router: zmq.Socket[bytes]) -> list[bytes]:
+        """Receive one message, noting what only its frames tell: the connection a new peer
+        came on (to see it go, to tell its address) and, with CURVE, the caller's public key
+        (for current_context)."""
+        watch = self.watch
         if self._curve:
+            data, last = recv_noting(router)
             key = client_key_of(last)
             if key is not None:
                 self.dispatcher.remember_key(data[0], key)
-        if self.watch is not None and self.registry.has_sessions:
-            for peer in self.watch.note(data[0], last):
+        elif watch is not None:
+            data, last = recv_noting_new(router, watch.known)
+            if last is None:
+                return data
+        else:
+            return recv_frames(router, zmq.NOBLOCK)
+        if watch is not None and data[0] not in watch.known:
+            for peer in watch.note(data[0], last):
                 self._release_client(peer)
         return data
+
+    def _resume(self, held: list[list[Any]]) -> None:
+        """Any thread: calls held for a handshake that is settled now, for the owner to serve."""
+        self.inbox.extend(held)
+        self.waker.wake()
+
+    def _serve_inbox(self, me: int) -> object:
+        """Owner thread: serve the calls held for a handshake that is settled now."""
+        while self.inbox:
+            try:
+                frames = self.inbox.popleft()
+            except IndexError:
+                break
+            if self._process(frames, me) is _LOST:
+                return _LOST
+        return None
 
     def _peers_gone(self) -> None:
         """Owner thread: release what clients that disconnected without goodbye held."""
         assert self.watch is not None
         for peer in self.watch.gone():
             log.debug("client %s went away: releasing its sessions and streams", peer.hex())
+            if self._idle is not None:
+                self._idle.forget(peer)
             self._release_client(peer)
+
+    def _drop_idle(self, idle: IdlePeers, poll_ms: int) -> int:
+        """Owner thread: when due, close the connections of clients idle for COMMTIMEOUT (their
+        state is released when the monitor reports them gone); the poll timeout until the next
+        look."""
+        now = time.monotonic()
+        if now >= idle.next_sweep:
+            assert self.watch is not None
+            self._peers_gone()  # first: a descriptor of a gone client may be reused already
+            for peer in idle.sweep(now):
+                if self.watch.drop(peer):
+                    log.info(
+                        "client %s idle for %.3g s (COMMTIMEOUT): dropped", peer.hex(), idle.limit
+                    )
+        return min(poll_ms, int((idle.next_sweep - now) * 1000) + 1)
 
     def _heartbeat(self, link: BrokerLink) -> None:
         """Owner thread only: PING the broker when due (it answers with its epoch)."""
@@ -322,6 +403,8 @@ class RequestLoop:
         socks = {item[0] if isinstance(item, tuple) else item for item in items}
         if self.link is not None:
             self._heartbeat(self.link)
+        if self._idle is not None:
+            self._drop_idle(self._idle, 0)
         if self.waker.fileno() in socks:
             self.waker.drain()
         if self.watch is not None:
@@ -329,15 +412,18 @@ class RequestLoop:
             # unread monitor that fills up blocks libzmq's I/O thread (every socket stalls)
             self._peers_gone()
         self.send_outbox()
-        if self.router in socks:
-            router = self.router
-            for _ in range(RECV_BATCH):
-                if not can_read(router):
-                    break
-                frames = (
-                    self._recv_noted(router) if self._noting else router.recv_multipart(zmq.NOBLOCK)
-                )
-                self._process(frames, -1, pooled=True)
+        while self.inbox:
+            self._process(self.inbox.popleft(), -1, pooled=True)
+        router = self.router
+        # zmq's descriptor is edge-triggered: a host loop's select() wakes once for many
+        # messages, so all that wait are taken now; past a bound, the waker (one of
+        # `sockets`) brings the host loop back for the rest
+        for _ in range(EVENTS_BATCH):
+            if not can_read(router):
+                return
+            self._process(self._recv(router), -1, pooled=True)
+        if can_read(router):
+            self.waker.wake()
 
     # -- stopping -------------------------------------------------------------------------------
 

@@ -6,13 +6,15 @@ URI                                   location                    zmq endpoint
 ``PYRO:obj@127.0.0.1:5555``           ``127.0.0.1:5555``          ``tcp://127.0.0.1:5555``
 ``PYRO:obj@[::1]:5555``               ``[::1]:5555``              ``tcp://[::1]:5555``
 ``PYRO:obj@./u:/tmp/g.sock``          ``./u:/tmp/g.sock``         ``ipc:///tmp/g.sock``
+``PYRO:obj@./u:\0name`` (abstract)    ``./u:\0name``              ``ipc://@name``
 ``PYRO:obj@./inproc:name``            ``./inproc:name``           ``inproc://name``
 ``PYRONAME:example.greeting``         (configured name server)    None
 ``PYROMETA:tag1,tag2@host:9090``      ``host:9090``               ``tcp://host:9090``
 ====================================  ==========================  =========================
 
 Object ids and locations contain no whitespace; object ids contain no '@' (the text is split on
-the first '@', so an ipc path may contain one).
+the first '@', so an ipc path may contain one). A unix socket name that starts with a NUL byte is
+in Linux's abstract namespace, as in Pyro; ZeroMQ spells it with a leading '@'.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 from .errors import ZPyroError
 
-__all__ = ["URI", "PROTOCOLS", "endpoint_to_location", "host_port", "make_uri"]
+__all__ = ["URI", "PROTOCOLS", "endpoint_to_location", "host_port", "ipc_endpoint", "make_uri"]
 
 PROTOCOLS = ("PYRO", "PYRONAME", "PYROMETA")
 _IPC = "./u:"
@@ -128,7 +130,7 @@ class URI:
     def endpoint(self) -> str | None:
         """The ZeroMQ endpoint to connect to, or None for a location-less name."""
         if self.sockpath is not None:
-            return f"ipc://{self.sockpath}"
+            return ipc_endpoint(self.sockpath)
         if self.inproc is not None:
             return f"inproc://{self.inproc}"
         if self.host is None:
@@ -179,7 +181,7 @@ def endpoint_to_location(endpoint: str) -> str:
     scheme, sep, address = endpoint.partition("://")
     if sep and address:
         if scheme == "ipc":
-            location = _IPC + address
+            location = _IPC + ("\0" + address[1:] if address.startswith("@") else address)
         elif scheme == "inproc":
             location = _INPROC + address
         elif scheme == "tcp":
@@ -190,6 +192,11 @@ def endpoint_to_location(endpoint: str) -> str:
         if location:
             return URI(f"PYRO:x@{location}").location or location
     raise ZPyroError(f"cannot turn zmq endpoint {endpoint!r} into a URI location")
+
+
+def ipc_endpoint(path: str) -> str:
+    """The zmq endpoint of a unix socket; a name starting with NUL is an abstract one."""
+    return f"ipc://@{path[1:]}" if path.startswith("\0") else f"ipc://{path}"
 
 
 def host_port(host: str, port: int | str) -> str:

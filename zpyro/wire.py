@@ -63,12 +63,17 @@ FLAG_META = 0x02  # CALL: also send the object's metadata; RESULT: payload = [va
 FLAG_BATCH = 0x04  # CALL: one arg, [count, methods, arity, args, kwargs]; RESULT: [values, error]
 FLAG_ANNOTATED = 0x08  # CALL: payload has a 3rd item, annotations; RESULT: payload = [value, ann.]
 FLAG_STREAM = 0x10  # RESULT: the value is a stream: payload = [stream_id, items, finished]
+# CALL: the connection handshake, payload [[data], {}], empty method, object id = the object the
+# caller connects to; RESULT {"handshake": response, "meta": metadata}. With FLAG_ONEWAY (only
+# from a broker): a caller's handshake passed on to another daemon of its pool, not answered.
+FLAG_HANDSHAKE = 0x20
 
 MAX_CALL_ID = 0xFFFFFFFF
 
 # Names the protocol reserves.
 DAEMON_OBJECT_ID = "Pyro.Daemon"  # every daemon's own object (metadata, ping, streams, sessions)
 NAMESERVER_ID = "Pyro.NameServer"  # the name server's object id (served by the broker)
+RELEASE_SESSION = "release_session"  # Pyro.Daemon's method a departing proxy calls (oneway)
 GETATTR = "__getattr__"  # method names a proxy uses to read and write exposed properties
 SETATTR = "__setattr__"
 
