@@ -5,7 +5,7 @@ waits for the next request (not while a call of it runs). The daemon's owner thr
 message (a set insertion), each call that will be answered and each answer; a sweep every
 quarter of the limit turns that into last-seen times and names the clients silent for the
 limit with no call running. So a client is dropped between 1 and 1.25 times the limit after its
-last message. Pure: the clock is passed in.
+last message or answer. Pure: the clock is passed in.
 """
 
 from __future__ import annotations
@@ -28,11 +28,14 @@ class IdlePeers:
         self._running[peer] += 1
 
     def answered(self, peer: bytes) -> None:
+        """A call of `peer` was answered: its idle time starts now (as Pyro's, which runs while
+        the daemon waits for the next request)."""
         running = self._running
         count = running.get(peer)
         if count:
             if count == 1:
                 del running[peer]
+                self.recent.add(peer)
             else:
                 running[peer] = count - 1
 

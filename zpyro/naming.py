@@ -16,6 +16,7 @@ from typing import Any
 
 from . import client, errors
 from .config import config
+from .security import hmac_refusal
 from .uri import URI, host_port
 from .wire import NAMESERVER_ID
 
@@ -28,12 +29,19 @@ def ns_location(host: str | None, port: int | None) -> str:
     return host_port(host or config.NS_HOST, port or config.NS_PORT)
 
 
-def locate_ns(host: str | None = None, port: int | None = None, broadcast: bool = False) -> Any:
+def locate_ns(
+    host: str | None = None,
+    port: int | None = None,
+    broadcast: bool = False,
+    hmac_key: bytes | str | None = None,
+) -> Any:
     """A proxy for the name server at host:port (default config NS_HOST:NS_PORT), checked alive.
 
     Raises NamingError when nothing answers within CONNECT_TIMEOUT. (`broadcast` is accepted for
-    Pyro compatibility; zpyro never broadcasts.)
+    Pyro compatibility; zpyro never broadcasts. Pyro4's `hmac_key` is refused: use CURVE.)
     """
+    if hmac_key is not None:
+        raise errors.SecurityError(hmac_refusal("locateNS(hmac_key=...)"))
     uri = f"PYRO:{NAMESERVER_ID}@{ns_location(host, port)}"
     proxy = client.Proxy(uri)
     proxy._pyroTimeout = config.CONNECT_TIMEOUT or None
@@ -73,8 +81,12 @@ def _ask(host: str | None, port: int | None, question: Callable[[Any], Any]) -> 
         return question(_shared_ns(host, port))
 
 
-def resolve(uri: str | URI) -> URI:
-    """The PYRO: URI for a PYRO:, PYRONAME: or PYROMETA: URI (the latter two ask the name server)."""
+def resolve(uri: str | URI, hmac_key: bytes | str | None = None) -> URI:
+    """The PYRO: URI for a PYRO:, PYRONAME: or PYROMETA: URI (the latter two ask the name server).
+
+    Pyro4's `hmac_key` is refused: use CURVE."""
+    if hmac_key is not None:
+        raise errors.SecurityError(hmac_refusal("resolve(hmac_key=...)"))
     uri = URI(uri)
     if uri.protocol == "PYRO":
         return uri

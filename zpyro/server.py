@@ -239,14 +239,19 @@ class Daemon(PyroDaemonAPI):
         if objectOrId == DAEMON_OBJECT_ID:
             return
         removed = self.registry.remove(objectOrId)
-        if removed is not None and getattr(removed[1], "_pyroDaemon", None) is self:
-            try:
-                del removed[1]._pyroId
-                del removed[1]._pyroDaemon
-            except AttributeError:
-                pass
+        if removed is not None:
+            self._forget_pyro_attributes(removed[1])
         if self._link is not None:
             self._queue_reply(b"", self._link.ready()[1:])
+
+    def _forget_pyro_attributes(self, obj: Any) -> None:
+        """Take _pyroId/_pyroDaemon away again (unless another daemon set them since)."""
+        if "_pyroDaemon" in getattr(obj, "__dict__", ()) and obj._pyroDaemon is self:
+            try:
+                del obj._pyroId
+                del obj._pyroDaemon
+            except (AttributeError, TypeError):
+                pass
 
     def wait_attached(self, timeout: float | None = None) -> bool:
         """Brokered: wait until the broker has taken this daemon's objects (True), or time out.
@@ -394,6 +399,8 @@ class Daemon(PyroDaemonAPI):
         if self._pump is not None:
             self._pump.close()
         self.dispatcher.clients.release_all()
+        for served in self.registry.snapshot().values():  # a closed daemon autoproxies nothing
+            self._forget_pyro_attributes(served)
 
     def __enter__(self) -> Daemon:
         return self
