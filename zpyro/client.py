@@ -12,6 +12,7 @@ first call's reply instead.
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -27,9 +28,17 @@ from .context import _current as _current_call
 from .dispatch import DAEMON_OBJECT_ID, GETATTR, SETATTR
 from .futures import Future
 from .security import server_public
-from .serializers import BY_ID, get_serializer, register_class_to_dict, register_dict_to_class
+from .serializers import (
+    BY_ID,
+    SERIALIZERS,
+    get_serializer,
+    register_class_to_dict,
+    register_dict_to_class,
+)
 from .streams import RemoteIterator
 from .uri import URI
+
+log = logging.getLogger("zpyro.client")
 
 JSON_ID = get_serializer("json").serializer_id
 _META_CACHE_SIZE = 1024
@@ -93,6 +102,9 @@ class Proxy:
         self._pyroTarget: URI = uri
         self._pyroTimeout: float | None = config.COMMTIMEOUT or None
         self._pyroSerializer: str = config.SERIALIZER
+        # set on this proxy (binding) or the default (a preference the daemon may overrule)
+        self._pyroSerializerSet = False
+        self._pyroAccepted: frozenset[str] | None = None  # what the daemon said it accepts
         self._pyroOneway: set[str] = set()
         self._pyroMethods: set[str] = set()
         self._pyroAttrs: set[str] = set()
@@ -134,6 +146,8 @@ class Proxy:
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("_"):
             object.__setattr__(self, name, value)
+            if name == "_pyroSerializer":
+                object.__setattr__(self, "_pyroSerializerSet", True)
             return
         if not (self._pyroMethods or self._pyroAttrs):
             self._pyroGetMetadata()
@@ -263,8 +277,26 @@ class Proxy:
         self._pyroAttrs = set(meta.get("attrs", ()))
         self._pyroOneway = set(self._pyroOneway) | set(meta.get("oneway", ()))
         self._pyroMaxMessageSize = int(meta.get("max_message_size", config.MAX_MESSAGE_SIZE))
+        accepted = meta.get("serializers")
+        if isinstance(accepted, list) and accepted and all(isinstance(n, str) for n in accepted):
+            self._pyroAgree(accepted)
         self._pyroMetaFresh = fresh  # no need to have it confirmed by the daemon
         self._pyroMetaFromCache = from_cache  # a missing name is re-checked with the daemon
+
+    def _pyroAgree(self, accepted: list[str]) -> None:
+        """Serializer agreement (docs/PROTOCOL.md): the default serializer gives way to the first
+        one the daemon lists that we have; a serializer set on this proxy never does (its calls
+        then fail with SerializeError before they are sent, also oneway ones)."""
+        self._pyroAccepted = frozenset(accepted)
+        if self._pyroSerializer in accepted or self._pyroSerializerSet:
+            return
+        if self._pyroSerializer != "serpent":  # config.SERIALIZER changed: the user's choice
+            return
+        for name in accepted:
+            if name in SERIALIZERS:
+                log.info("%s does not accept serpent: this proxy uses %s", self._pyroTarget, name)
+                object.__setattr__(self, "_pyroSerializer", name)
+                return
 
     # -- calling --------------------------------------------------------------------------------
 
@@ -408,6 +440,12 @@ class Proxy:
         serializer = self.__serializer
         if serializer is None or serializer.name != self._pyroSerializer:
             serializer = self.__serializer = get_serializer(self._pyroSerializer)
+        accepted = self._pyroAccepted
+        if accepted is not None and serializer.name not in accepted:
+            raise errors.SerializeError(
+                f"{self._pyroTarget} does not accept serializer {serializer.name} "
+                f"(it accepts {', '.join(sorted(accepted))})"
+            )
         annotations = self._pyroAnnotations()
         if annotations:
             flags |= wire.FLAG_ANNOTATED
@@ -541,6 +579,7 @@ class Proxy:
         twin = Proxy(self._pyroUri)
         twin._pyroTimeout = self._pyroTimeout
         twin._pyroSerializer = self._pyroSerializer
+        twin._pyroSerializerSet = self._pyroSerializerSet
         twin._pyroOneway = set(self._pyroOneway)
         twin._pyroMaxRetries = self._pyroMaxRetries
         twin._pyroCurveServerKey = self._pyroCurveServerKey

@@ -490,7 +490,14 @@ class Connection:
         try:
             msg = wire.decode(frames)
         except errors.ProtocolError as exc:
-            log.warning("undecodable reply from %s dropped: %s", self.endpoint, exc)
+            # the call it answers (when its id can be read) fails with the reason: never a hang
+            log.warning("undecodable reply from %s: %s", self.endpoint, exc)
+            call_id = wire.peek_call_id(frames)
+            broken = self._pending.pop(call_id, None) if call_id else None
+            if broken is not None:
+                if broken.callback is not None:
+                    self._async.discard(call_id)
+                broken.finish(None, errors.ProtocolError(f"undecodable reply: {exc}"))
             return
         pend = self._pending.pop(msg.call_id, None)
         if pend is not None:

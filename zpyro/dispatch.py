@@ -27,6 +27,7 @@ log = logging.getLogger("zpyro.dispatch")
 
 DAEMON_OBJECT_ID = "Pyro.Daemon"
 JSON_ID = get_serializer("json").serializer_id
+PREFERENCE = ("serpent", "msgpack", "json", "marshal", "pickle")
 MAX_CLIENT_KEYS = 100_000  # CURVE keys remembered, one per connection identity
 DEFERRED = object()  # handle()'s answer when the reply will come later (async def methods)
 
@@ -57,6 +58,8 @@ class Dispatcher:
     ) -> None:
         self.registry = registry
         self.accepted_ids = frozenset(get_serializer(name).serializer_id for name in accepted)
+        # in the daemon's order of preference (docs/PROTOCOL.md, "Agreeing on a serializer")
+        self.accepted_names = tuple(n for n in PREFERENCE if n in accepted)
         self.require_expose = require_expose
         self.max_message_size = max_message_size
         self.oob_threshold = oob_threshold
@@ -80,6 +83,7 @@ class Dispatcher:
             raise errors.DaemonError(f"unknown object {object_id!r}")
         meta: dict[str, Any] = members_of(cls, self.require_expose).as_metadata()
         meta["max_message_size"] = self.max_message_size
+        meta["serializers"] = list(self.accepted_names)  # a proxy picks one of these
         return meta
 
     def is_coroutine(self, object_id: str, method: str) -> bool:

@@ -6,6 +6,12 @@ left out of the payload. It is replaced by the marker ``{"__zpyro_oob__": index}
 object (not a copy) is appended to ``buffers``; the caller sends those as extra zmq frames with
 ``copy=False``. ``loads(payload, buffers)`` puts them back, as ``bytes``.
 
+Markers (docs/PROTOCOL.md, "Markers") are maps of exactly one entry whose key is ``__zpyro_``
++ a name: ``__zpyro_oob__``, ``__zpyro_oobset__`` and ``__zpyro_bytes__``. A user's own
+one-entry map whose key looks like that (two or more underscores, then ``zpyro_``) travels
+escaped, with one more leading underscore, and the receiver takes it off again; so every map
+round-trips as data, and a marker the receiver does not know is an error, never data.
+
 Rules every serializer keeps here:
 
 - ``bytes`` arrive as ``bytes``; bytearray and memoryview arrive as ``bytes`` too.
@@ -67,7 +73,8 @@ OOB_THRESHOLD = 32 * 1024
 
 _OOB_KEY = "__zpyro_oob__"  # {_OOB_KEY: index} stands for buffers[index]
 _OOB_SET_KEY = "__zpyro_oobset__"  # a set holding markers (dicts are unhashable) travels as this
-_BYTES_KEY = "__zpyro_bytes__"  # json only: {_BYTES_KEY: base64 text}
+_BYTES_KEY = "__zpyro_bytes__"  # json writes bytes as {_BYTES_KEY: base64 text}
+_MARKER_TEXT = b"zpyro_"  # in every marker and escaped key: a payload without it has neither
 
 _LEAF = frozenset({str, int, float, bool, type(None)})
 _BINARY = (bytes, bytearray, memoryview)
@@ -155,6 +162,41 @@ def _default(obj: Any) -> Any:
     return _object_dict(obj)
 
 
+# ---- markers and their escape ------------------------------------------------------------------
+
+
+def _reserved_key(key: Any) -> bool:
+    """A key that a one-entry map may not carry as it is: a marker's, or an escaped one."""
+    return type(key) is str and key[:2] == "__" and key.lstrip("_")[:6] == "zpyro_"
+
+
+def _needs_escape(d: dict[Any, Any]) -> bool:
+    return len(d) == 1 and _reserved_key(next(iter(d)))
+
+
+def _read_marker(key: str, value: Any, bufs: list[bytes] | None) -> Any:
+    """The value a one-entry map {key: value} with a reserved key stands for (its value already
+    read). Escaped user maps lose one underscore; unknown markers are errors."""
+    if key[2] == "_":  # three or more underscores: a user's map, escaped by its sender
+        return {key[1:]: value}
+    if key == _OOB_KEY:
+        return _take(bufs or [], value)
+    if key == _BYTES_KEY:
+        if type(value) is not str:
+            raise SerializeError(f"bytes marker holds {type(value).__name__}, not base64 text")
+        return binascii.a2b_base64(value)
+    if key == _OOB_SET_KEY:
+        if not isinstance(value, (list, tuple)):
+            raise SerializeError("set marker holds no list")
+        return set(value)
+    raise SerializeError(f"unknown marker {key!r}")
+
+
+def _mentions_markers(payload: Any) -> bool:
+    """Whether a payload may hold markers or escaped maps (a C-level substring search)."""
+    return _MARKER_TEXT in (payload if type(payload) is bytes else bytes(payload))
+
+
 # ---- plain data: nothing to take out of band, and repr() is its serpent text --------------------
 
 _SIMPLE = frozenset({str, int, bool, type(None)})  # exact types whose repr() is a literal
@@ -181,7 +223,7 @@ def _plain(obj: Any, threshold: int, depth: int = 0) -> bool:
     if t is dict:
         if not obj:
             return True
-        if not _PLAIN_KEYS.issuperset(map(type, obj)):
+        if not _PLAIN_KEYS.issuperset(map(type, obj)) or _needs_escape(obj):
             return False
         values: Any = obj.values()
     elif t is list or t is tuple:
@@ -234,6 +276,9 @@ def _extract(obj: Any, threshold: int, bufs: list[Any]) -> Any:
         return obj
     if not obj:
         return obj
+    if base is dict and _needs_escape(obj):  # a user's marker-shaped map: escaped, as data
+        key, value = next(iter(obj.items()))
+        return {"_" + key: _extract(value, threshold, bufs)}
     values: Any = obj.values() if base is dict else obj
     # Big containers of plain values (10**6 ints) or of rows of them (tuples, lists, dicts) are
     # cleared by C-level type scans instead of a Python call per element.
@@ -243,7 +288,7 @@ def _extract(obj: Any, threshold: int, bufs: list[Any]) -> Any:
             return obj
         if kinds <= _ROWS:
             inner = chain.from_iterable(values)
-        elif kinds == _DICT_ONLY:
+        elif kinds == _DICT_ONLY and not any(map(_needs_escape, values)):
             inner = chain.from_iterable(map(dict.values, values))
         else:
             inner = None
@@ -283,15 +328,17 @@ def _take(bufs: list[bytes], index: Any) -> bytes:
 
 
 def _revive(obj: Any, bufs: list[bytes] | None, classes: bool) -> Any:
-    """Replace markers by buffers and convert registered class dicts, in place where possible
-    (the structure was just decoded, nobody else holds it)."""
+    """Replace markers (by buffers, bytes, sets; escaped maps by the user's) and convert
+    registered class dicts, in place where possible (the structure was just decoded, nobody
+    else holds it)."""
     t = type(obj)
     if t is dict:
-        if bufs and len(obj) == 1:
-            if _OOB_KEY in obj:
-                return _take(bufs, obj[_OOB_KEY])
-            if _OOB_SET_KEY in obj:
-                return set(_revive(obj[_OOB_SET_KEY], bufs, classes))
+        if len(obj) == 1:
+            key, value = next(iter(obj.items()))
+            if _reserved_key(key):
+                if type(value) in _DECODED:
+                    value = _revive(value, bufs, classes)
+                return _read_marker(key, value, bufs)
         for k, v in obj.items():
             if type(v) in _DECODED:
                 obj[k] = _revive(v, bufs, classes)  # same key: allowed while iterating
@@ -438,12 +485,16 @@ class SerpentSerializer(Serializer):
                 # outside the fast reader's subset (or bad: then serpent names the problem)
                 obj = serpent.loads(payload)
         classes = bool(_dict_to_class) and b"__class__" in bytes(payload)
-        return _revive(obj, bufs, classes) if bufs or classes else obj
+        if bufs or classes or _mentions_markers(payload):
+            return _revive(obj, bufs, classes)
+        return obj
 
 
 def _json_hook(d: dict[str, Any]) -> Any:
-    if _BYTES_KEY in d and len(d) == 1:
-        return binascii.a2b_base64(d[_BYTES_KEY])
+    if len(d) == 1:
+        key = next(iter(d))
+        if _reserved_key(key):
+            return _read_marker(key, d[key], None)
     if _dict_to_class and "__class__" in d:
         return _to_class(d)
     return d
@@ -471,15 +522,16 @@ class JsonSerializer(Serializer):
         return json.JSONDecoder(object_hook=_oob_hook(bufs, _json_hook)).decode(text)
 
 
-def _oob_hook(bufs: list[bytes], then: Callable[[dict[str, Any]], Any]) -> Callable[..., Any]:
-    """object_hook that restores markers (hooks run bottom-up, so set items are done already)."""
+def _oob_hook(
+    bufs: list[bytes] | None, then: Callable[[dict[str, Any]], Any]
+) -> Callable[..., Any]:
+    """object_hook that reads markers (hooks run bottom-up, so their values are read already)."""
 
     def hook(d: dict[str, Any]) -> Any:
         if len(d) == 1:
-            if _OOB_KEY in d:
-                return _take(bufs, d[_OOB_KEY])
-            if _OOB_SET_KEY in d:
-                return set(d[_OOB_SET_KEY])
+            key = next(iter(d))
+            if _reserved_key(key):
+                return _read_marker(key, d[key], bufs)
         return then(d)
 
     return hook
@@ -487,6 +539,9 @@ def _oob_hook(bufs: list[bytes], then: Callable[[dict[str, Any]], Any]) -> Calla
 
 def _msgpack_hook(d: dict[Any, Any]) -> Any:
     return _to_class(d) if _dict_to_class and "__class__" in d else d
+
+
+_msgpack_marker_hook = _oob_hook(None, _msgpack_hook)
 
 
 class MsgpackSerializer(Serializer):
@@ -505,6 +560,8 @@ class MsgpackSerializer(Serializer):
     def _decode(self, payload: Any, bufs: list[bytes] | None) -> Any:
         if bufs is not None:
             hook: Any = _oob_hook(bufs, _msgpack_hook)
+        elif _mentions_markers(payload):
+            hook = _msgpack_marker_hook
         else:
             hook = _msgpack_hook if _dict_to_class else None  # no per-dict call unless needed
         return msgpack.unpackb(payload, raw=False, strict_map_key=False, object_hook=hook)
@@ -529,7 +586,9 @@ class MarshalSerializer(Serializer):
     def _decode(self, payload: Any, bufs: list[bytes] | None) -> Any:
         obj = marshal.loads(payload)
         classes = bool(_dict_to_class) and b"__class__" in bytes(payload)
-        return _revive(obj, bufs, classes) if bufs or classes else obj
+        if bufs or classes or _mentions_markers(payload):
+            return _revive(obj, bufs, classes)
+        return obj
 
 
 class PickleSerializer(Serializer):
@@ -547,7 +606,9 @@ class PickleSerializer(Serializer):
 
     def _decode(self, payload: Any, bufs: list[bytes] | None) -> Any:
         obj = pickle.loads(payload)
-        return obj if bufs is None else _revive(obj, bufs, False)
+        if bufs is None and not _mentions_markers(payload):
+            return obj
+        return _revive(obj, bufs, False)
 
 
 SERIALIZERS: dict[str, Serializer] = {

@@ -59,7 +59,15 @@ FLAG_ONEWAY = 0x01  # CALL: the caller wants no reply
 FLAG_META = 0x02  # CALL: also send the object's metadata; RESULT: payload = [value, metadata]
 FLAG_BATCH = 0x04  # CALL: one arg, [count, methods, arity, args, kwargs]; RESULT: [values, error]
 FLAG_ANNOTATED = 0x08  # CALL: payload has a 3rd item, annotations; RESULT: payload = [value, ann.]
-FLAG_STREAM = 0x10  # RESULT: the value is a stream: payload = [stream_id, items, finished]
+FLAG_STREAM = 0x10  # RESULT: the value is a stream: payload = [stream_id, items, finished, error]
+
+# The flags each kind may carry. A receiver refuses any other bit (and a nonzero reserved byte)
+# with ProtocolError: every flag changes how the payload is read, so a bit it does not know
+# would make it misread the message silently (docs/PROTOCOL.md, "Flags").
+ALLOWED_FLAGS = {
+    CALL: FLAG_ONEWAY | FLAG_META | FLAG_BATCH | FLAG_ANNOTATED,
+    RESULT: FLAG_META | FLAG_BATCH | FLAG_ANNOTATED | FLAG_STREAM,
+}
 
 MAX_CALL_ID = 0xFFFFFFFF
 
@@ -155,9 +163,13 @@ def decode(frames: Sequence[Any]) -> Message:
     header = _as_bytes(frames[1])
     if len(header) < HEADER_SIZE:
         raise ProtocolError(f"header frame too short ({len(header)} bytes)")
-    kind, flags, serializer_id, _reserved, call_id, obj_len, meth_len = _HEADER.unpack_from(header)
+    kind, flags, serializer_id, reserved, call_id, obj_len, meth_len = _HEADER.unpack_from(header)
     if kind not in KINDS:
         raise ProtocolError(f"unknown message kind {kind}")
+    if flags & ~ALLOWED_FLAGS.get(kind, 0):
+        raise ProtocolError(f"flags {flags:#04x} not valid on a {KIND_NAMES[kind]} message")
+    if reserved:
+        raise ProtocolError(f"reserved header byte is {reserved:#04x}, must be 0")
     if len(header) != HEADER_SIZE + obj_len + meth_len:
         raise ProtocolError("header frame length does not match its string lengths")
     try:
