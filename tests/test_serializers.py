@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 import zmq
+from conftest import raw_dumps
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from zpyro import serializers
 from zpyro.errors import SerializeError
-from conftest import raw_dumps
 from zpyro.serializers import BY_ID, OOB_THRESHOLD, SERIALIZERS, Serializer, get_serializer
 
 pytestmark = pytest.mark.timeout(60)

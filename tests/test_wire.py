@@ -160,6 +160,8 @@ def kind_and_flags(draw: st.DrawFn) -> tuple[int, int]:
     kind = draw(kinds)
     allowed = wire.ALLOWED_FLAGS.get(kind, 0)
     return kind, draw(st.integers(0, 255)) & allowed
+
+
 call_ids = st.integers(0, wire.MAX_CALL_ID)
 names = st.text(max_size=40)
 buffer_lists = st.lists(st.binary(max_size=64), max_size=3)
