@@ -380,7 +380,8 @@ class BatchProxy {
   }
 
   /** Run the queued calls: their results in order. A failed call rejects (err.batchResults:
-   * the results before it); {oneway: true} waits for nothing. */
+   * the results of the calls before it; the calls after it did not run); {oneway: true} waits
+   * for nothing. */
   async run({ oneway = false, timeout, signal } = {}) {
     const body = this.body();
     this.calls = [];
@@ -400,19 +401,19 @@ class BatchProxy {
   }
 
   face() {
+    // callable: `await batch()` runs it (as Python's `b()`); any other name queues a call
     const batch = this;
-    return new NativeProxy(
-      {},
-      {
-        get(target, prop) {
-          if (typeof prop === "symbol" || prop === "then") return undefined;
-          if (prop === "run") return (options) => batch.run(options);
-          if (prop === "add") return (method, args, kwargs) => batch.add(method, args, kwargs);
-          if (prop === "length") return batch.calls.length;
-          return (...args) => batch.add(prop, args, {});
-        },
+    return new NativeProxy(function zpyroBatch() {}, {
+      apply(target, self, [options]) {
+        return batch.run(options);
       },
-    );
+      get(target, prop) {
+        if (typeof prop === "symbol" || prop === "then") return undefined;
+        if (prop === "call") return (method, args, kwargs) => batch.add(method, args, kwargs);
+        if (prop === "length") return batch.calls.length;
+        return (...args) => batch.add(prop, args, {});
+      },
+    });
   }
 }
 

@@ -57,6 +57,16 @@ export function toWire(value, { json = false, threshold = OOB_THRESHOLD } = {}) 
   return { value: out, buffers };
 }
 
+const U32 = 4294967296;
+const I32 = -2147483648;
+
+/** True for a primitive that travels as it is (no conversion, no check needed). */
+function asIs(v, t, json) {
+  if (t === "string" || t === "boolean") return true;
+  if (t !== "number") return false;
+  return json ? Number.isFinite(v) : v < U32 && v >= I32;
+}
+
 function walkOut(value, json, threshold, buffers, seen) {
   switch (typeof value) {
     case "string":
@@ -64,6 +74,8 @@ function walkOut(value, json, threshold, buffers, seen) {
       return value;
     case "number":
       if (json && !Number.isFinite(value)) throw new SerializeError(`cannot carry ${value} (use msgpack)`);
+      // msgpack: a 64-bit integer, as Python writes it (the encoder would write a float)
+      if (!json && Number.isSafeInteger(value) && (value >= U32 || value < I32)) return BigInt(value);
       return value;
     case "bigint":
       if (json) {
@@ -96,8 +108,7 @@ function walkOut(value, json, threshold, buffers, seen) {
       let out = null;
       for (let i = 0; i < value.length; i++) {
         const v = value[i];
-        const t = typeof v;
-        if (t === "string" || t === "boolean" || (t === "number" && (!json || Number.isFinite(v)))) continue;
+        if (asIs(v, typeof v, json)) continue;
         const w = walkOut(v, json, threshold, buffers, seen);
         if (w !== v) {
           if (out === null) out = value.slice();
@@ -132,8 +143,7 @@ function walkOut(value, json, threshold, buffers, seen) {
     let out = null;
     for (const k of keys) {
       const v = value[k];
-      const t = typeof v;
-      if (t === "string" || t === "boolean" || (t === "number" && (!json || Number.isFinite(v)))) continue;
+      if (asIs(v, typeof v, json)) continue;
       const w = walkOut(v, json, threshold, buffers, seen);
       if (w !== v || v === undefined) {
         if (out === null) out = { ...value };
