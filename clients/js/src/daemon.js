@@ -303,7 +303,9 @@ export class Daemon {
     const serializer = serializerFor(msg, this.serializers);
     if (serializer === null) {
       const err = refusedSerializer(msg, this.serializers);
-      console.warn(`zpyro daemon: refused call ${msg.objectId}.${msg.method}: ${err.message}`);
+      // (a Python proxy's first get_metadata comes in serpent: that refusal is how it learns
+      // what this daemon accepts, not worth a warning; a refused oneway call always is one)
+      if (msg.method !== "get_metadata" || silent) console.warn(`zpyro daemon: refused call ${msg.objectId}.${msg.method}: ${err.message}`);
       return silent ? quiet() : errorReply(msg.callId, err, json);
     }
     let result;
