@@ -115,8 +115,13 @@ class RemoteObject {
   // -- calling ------------------------------------------------------------------------------------
 
   /** Call `method` with args and kwargs; options: {timeout, signal, oneway}. */
-  async call(method, args = [], kwargs = {}, options = {}) {
-    const conn = await this.connection();
+  call(method, args = [], kwargs = {}, options = {}) {
+    const conn = this.conn;
+    if (conn !== null && !conn.closed) return this.callOn(conn, method, args, kwargs, options); // connected: no extra await
+    return this.connection().then((c) => this.callOn(c, method, args, kwargs, options));
+  }
+
+  async callOn(conn, method, args, kwargs, options) {
     const oneway = options.oneway ?? this.meta.oneway.has(method);
     return this.send(conn, this.target.object, method, [args, kwargs], this.serializer(), oneway ? wire.FLAG_ONEWAY : 0, options);
   }
