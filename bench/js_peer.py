@@ -61,7 +61,10 @@ def client(uri: str, seconds: float) -> None:
             return PIPELINE
 
         rows.append(
-            {"row": f"Python futures, {PIPELINE} in flight [{serializer}]", "rate": rate(seconds, futures)}
+            {
+                "row": f"Python futures, {PIPELINE} in flight [{serializer}]",
+                "rate": rate(seconds, futures),
+            }
         )
         a._pyroRelease()
         p._pyroRelease()
