@@ -16,6 +16,9 @@ part of the format). Frames, in order:
 
 ``docs/PROTOCOL.md`` describes the message kinds, flags and flows. ``decode`` raises only
 :class:`~zpyro.errors.ProtocolError`, whatever it is given.
+
+This module is also the one home of the names the protocol reserves (well-known object ids,
+the property method names, serializer ids): every other module takes them from here.
 """
 
 from __future__ import annotations
@@ -68,8 +71,27 @@ ALLOWED_FLAGS = {
     CALL: FLAG_ONEWAY | FLAG_META | FLAG_BATCH | FLAG_ANNOTATED,
     RESULT: FLAG_META | FLAG_BATCH | FLAG_ANNOTATED | FLAG_STREAM,
 }
+# decode checks kind, flags and reserved byte with one test: per kind byte, the bits of
+# (0x10000 | reserved << 8 | flags) that must be 0 (for a kind that does not exist, all of them)
+_REFUSED = tuple(
+    0xFF00 | (0xFF & ~ALLOWED_FLAGS.get(kind, 0)) if kind in KINDS else 0x1FFFF
+    for kind in range(256)
+)
 
 MAX_CALL_ID = 0xFFFFFFFF
+
+# Names the protocol reserves.
+DAEMON_OBJECT_ID = "Pyro.Daemon"  # every daemon's own object (metadata, ping, streams, sessions)
+NAMESERVER_ID = "Pyro.NameServer"  # the name server's object id (served by the broker)
+GETATTR = "__getattr__"  # method names a proxy uses to read and write exposed properties
+SETATTR = "__setattr__"
+
+# Serializer ids (the header's serializer byte); zpyro.serializers implements them.
+SERPENT_ID = 1
+JSON_ID = 2  # also what errors and control messages fall back to: every peer reads json
+MSGPACK_ID = 3
+MARSHAL_ID = 4
+PICKLE_ID = 5
 
 
 class Message:
@@ -164,12 +186,8 @@ def decode(frames: Sequence[Any]) -> Message:
     if len(header) < HEADER_SIZE:
         raise ProtocolError(f"header frame too short ({len(header)} bytes)")
     kind, flags, serializer_id, reserved, call_id, obj_len, meth_len = _HEADER.unpack_from(header)
-    if kind not in KINDS:
-        raise ProtocolError(f"unknown message kind {kind}")
-    if flags & ~ALLOWED_FLAGS.get(kind, 0):
-        raise ProtocolError(f"flags {flags:#04x} not valid on a {KIND_NAMES[kind]} message")
-    if reserved:
-        raise ProtocolError(f"reserved header byte is {reserved:#04x}, must be 0")
+    if (0x10000 | reserved << 8 | flags) & _REFUSED[kind]:
+        raise _refused(kind, flags, reserved)
     if len(header) != HEADER_SIZE + obj_len + meth_len:
         raise ProtocolError("header frame length does not match its string lengths")
     try:
@@ -179,6 +197,15 @@ def decode(frames: Sequence[Any]) -> Message:
         raise ProtocolError("object id or method is not valid UTF-8") from None
     buffers = frames[3:] if len(frames) > 3 else ()
     return Message(kind, flags, serializer_id, call_id, object_id, method, frames[2], buffers)
+
+
+def _refused(kind: int, flags: int, reserved: int) -> ProtocolError:
+    """What is wrong with a header that decode's one test refused."""
+    if kind not in KINDS:
+        return ProtocolError(f"unknown message kind {kind}")
+    if reserved:
+        return ProtocolError(f"reserved header byte is {reserved:#04x}, must be 0")
+    return ProtocolError(f"flags {flags:#04x} not valid on a {KIND_NAMES[kind]} message")
 
 
 def peek_call_id(frames: Sequence[Any]) -> int:
@@ -206,7 +233,8 @@ def _as_bytes(frame: Any) -> bytes:
     if isinstance(frame, bytes):
         return frame
     if hasattr(frame, "bytes"):  # zmq.Frame
-        return frame.bytes  # type: ignore[no-any-return]
+        data: bytes = frame.bytes
+        return data
     try:
         return bytes(frame)
     except Exception:

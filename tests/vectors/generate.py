@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
 from zpyro import wire  # noqa: E402
-from zpyro.client import URI  # noqa: E402  (registers the URI class map)
+from zpyro.uri import URI  # noqa: E402  (zpyro.classdicts gives it its class map)
 from zpyro.serializers import SERIALIZERS  # noqa: E402
 
 MSGPACK, JSON = SERIALIZERS["msgpack"], SERIALIZERS["json"]
