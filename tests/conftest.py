@@ -12,9 +12,10 @@ import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import zmq
@@ -27,6 +28,36 @@ TIMESCALE = float(os.environ.get("ZPYRO_TEST_TIMESCALE", "1"))
 
 def scaled(seconds: float) -> float:
     return seconds * TIMESCALE
+
+
+T = TypeVar("T")
+
+
+def eventually(
+    predicate: Callable[[], T],
+    timeout: float,
+    what: str | Callable[[], str],
+    *,
+    pause: float = 0.02,
+) -> T:
+    """Poll `predicate` until it returns a true value, and return that value.
+
+    Only for state nothing signals (a remote counter, another process's log, the garbage
+    collector's work): where there is an event or a READY line, wait on that instead. `pause` is
+    the pace of the polling, not a wait for readiness. After ``scaled(timeout)`` seconds the test
+    fails, saying `what` was waited for (a callable is asked then, so it can show the state) and
+    the predicate's last value.
+    """
+    bound = scaled(timeout)
+    deadline = time.monotonic() + bound
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            waited_for = what() if callable(what) else what
+            pytest.fail(f"not within {bound:g} s: {waited_for} (last value {value!r})")
+        time.sleep(pause)
 
 
 @pytest.fixture(autouse=True)

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 import zmq
-from conftest import PYTHON, BrokerProcess, Spawned, raw_dealer, scaled
+from conftest import PYTHON, BrokerProcess, Spawned, eventually, raw_dealer, scaled
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -946,10 +946,7 @@ def test_storm_against_a_live_broker(start_broker: Any, start_worker: Any) -> No
         def fakes() -> list[str]:
             return [o for o in d.registered() if o.startswith("fz.")]
 
-        deadline = time.monotonic() + scaled(10)
-        while fakes() and time.monotonic() < deadline:
-            time.sleep(0.05)  # polling the broker's state, bounded
-        assert fakes() == []
+        eventually(lambda: not fakes(), 10, lambda: f"the fake daemons' objects go: {fakes()}")
         assert ns.lookup("Pyro.NameServer") == URI(broker.uri)
         # every change of names was announced: the subscriber's copy is the name server's
         names = {n: (u, set(t)) for n, (u, t) in ns.list(return_metadata=True).items()}

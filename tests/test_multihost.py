@@ -31,7 +31,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAST_HEARTBEAT_ENV, PYTHON, ROOT, BrokerProcess, Spawned, scaled
+from conftest import (
+    FAST_HEARTBEAT_ENV,
+    PYTHON,
+    ROOT,
+    BrokerProcess,
+    Spawned,
+    eventually,
+    scaled,
+)
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or os.geteuid() != 0 or shutil.which("ip") is None,
@@ -205,28 +213,30 @@ class Caller:
 
     def until_served_by(self, pids: set[int], bound: float = REJOIN_BOUND) -> set[int]:
         """Rounds of short calls until every pid in `pids` has answered one (since this call)."""
-        deadline = time.monotonic() + scaled(bound)
         seen: set[int] = set()
         last: list[Outcome] = []
-        while time.monotonic() < deadline:
+
+        def all_served() -> bool:
+            nonlocal last
             last = self.calls(4, 0.2)
-            seen |= {o.value[0] for o in last if o.ok}
-            if pids <= seen:
-                return seen
+            seen.update(o.value[0] for o in last if o.ok)
             if not any(o.ok for o in last):
-                time.sleep(POLL_PAUSE)
-        pytest.fail(f"pids {pids} not all serving within {scaled(bound)} s: saw {seen}; {last}")
+                time.sleep(POLL_PAUSE)  # the pace of retrying, after a round that failed fast
+            return pids <= seen
+
+        eventually(all_served, bound, lambda: f"pids {pids} all serve: saw {seen}; {last}", pause=0)
+        return seen
 
     def until_ok(self, send: Callable[[], str], bound: float = REJOIN_BOUND) -> Outcome:
         """Repeat a command until it succeeds (bounded)."""
-        deadline = time.monotonic() + scaled(bound)
-        outcome = None
-        while time.monotonic() < deadline:
+        outcome: Outcome | None = None
+
+        def succeeded() -> Outcome | None:
+            nonlocal outcome
             outcome = self.outcome(send())
-            if outcome.ok:
-                return outcome
-            time.sleep(POLL_PAUSE)
-        pytest.fail(f"no success within {scaled(bound)} s; last: {outcome}")
+            return outcome if outcome.ok else None
+
+        return eventually(succeeded, bound, lambda: f"a success; last: {outcome}", pause=POLL_PAUSE)
 
 
 class Cluster:
