@@ -7,6 +7,7 @@ ZPYRO_TEST_TIMESCALE (e.g. 3 on a slow machine).
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import queue
 import subprocess
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 
 import pytest
 import zmq
+import zmq_leaks
 
 import zpyro
 
@@ -46,7 +48,7 @@ def eventually(
     collector's work): where there is an event or a READY line, wait on that instead. `pause` is
     the pace of the polling, not a wait for readiness. After ``scaled(timeout)`` seconds the test
     fails, saying `what` was waited for (a callable is asked then, so it can show the state) and
-    the predicate's last value.
+    the predicate's last value, unless that was just False or None.
     """
     bound = scaled(timeout)
     deadline = time.monotonic() + bound
@@ -56,8 +58,63 @@ def eventually(
             return value
         if time.monotonic() >= deadline:
             waited_for = what() if callable(what) else what
-            pytest.fail(f"not within {bound:g} s: {waited_for} (last value {value!r})")
+            last = "" if value is None or isinstance(value, bool) else f" (last value {value!r})"
+            pytest.fail(f"not within {bound:g} s: {waited_for}{last}")
         time.sleep(pause)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the test item: the leak check needs to know how it went."""
+    outcome: Any = yield
+    report = outcome.get_result()
+    setattr(item, f"zpyro_report_{report.when}", report)
+
+
+LEAK_BOUND = 5.0  # seconds (scaled) for late closes by other threads and by the collector
+
+
+@pytest.fixture(autouse=True)
+def no_zmq_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fails a test that leaves zmq sockets or contexts open behind it.
+
+    Set up before the test's other fixtures, so checked after they are torn down: its daemons,
+    brokers, served threads and proxies are closed by then. A leak is
+
+    * a socket made during the test that is still open once the test's objects are gone and the
+      garbage collector has run, polled for ``scaled(LEAK_BOUND)`` seconds: a connection may be
+      closed a moment later by the thread leading it, a proxy dropped in a reference cycle is
+      closed when the collector finds it;
+    * a ``zmq.Context`` made during the test, other than the process-wide
+      ``zmq.Context.instance()``, neither terminated nor collected.
+
+    Not a leak, because the library keeps them on purpose:
+
+    * the process-wide context the library shares (``zpyro.sockets.context()``);
+    * the ZAP authenticator's sockets, made by the first CURVE server, kept for the process;
+    * the name-server proxies kept per location for resolving ``PYRONAME:`` (``zpyro.naming``):
+      released here after each test (so tests stay apart), not counted;
+    * threads: connection reapers retire after an idle period and worker pools end with their
+      daemon; neither holds a socket of its own.
+
+    A test that failed is not checked: its traceback keeps its objects, and their sockets, alive.
+    """
+    before = zmq_leaks.Snapshot()
+    yield
+    zmq_leaks.release_shared_name_servers(before.shared_name_servers)
+    report = getattr(request.node, "zpyro_report_call", None)
+    if report is None or not report.passed or not before.leaked():
+        return  # not run, failed, or nothing open: no collection needed
+
+    def collected_and_closed() -> bool:
+        gc.collect()
+        return not before.leaked()
+
+    def still_open() -> str:
+        found = "\n  ".join(zmq_leaks.describe(before.leaked()))
+        return f"the zmq sockets and contexts the test made are closed; open:\n  {found}"
+
+    eventually(collected_and_closed, LEAK_BOUND, still_open, pause=0.05)
 
 
 @pytest.fixture(autouse=True)

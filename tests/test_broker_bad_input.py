@@ -61,6 +61,8 @@ class SteadyCaller:
         self._stop.set()
         self._thread.join(scaled(15))
         assert not self._thread.is_alive()
+        self.pool._pyroRelease()
+        self.ns._pyroRelease()
 
 
 @pytest.fixture
