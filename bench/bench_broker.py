@@ -81,7 +81,8 @@ class Proc(Child):
 
 def broker_process() -> Proc:
     return Proc(
-        "-m", "broker", "--host", HOST, "--port", "0", "--pub-port", "0", "--storage", "memory"
+        *["-m", "zpyro.broker", "--host", HOST, "--port", "0"],
+        *["--pub-port", "0", "--storage", "memory"],
     )
 
 

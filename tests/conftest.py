@@ -63,6 +63,14 @@ def eventually(
         time.sleep(pause)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that starts processes through `spawn` (so also through `broker`, `start_broker`,
+    `start_worker`) is slow wherever it is; files that start them otherwise are marked whole."""
+    for item in items:
+        if "spawn" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """Keep each phase's report on the test item: the leak check needs to know how it went."""
@@ -252,7 +260,7 @@ FAST_HEARTBEAT_ENV = {"ZPYRO_HEARTBEAT_INTERVAL": "0.2", "ZPYRO_HEARTBEAT_TIMEOU
 
 
 class BrokerProcess:
-    """`python -m broker` on 127.0.0.1 with free ports, ready (its READY line read)."""
+    """`python -m zpyro.broker` on 127.0.0.1 with free ports, ready (its READY line read)."""
 
     def __init__(self, spawned: Spawned) -> None:
         self.spawned = spawned
@@ -288,7 +296,7 @@ def start_broker(spawn: Any) -> Any:
         pub_port: int = 0,
         storage: str = "memory",
     ) -> BrokerProcess:
-        args = [PYTHON, "-m", "broker", "--host", "127.0.0.1", "--port", str(port)]
+        args = [PYTHON, "-m", "zpyro.broker", "--host", "127.0.0.1", "--port", str(port)]
         args += ["--pub-port", str(pub_port), "--storage", storage, *extra]
         return BrokerProcess(spawn(args, env={**FAST_HEARTBEAT_ENV, **(env or {})}))
 

@@ -21,7 +21,7 @@ import zpyro
 from zpyro import aio
 from zpyro.errors import DaemonError, NamingError, SerializeError
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 
 def pool_proxy(broker: BrokerProcess, name: str = "jobs") -> zpyro.Proxy:

@@ -20,7 +20,7 @@ import zpyro
 from zpyro import wire
 from zpyro.serializers import BY_ID, get_serializer
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 SERPENT = get_serializer("serpent")
 JSON_ID = 2

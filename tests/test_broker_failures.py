@@ -21,7 +21,7 @@ from conftest import BrokerProcess, Worker, eventually, scaled
 import zpyro
 from zpyro.errors import CommunicationError, ConnectionClosedError
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 SLOW_HEARTBEAT_ENV = {"ZPYRO_HEARTBEAT_INTERVAL": "1.0", "ZPYRO_HEARTBEAT_TIMEOUT": "10.0"}
 

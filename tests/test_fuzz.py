@@ -40,7 +40,7 @@ from zpyro.naming import NameWatcher
 from zpyro.serializers import BY_ID, SERIALIZERS
 from zpyro.uri import URI, endpoint_to_location, make_uri
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SAFE = ["serpent", "json", "msgpack"]

@@ -41,10 +41,13 @@ from conftest import (
     scaled,
 )
 
-pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux") or os.geteuid() != 0 or shutil.which("ip") is None,
-    reason="needs Linux, root and the `ip` tool (iproute2) to make network namespaces",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux") or os.geteuid() != 0 or shutil.which("ip") is None,
+        reason="needs Linux, root and the `ip` tool (iproute2) to make network namespaces",
+    ),
+]
 
 PREFIX = f"zpmh{os.getpid()}"  # unique per run; the pid also tells a stale namespace's owner
 ADDRESSES = {"broker": "10.231.0.1", "d1": "10.231.0.2", "d2": "10.231.0.3", "caller": "10.231.0.4"}
@@ -266,7 +269,7 @@ class Cluster:
         return self._spawn(self.net.run_in(role, [PYTHON, *args]), env=env)
 
     def start_broker(self) -> BrokerProcess:
-        args = ["-m", "broker", "--host", ADDRESSES["broker"], "--port", str(BROKER_PORT)]
+        args = ["-m", "zpyro.broker", "--host", ADDRESSES["broker"], "--port", str(BROKER_PORT)]
         args += ["--pub-port", str(PUB_PORT), "--storage", self.storage]
         return BrokerProcess(self._start("broker", args))
 

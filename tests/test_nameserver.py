@@ -16,11 +16,11 @@ import zmq
 from conftest import ServedDaemon, eventually, scaled, serving
 
 import zpyro
-from broker.announcer import Announcer
-from broker.nameserver import NAME, NameServer
-from broker.registry import Registry
-from broker.storage import MemoryStorage, SqliteStorage
 from zpyro import announce
+from zpyro.broker.announcer import Announcer
+from zpyro.broker.nameserver import NAME, NameServer
+from zpyro.broker.registry import Registry
+from zpyro.broker.storage import MemoryStorage, SqliteStorage
 from zpyro.errors import NamingError
 from zpyro.serializers import SERIALIZERS
 

@@ -13,7 +13,7 @@ from conftest import PYTHON, ROOT, eventually, scaled
 import zpyro
 from zpyro import errors
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 PROGRAMS = Path(__file__).resolve().parent / "programs"
 FORTUNE = (

@@ -17,6 +17,8 @@ from conftest import PYTHON, ROOT, ServedDaemon, eventually, scaled
 import zpyro
 from zpyro import connection
 
+pytestmark = pytest.mark.slow
+
 PROCESSES = ("client", "direct", "broker", "worker1", "worker2")
 
 
