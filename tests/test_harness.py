@@ -81,7 +81,7 @@ def test_a_failing_test_is_not_checked_again() -> None:
 def test_the_leak_fixture_fails_exactly_the_leaking_tests(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ZPYRO_TEST_TIMESCALE", "0.3")  # each leak is polled for 1.5 s, not 5
+    monkeypatch.setenv("ZPYRO_TEST_TIMESCALE", "0.2")  # each leak is polled for 2 s, not 10
     result = run_inner(pytester, LEAKY_TESTS)
     result.assert_outcomes(passed=4, failed=1, errors=3)
     out = result.stdout.str()
