@@ -19,8 +19,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
 from zpyro import wire  # noqa: E402
-from zpyro.uri import URI  # noqa: E402  (zpyro.classdicts gives it its class map)
 from zpyro.serializers import SERIALIZERS  # noqa: E402
+from zpyro.uri import URI  # noqa: E402  (zpyro.classdicts gives it its class map)
 
 MSGPACK, JSON = SERIALIZERS["msgpack"], SERIALIZERS["json"]
 FLAG_NAMES = {

@@ -84,9 +84,9 @@ export async function pythonDaemon(args = [], env = {}) {
   return { proc, uri: line.split(/\s+/)[1] };
 }
 
-/** The zpyro broker (python -m broker) on free ports; resolves {proc, uri, host, port, endpoint}. */
+/** The zpyro broker (python -m zpyro.broker) on free ports; resolves {proc, uri, host, port, endpoint}. */
 export async function broker(env = {}) {
-  const proc = new Spawned(PYTHON, ["-m", "broker", "--host", "127.0.0.1", "--port", "0", "--pub-port", "0"], env);
+  const proc = new Spawned(PYTHON, ["-m", "zpyro.broker", "--host", "127.0.0.1", "--port", "0", "--pub-port", "0"], env);
   const line = await proc.waitFor("READY");
   const uri = line.split(/\s+/)[1];
   const location = uri.split("@")[1];
