@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv test lint demo bench clean
+.PHONY: venv test lint demo bench bench-js clean js-test
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ test: lint
 	@# tests/test_multihost.py makes network namespaces with `ip`: as root, get it if missing
 	@[ "$$(id -u)" != 0 ] || command -v ip >/dev/null || (command -v apt-get >/dev/null && apt-get install -y -q iproute2) || true
 	$(PY) -m pytest --cov --cov-branch --cov-report=term-missing:skip-covered -q
+	$(MAKE) js-test
+
+# The Node.js package (clients/js): its own npm dependencies, then node's test runner against
+# real zpyro daemons and a broker started from this tree's venv.
+js-test: venv
+	cd clients/js && npm ci --no-audit --no-fund --loglevel=error
+	cd clients/js && ZPYRO_PYTHON=$(abspath $(PY)) node --test --test-concurrency=1 test/
 
 demo: venv
 	$(PY) examples/demo.py
@@ -30,5 +37,9 @@ bench: venv
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/bench.py
 
+bench-js: venv
+	cd clients/js && npm ci --no-audit --no-fund --loglevel=error
+	ZPYRO_PYTHON=$(abspath $(PY)) node bench/bench_js.mjs
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage *.egg-info clients/js/node_modules
