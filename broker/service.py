@@ -70,6 +70,11 @@ class BrokerDaemonObject:
             f"{len(b.pools.pools)} pooled objects"
         )
 
+    def pools(self) -> dict[str, Any]:
+        """Read-only: the pools, their daemons and free slots (docs/BROKER.md)."""
+        b = self._broker
+        return {"epoch": b.epoch, **b.pools.describe(time.monotonic())}
+
     @oneway
     def release_session(self) -> None:
         pass  # the broker keeps no per-proxy state; _from_caller tells the daemons
