@@ -104,7 +104,7 @@ async function refresh() {
 
 function showAbout(g) {
   const parts = ["zpyro " + g.version, "name server " + g.name_server,
-                 "expose " + (g.expose === null ? "(all)" : JSON.stringify(g.expose))];
+                 "expose " + (g.expose === null ? "(every name)" : g.expose)];
   if (g.epoch !== null) parts.push("epoch " + g.epoch + ", seq " + g.seq);
   $("about").textContent = parts.join(" · ");
   $("key-form").hidden = !g.key_required;
@@ -145,10 +145,13 @@ function showPools(pools, error) {
     const pool = pools[name];
     const row = el("tr");
     row.dataset.pool = name;
-    const daemons = pool.daemons.map((d) =>
-      d.pid + ": " + d.inflight + "/" + d.capacity + ", " + d.silent.toFixed(1) + " s").join("; ");
+    const daemons = el("td", null, "daemons");
+    for (const d of pool.daemons) {
+      daemons.append(el("div", "pid " + d.pid + " · " + d.inflight + " of " + d.capacity +
+                        " busy · heard " + d.silent.toFixed(1) + " s ago"));
+    }
     row.append(el("td", name), el("td", pool.free + " / " + pool.capacity, "free"),
-               el("td", pool.queued), el("td", daemons));
+               el("td", pool.queued), daemons);
     body.append(row);
   }
   $("pools-count").textContent = "(" + names.length + ")";
