@@ -118,6 +118,8 @@ def test_403_for_names_not_exposed_and_404_for_unknown_names_and_methods(
     assert http.get("/nowhere").status_code == 404
     r = http.put("/pyro/http.things/echo")
     assert r.status_code == 405 and "GET" in r.headers["allow"]
+    assert http.head("/pyro/http.things/note", params={"x": "by HEAD"}).status_code == 405
+    assert "by HEAD" not in http.get("/pyro/http.things/noted").json()  # it never ran
 
 
 def test_the_correlation_id_is_made_or_taken_and_reaches_the_daemon(http: httpx.Client) -> None:
@@ -361,7 +363,9 @@ def test_requests_while_the_name_server_is_not_reached_are_503(start_broker: Any
         with gateway.client() as http:
             r = http.get("/pyro/http.things/echo")
             assert r.status_code == 503 and r.headers["retry-after"]
-            assert pyro_error(r)["__class__"] == "zpyro.gateway.targets.NotReady"
+            error = pyro_error(r)
+            assert error["__class__"] == "zpyro.errors.CommunicationError"
+            assert "has not been reached yet" in error["args"][0]
             assert http.get("/console/state").json()["gateway"]["ready"] is False
             broker = start_broker(port=port, pub_port=pub_port)
             ns = zpyro.locate_ns("127.0.0.1", broker.port)

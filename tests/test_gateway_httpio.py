@@ -123,6 +123,11 @@ def test_errors_in_pyros_json_form_and_their_status() -> None:
     }
     assert httpio.error_json(KeyError("k", object()))["args"][0] == "k"
     assert httpio.error_json(errors.NamingError("x"))["__class__"] == "zpyro.errors.NamingError"
+
+    class Internal(errors.ConnectionClosedError):  # shown as the documented class it is
+        pass
+
+    assert httpio.error_json(Internal("gone"))["__class__"] == "zpyro.errors.ConnectionClosedError"
     cases = {
         errors.TimeoutError("t"): 504,
         errors.ConnectionClosedError("c"): 503,

@@ -146,6 +146,8 @@ class Gateway:
     async def call(self, request: Request) -> Response:
         if request.method == "OPTIONS":  # not a CORS preflight (the middleware answers those)
             return Response(status_code=200, headers={"Allow": "GET, POST, OPTIONS"})
+        if request.method == "HEAD":  # Starlette allows it with GET; it must not run the method
+            return Response(b"", 405, {"Allow": "GET, POST, OPTIONS"})
         self.start()
         cid: str | None = None
         try:

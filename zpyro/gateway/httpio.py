@@ -226,7 +226,7 @@ def error_json(error: BaseException) -> dict[str, Any]:
         message = str(error)
         args: list[Any] = [message.removeprefix(f"{type_name}: ")]
     else:
-        cls = type(error)
+        cls = _public_class(type(error))
         type_name = f"{cls.__module__}.{cls.__qualname__}"
         args = [
             a if isinstance(a, (str, int, float, bool, type(None))) else repr(a) for a in error.args
@@ -238,6 +238,17 @@ def error_json(error: BaseException) -> dict[str, Any]:
         "args": args,
         "attributes": {"_pyroTraceback": lines} if lines else {},
     }
+
+
+def _public_class(cls: type) -> type:
+    """zpyro's internal error subclasses (a stale connection, a gateway not ready yet) are shown
+    as the documented class they belong to, from ``zpyro.errors``."""
+    if cls.__module__ == "builtins" or not issubclass(cls, errors.ZPyroError):
+        return cls
+    for base in cls.__mro__:
+        if base.__module__ == errors.__name__:
+            return base
+    return cls  # pragma: no cover - every ZPyroError has one
 
 
 def status_of(error: BaseException) -> int:

@@ -132,10 +132,10 @@ class Targets:
 
     def uri_of(self, name: str) -> str:
         """The URI registered as `name`; NamingError when unknown, NotReady before a snapshot."""
-        uri = self._uris.get(name)
+        uris = self._uris  # this dict: a change meanwhile replaces it, dropping what we add
+        uri = uris.get(name)
         if uri is None:
-            uri = str(self.watcher().lookup(name))
-            self._uris[name] = uri
+            uri = uris[name] = str(self.watcher().lookup(name))
         return uri
 
     def names(self, exposed: re.Pattern[str] | None) -> dict[str, tuple[str, set[str]]]:
