@@ -20,13 +20,14 @@ from zpyro import announce
 from zpyro.errors import NamingError, ZPyroError
 from zpyro.exposure import expose
 from zpyro.uri import URI
+from zpyro.wire import NAMESERVER_ID
 
 from .registry import Entry, Registry, check_metadata, check_name, check_uri
 from .storage import Storage, StorageError
 
 __all__ = ["NameServer", "NAME"]
 
-NAME = "Pyro.NameServer"
+NAME = NAMESERVER_ID
 
 log = logging.getLogger("zpyro.broker.nameserver")
 

@@ -17,8 +17,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from zpyro import errors
+from zpyro.wire import DAEMON_OBJECT_ID
 
-DIRECT_PREFIX = "Pyro.Daemon:"  # object id that names one daemon (its streams), not a pool
+DIRECT_PREFIX = DAEMON_OBJECT_ID + ":"  # object id that names one daemon (its streams), not a pool
 
 
 class Call:

@@ -12,14 +12,14 @@ import json
 import logging
 import os
 import time
-from typing import Any, cast
+from typing import Any
 
 import zmq
 
-from zpyro import errors, wire
+from zpyro import announce, errors, wire
+from zpyro.admission import FrontDoor
 from zpyro.config import config
-from zpyro.dispatch import DAEMON_OBJECT_ID, Dispatcher
-from zpyro.exposure import expose, oneway
+from zpyro.dispatch import Dispatcher
 from zpyro.objects import ObjectRegistry
 from zpyro.security import (
     ROUTE_KEY_MARK,
@@ -28,56 +28,31 @@ from zpyro.security import (
     server_keys,
     warn_if_exposed,
 )
-from zpyro.sockets import apply_heartbeat, context, recv_frames, send_frames
+from zpyro.sockets import (
+    apply_heartbeat,
+    bind,
+    context,
+    recv_frames,
+    recv_noting,
+    send_frames,
+    tcp_endpoint,
+)
 from zpyro.uri import endpoint_to_location
 from zpyro.waker import Waker
+from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, NAMESERVER_ID
 
 from .announcer import Announcer
 from .nameserver import NameServer
 from .pools import AttachedDaemon, Call, Pool, Pools
 from .registry import Registry, check_name
+from .status import BrokerDaemonObject
 from .storage import open_storage
 
 log = logging.getLogger("zpyro.broker")
 
-NAMESERVER_ID = "Pyro.NameServer"
 BIG_FRAME = 65536  # frames from this size on are sent without a copy
 _NOBLOCK = int(zmq.NOBLOCK)
 RECV_BATCH = 256  # messages taken per poll before timers are looked at again
-JSON_ID = 2
-
-
-@expose
-class BrokerDaemonObject:
-    """The broker's ``Pyro.Daemon``: what a proxy asks any daemon when it connects."""
-
-    def __init__(self, broker: Broker) -> None:
-        self._broker = broker
-
-    def ping(self) -> None:
-        pass
-
-    def get_metadata(self, objectId: str) -> dict[str, Any]:  # noqa: N803 - Pyro's name
-        return self._broker.metadata(objectId)
-
-    def registered(self) -> list[str]:
-        return sorted([*self._broker.objects.ids(), *self._broker.pools.pools])
-
-    def info(self) -> str:
-        b = self._broker
-        return (
-            f"zpyro broker at {b.location}, epoch {b.epoch}: {len(b.pools.daemons)} daemons, "
-            f"{len(b.pools.pools)} pooled objects"
-        )
-
-    def pools(self) -> dict[str, Any]:
-        """Read-only: the pools, their daemons and free slots (docs/BROKER.md)."""
-        b = self._broker
-        return {"epoch": b.epoch, **b.pools.describe(time.monotonic())}
-
-    @oneway
-    def release_session(self) -> None:
-        pass  # the broker keeps no per-proxy state; _from_caller tells the daemons
 
 
 class Broker:
@@ -115,8 +90,10 @@ class Broker:
                 apply_server(self.pub, ctx, keys, curve_allowed_clients)
             self.secure = keys is not None
             warn_if_exposed(host, "broker", self.secure)
-            endpoint = _bind(self.router, host, port)
-            self.pub_endpoint = _bind(self.pub, host, pub_port)
+            endpoint = bind(self.router, tcp_endpoint(host, port), errors.CommunicationError)
+            self.pub_endpoint = bind(
+                self.pub, tcp_endpoint(host, pub_port), errors.CommunicationError
+            )
         except Exception:
             self.router.close(linger=0)
             self.pub.close(linger=0)
@@ -132,7 +109,12 @@ class Broker:
         )
         self.objects = ObjectRegistry()
         self.objects.add(self.nameserver, NAMESERVER_ID)
-        self.objects.add(BrokerDaemonObject(self), DAEMON_OBJECT_ID)
+        # the broker's Pyro.Daemon: what a proxy asks any daemon when it connects (a departed
+        # proxy's release_session is passed on to the daemons by _from_caller)
+        self.objects.add(
+            BrokerDaemonObject(self.metadata, self._registered, self._info, self._pools_picture),
+            DAEMON_OBJECT_ID,
+        )
         self.dispatcher = Dispatcher(
             self.objects,
             config.SERIALIZERS_ACCEPTED,
@@ -140,6 +122,9 @@ class Broker:
             self.max_message_size,
             config.OOB_THRESHOLD,
         )
+        self._admit = FrontDoor(
+            self.max_message_size, "the broker", self.dispatcher.error_reply, self._reply, log
+        ).admit
         self.pools = Pools(max_queue, config.HEARTBEAT_TIMEOUT)
         self._stopping = False
         self._closed = False
@@ -160,6 +145,18 @@ class Broker:
             self.max_message_size, int(meta.get("max_message_size", self.max_message_size))
         )
         return meta
+
+    def _registered(self) -> list[str]:
+        return sorted([*self.objects.ids(), *self.pools.pools])
+
+    def _pools_picture(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, **self.pools.describe(time.monotonic())}
+
+    def _info(self) -> str:
+        return (
+            f"zpyro broker at {self.location}, epoch {self.epoch}: {len(self.pools.daemons)} "
+            f"daemons, {len(self.pools.pools)} pooled objects"
+        )
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -197,9 +194,8 @@ class Broker:
 
     def _recv_curve(self) -> list[bytes]:
         """Receive one message and note the sender's CURVE public key (passed on to daemons)."""
-        frames = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
-        key = client_key_of(frames[-1])
-        data = [f.bytes for f in frames]
+        data, last = recv_noting(self.router)
+        key = client_key_of(last)
         self._last_key = key
         if key is not None:
             self.dispatcher.remember_key(data[0], key)  # for the name server's own calls
@@ -230,7 +226,7 @@ class Broker:
         self._waker.close()
 
     def _tick(self, now: float) -> None:
-        self.announcer.publish("broker.alive", {})
+        self.announcer.alive()
         for ident in self.pools.expired(now):
             log.warning(
                 "daemon %s silent for over %.1f s: declared dead",
@@ -253,27 +249,8 @@ class Broker:
                 self._error_to(frames[0], wire.peek_call_id(frames[1:]), why)
 
     def _from_caller(self, client: bytes, body: list[bytes]) -> None:
-        if sum(map(len, body)) > self.max_message_size:
-            exc = errors.MessageTooLargeError(
-                f"message of {wire.message_size(body)} bytes exceeds the broker's "
-                f"MAX_MESSAGE_SIZE of {self.max_message_size}"
-            )
-            log.warning("refused message from %s: %s", client.hex(), exc)
-            self._error_to(client, wire.peek_call_id(body), exc)
-            return
-        try:
-            msg = wire.decode(body)
-        except errors.ProtocolError as exc:
-            log.warning("bad message from %s: %s", client.hex(), exc)
-            self._error_to(client, wire.peek_call_id(body), exc)
-            return
-        if msg.kind == wire.PING:
-            self._send([client, *wire.encode(wire.PONG, 0, 0, msg.call_id, "", "")])
-            return
-        if msg.kind != wire.CALL:
-            wrong = errors.ProtocolError(f"unexpected message kind {msg.kind} sent to the broker")
-            log.warning("bad message from %s: %s", client.hex(), wrong)
-            self._error_to(client, msg.call_id, wrong)
+        msg = self._admit(client, body)
+        if msg is None:  # answered at the door
             return
         if msg.object_id == DAEMON_OBJECT_ID and msg.method == "release_session":
             # the proxy is gone: every daemon drops the session instances and streams it held
@@ -373,7 +350,7 @@ class Broker:
                 capacity,
             )
             self.announcer.publish(
-                "daemon.joined",
+                announce.DAEMON_JOINED,
                 {"daemon": ident.hex(), "names": sorted(objects), "capacity": daemon.capacity},
             )
         self._control(ident, wire.PONG, {"epoch": self.epoch, "known": True})
@@ -387,7 +364,7 @@ class Broker:
             return
         log.info("daemon %s left (%s)", ident.hex(), reason)
         self.announcer.publish(
-            "daemon.left",
+            announce.DAEMON_LEFT,
             {"daemon": ident.hex(), "names": sorted(daemon.objects), "reason": reason},
         )
         self._close_pools(closed, f"its last daemon went away ({reason})")
@@ -440,6 +417,9 @@ class Broker:
     ) -> None:
         self._send([client, *self.dispatcher.error_reply(call_id, exc, serializer_id)])
 
+    def _reply(self, peer: bytes, frames: list[Any]) -> None:
+        self._send([peer, *frames])
+
     def _control(self, daemon: bytes, kind: int, body: dict[str, Any]) -> None:
         payload = json.dumps(body).encode()
         self._send([daemon, b"", *wire.encode(kind, 0, JSON_ID, 0, "", "", payload)])
@@ -450,19 +430,6 @@ class Broker:
             send_frames(self.router, frames, len(frames[-1]) < BIG_FRAME)
         except zmq.ZMQError as exc:  # ROUTER_MANDATORY: that peer is gone
             log.info("message to departed peer %s dropped: %s", frames[0].hex(), exc)
-
-
-def _bind(sock: zmq.Socket, host: str, port: int) -> str:
-    if ":" in host:
-        sock.ipv6 = 1
-        host = f"[{host}]"
-    endpoint = f"tcp://{host}:{port or '*'}"
-    try:
-        sock.bind(endpoint)
-    except zmq.ZMQError as exc:
-        raise errors.CommunicationError(f"cannot bind {endpoint}: {exc}") from None
-    bound = cast(bytes, sock.last_endpoint).decode()
-    return endpoint.rsplit(":", 1)[0] + ":" + bound.rsplit(":", 1)[1]  # keep the name given
 
 
 def _check_pooled(object_id: str, meta: dict[str, Any]) -> None:

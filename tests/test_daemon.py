@@ -13,8 +13,8 @@ import zmq
 from conftest import scaled, serving
 
 import zpyro
-from zpyro import client as client_module
-from zpyro.dispatch import DAEMON_OBJECT_ID
+from zpyro import metadata
+from zpyro.wire import DAEMON_OBJECT_ID
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -179,7 +179,7 @@ def test_second_proxy_uses_cached_metadata(monkeypatch: pytest.MonkeyPatch) -> N
             assert second.add(2, 2) == 4
         assert fetched == ["w"], "a second proxy within the trust window asks nothing extra"
         # once the cache entry is old, the first call has it confirmed in the same round trip
-        monkeypatch.setattr(client_module, "META_TRUST_SECONDS", 0.0)
+        monkeypatch.setattr(metadata, "META_TRUST_SECONDS", 0.0)
         with zpyro.Proxy(uri) as third:
             assert third.add(3, 3) == 6
             assert third._pyroMetaFresh

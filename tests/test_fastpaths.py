@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import zpyro
-from zpyro import aio, errors, serializers, server, wire
+from zpyro import aio, errors, oob, serializers, wire
 from zpyro.batch import CallQueue, read_calls
 from zpyro.dispatch import Dispatcher
 from zpyro.objects import ObjectRegistry
@@ -233,7 +233,7 @@ plain_trees = st.recursive(
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(value=plain_trees)
 def test_plain_data_is_written_as_serpent_writes_it(value: Any) -> None:
-    assert serializers._plain(value, serializers.OOB_THRESHOLD)
+    assert oob.plain(value, serializers.OOB_THRESHOLD)
     payload, buffers = SERPENT.dumps(value)
     assert buffers == []
     assert payload.startswith(HEADER.encode())
@@ -256,17 +256,17 @@ def test_plain_data_is_written_as_serpent_writes_it(value: Any) -> None:
     ],
 )
 def test_data_that_is_not_plain_takes_the_general_path(value: Any) -> None:
-    assert not serializers._plain(value, serializers.OOB_THRESHOLD)
+    assert not oob.plain(value, serializers.OOB_THRESHOLD)
 
 
 def test_cyclic_and_deep_data_are_not_plain() -> None:
     cyclic: list[Any] = [1]
     cyclic.append(cyclic)
-    assert not serializers._plain(cyclic, 100)
+    assert not oob.plain(cyclic, 100)
     deep: list[Any] = []
     for _ in range(150):
         deep = [deep]
-    assert not serializers._plain(deep, 100)
+    assert not oob.plain(deep, 100)
     assert SERPENT.loads(*SERPENT.dumps(deep)) == deep
 
 
@@ -280,7 +280,7 @@ def test_subclasses_of_plain_types_keep_their_serializer_behaviour() -> None:
         pass
 
     for value in ([Color.RED], [Text("t")]):
-        assert not serializers._plain(value, 100)
+        assert not oob.plain(value, 100)
         for name in ("serpent", "json", "msgpack"):
             ser = SERIALIZERS[name]
             assert ser.dumps(value)[0] == ser._encode(value)  # the serializer's own writer
@@ -443,7 +443,7 @@ def test_threads_and_futures_share_one_connection(sleeper: Any) -> None:
         assert [f.result(scaled(30)) for f in more] == [-i for i in range(2000)]
         assert results == {n: [f"{n}:{i}" for i in range(50)] for n in range(4)}
         conn = p._pyroConnection
-        assert not conn._pending and not conn._async and not conn._deadlines
+        assert not conn._calls.pending and not conn._calls.futures and not conn._calls.deadlines
 
 
 def test_future_deadlines_expire_without_holding_up_the_rest(sleeper: Any) -> None:
@@ -456,7 +456,7 @@ def test_future_deadlines_expire_without_holding_up_the_rest(sleeper: Any) -> No
         for f in slow:
             with pytest.raises(errors.TimeoutError):
                 f.result(scaled(10))
-        assert not a._pyroConnection._deadlines
+        assert not a._pyroConnection._calls.deadlines
 
 
 def test_a_caller_that_times_out_as_a_follower_leaves_the_connection_usable(sleeper: Any) -> None:
@@ -517,28 +517,6 @@ def test_aio_results_of_cancelled_calls_are_dropped(sleeper: Any) -> None:
             return await asyncio.gather(p.echo(1), p.nap(0.35, 2))
 
     assert asyncio.run(main()) == [1, 2]
-
-
-# ---- daemon: learning a method slow, and unlearning it ---------------------------------------
-
-
-def test_a_method_that_only_looked_slow_comes_back_inline() -> None:
-    with serving() as served:
-        uri = served.register(Sleeper(), "sleeper")
-        daemon = served.daemon
-        key = ("sleeper", "echo")
-        with zpyro.Proxy(uri) as p:
-            assert p.echo(1) == 1
-            assert daemon._to_pool[key] is False
-            daemon._to_pool[key] = True  # as if a busy machine had made it look slow
-            for n in range(server.FAST_STREAK + 5):
-                assert p.echo(n) == n
-            assert daemon._to_pool[key] is False
-            for _ in range(3):
-                p.nap(0.01, None)  # really slow: learned, and stays in the pool
-            for _ in range(server.FAST_STREAK + 5):
-                p.nap(0.01, None)
-            assert daemon._to_pool[("sleeper", "nap")] is True
 
 
 def test_a_batch_cannot_claim_more_calls_than_the_cap() -> None:

@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 import zpyro
 from zpyro import announce, errors, wire
 from zpyro.errors import ProtocolError, SerializeError, ZPyroError
-from zpyro.naming import NameWatcher
+from zpyro.namewatch import NameWatcher
 from zpyro.serializers import BY_ID, SERIALIZERS
 from zpyro.uri import URI, endpoint_to_location, make_uri
 

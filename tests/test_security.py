@@ -276,7 +276,7 @@ def test_nsc_and_name_watcher_over_curve(keys: Keys, start_broker: Any) -> None:
     assert "another security mechanism" in refused.stderr or "require CURVE" in refused.stderr
     zpyro.config.CURVE_SERVER_PUBLIC_KEY = keys.server_public
     ns = zpyro.locate_ns(broker.host, broker.port)
-    with zpyro.naming.NameWatcher(broker.host, broker.port, broker.pub_port) as watcher:
+    with zpyro.NameWatcher(broker.host, broker.port, broker.pub_port) as watcher:
         ns.register("secure.thing", "PYRO:x@127.0.0.1:1")
         assert watcher.wait_for(lambda names: "secure.thing" in names, scaled(10))
     ns._pyroRelease()

@@ -33,7 +33,7 @@ from conftest import (
 
 import zpyro
 from zpyro import errors, wire
-from zpyro.naming import NameWatcher
+from zpyro.namewatch import NameWatcher
 from zpyro.serializers import BY_ID, get_serializer
 
 pytestmark = pytest.mark.timeout(60)
@@ -270,6 +270,43 @@ def test_a_call_to_an_absent_daemon_fails_fast_and_never_runs_later() -> None:
         assert second.seen == ["late"]
     p._pyroRelease()
     assert first.seen == ["warm-up"]
+
+
+def test_a_send_after_libzmq_dropped_the_connection_does_not_block() -> None:
+    """A connection that is made and then dropped loses its pipe in libzmq (it never
+    reconnects), maybe before the leader has read the monitor event that says so; and a DEALER
+    with no peer at all blocks a plain send for good. Every send must either queue or report
+    the connection closed, with the monitor's reason."""
+    from zpyro.connection import Connection
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def hang_up() -> None:  # accepts, then closes: the ZMTP handshake never completes
+        peer, _ = listener.accept()
+        peer.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    conn = Connection(f"tcp://127.0.0.1:{listener.getsockname()[1]}", scaled(5))
+    try:
+        frames = wire.encode(wire.PING, 0, 0, 1, "", "")
+        deadline = time.monotonic() + scaled(5)
+        outcome: list[bool] = []
+        while not outcome or outcome[-1]:  # queued while the pipe lasts; then False, no hang
+            assert time.monotonic() < deadline, "sends on the dropped connection never failed"
+            outcome.clear()
+            sender = threading.Thread(target=lambda: outcome.append(conn._send(frames)))
+            sender.start()
+            sender.join(scaled(5))
+            assert outcome, "a send on a dropped connection blocked"
+            conn._monitor.poll(10)  # (waits for libzmq's news, 10 ms at most)
+        assert conn.closed
+        with pytest.raises(errors.CommunicationError, match="handshake"):
+            conn.call(frames, 1, scaled(5))
+    finally:
+        conn.close()
+        listener.close()
 
 
 SLOW_SERVER = """

@@ -118,7 +118,7 @@ def test_answered_futures_leave_no_deadline_entries_behind(served: ServedDaemon)
             wave = [futures.echo(i) for i in range(500)]
             assert [f.result(scaled(30)) for f in wave] == list(range(500))
         # 5,000 answered; what is kept is bounded by what was outstanding (500), not by 5,000
-        assert len(futures._pyroConnection._deadlines) < 1500
+        assert len(futures._pyroConnection._calls.deadlines) < 1500
     finally:
         futures._pyroRelease()
         proxy._pyroRelease()

@@ -16,14 +16,15 @@ from .errors import excepthook, get_remote_traceback
 from .executor import Executor
 from .exposure import behavior, callback, expose, idempotent, oneway
 from .futures import Future
-from .naming import NameWatcher, locate_ns, locateNS, resolve, serve
+from .namewatch import NameWatcher
+from .naming import locate_ns, locateNS, resolve
 from .serializers import (
     register_class_to_dict,
     register_dict_to_class,
     unregister_class_to_dict,
     unregister_dict_to_class,
 )
-from .server import Daemon
+from .server import Daemon, serve
 from .uri import URI
 
 __all__ = [

@@ -21,6 +21,7 @@ from typing import Any, cast
 from . import client, server
 from .sockets import can_read
 from .uri import URI
+from .wire import GETATTR
 
 __all__ = ["Daemon", "Proxy"]
 
@@ -116,7 +117,7 @@ class Proxy:
         await self._pyroConnect()
         if name not in self._pyroProxy._pyroAttrs:
             raise AttributeError(f"remote object has no exposed property {name!r}")
-        return await self._pyroAwait(client.GETATTR, (name,), {})
+        return await self._pyroAwait(GETATTR, (name,), {})
 
     def __getattr__(self, name: str) -> Any:
         proxy = self._pyroProxy
@@ -125,7 +126,7 @@ class Proxy:
         if name.startswith("_"):
             raise AttributeError(name)
         if name in proxy._pyroAttrs:  # a property: awaitable value
-            return self._pyroAwait(client.GETATTR, (name,), {})
+            return self._pyroAwait(GETATTR, (name,), {})
         return _AwaitableMethod(self, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -149,26 +150,27 @@ class Daemon(server.Daemon):
         """Serve until shutdown() or until this task is cancelled."""
         loop = asyncio.get_running_loop()
         stopped: asyncio.Future[None] = loop.create_future()
-        self._loop = loop  # async def methods run on this loop
-        self._stop.clear()
-        router_fd = cast(int, self._router.fd)
-        wake_fd = self._waker.fileno()
-        ready = {self._router: 1, wake_fd: 1}
+        serving = self._serving
+        self._coroutines.loop = loop  # async def methods run on this loop
+        serving.stop.clear()
+        router = serving.router
+        wake_fd = serving.waker.fileno()
+        ready = {router: 1, wake_fd: 1}
 
         def on_readable() -> None:
-            if self._stop.is_set():
+            if serving.stop.is_set():
                 if not stopped.done():
                     stopped.set_result(None)
                 return
-            self.events(ready)
+            serving.events(ready)
             # the zmq descriptor is edge-triggered: look again before waiting for the next edge
-            if can_read(self._router) or self._outbox:
+            if can_read(router) or serving.outbox:
                 loop.call_soon(on_readable)
 
         # the ROUTER's monitor too (clients that went away): events() drains it at every turn
-        fds = [router_fd, wake_fd]
-        if self._watch is not None:
-            fds.append(cast(int, self._watch.monitor.fd))
+        fds = [cast(int, router.fd), wake_fd]
+        if serving.watch is not None:
+            fds.append(cast(int, serving.watch.monitor.fd))
         for fd in fds:
             loop.add_reader(fd, on_readable)
         loop.call_soon(on_readable)  # anything that arrived before we started watching
@@ -177,4 +179,4 @@ class Daemon(server.Daemon):
         finally:
             for fd in fds:
                 loop.remove_reader(fd)
-            self._loop = None
+            self._coroutines.loop = None

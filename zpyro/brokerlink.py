@@ -23,22 +23,19 @@ import zmq
 
 from . import errors, wire
 from .config import config
-from .security import apply_client, server_public
-from .sockets import apply_heartbeat, can_read, context
-from .uri import URI, endpoint_to_location
+from .security import server_public
+from .sockets import can_read, dealer
+from .uri import URI, endpoint_to_location, host_port
 
 log = logging.getLogger("zpyro.brokerlink")
 
-JSON_ID = 2
 BYE_LINGER_MS = 200  # a closing daemon's BYE still gets out
 
 
 def broker_endpoint(broker: str | bool) -> str:
     """`broker=True` -> the configured name server; else a tcp:// endpoint or host:port."""
     if broker is True:
-        host = config.NS_HOST
-        host = f"[{host}]" if ":" in host else host
-        return f"tcp://{host}:{config.NS_PORT}"
+        return f"tcp://{host_port(config.NS_HOST, config.NS_PORT)}"
     if not isinstance(broker, str) or not broker:
         raise errors.DaemonError(f"broker must be True or 'tcp://host:port', not {broker!r}")
     if "://" in broker:
@@ -58,24 +55,12 @@ class BrokerLink:
         self.identity = b"D" + os.urandom(16)
         self.route = self.identity.hex()  # how streams of this daemon are addressed
         self._describe = describe  # -> the READY payload
-        sock = context().socket(zmq.DEALER)
-        try:
-            sock.linger = 0
-            sock.routing_id = self.identity
-            sock.sndhwm = 0  # replies queue while the broker is away; never dropped
-            sock.rcvhwm = 0
-            if self.endpoint.startswith("tcp://["):
-                sock.ipv6 = 1
-            apply_heartbeat(sock)
-            server_key = server_public()
-            self.secure = server_key is not None  # then routes carry callers' keys
-            if server_key is not None:  # a CURVE broker: we are one of its clients
-                apply_client(sock, server_key)
-            sock.connect(self.endpoint)
-        except zmq.ZMQError as exc:
-            sock.close(linger=0)
-            raise errors.DaemonError(f"cannot connect to broker {self.endpoint}: {exc}") from None
-        self.socket = sock
+        # (no high-water marks: replies queue while the broker is away, never dropped)
+        server_key = server_public()  # a CURVE broker: we are one of its clients
+        self.secure = server_key is not None  # then routes carry callers' keys
+        self.socket, _ = dealer(
+            self.endpoint, server_key, errors.DaemonError, routing_id=self.identity
+        )
         self.epoch: int | None = None
         self.interval = max(0.05, config.HEARTBEAT_INTERVAL)
         self.timeout = max(self.interval, config.HEARTBEAT_TIMEOUT)
@@ -177,4 +162,4 @@ class BrokerLink:
         self.socket.close(linger=BYE_LINGER_MS if bye else 0)
 
     def _control(self, kind: int, payload: bytes = b"") -> list[Any]:
-        return [b"", *wire.encode(kind, 0, JSON_ID if payload else 0, 0, "", "", payload)]
+        return [b"", *wire.encode(kind, 0, wire.JSON_ID if payload else 0, 0, "", "", payload)]

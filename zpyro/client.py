@@ -2,11 +2,8 @@
 
 A proxy holds one :class:`~zpyro.connection.Connection` (one DEALER), made on first use. Many
 threads may call through one proxy at once; their calls are pipelined on that connection.
-
 Metadata (which names are methods, oneway methods or properties) comes from the daemon on
-connect. It is also kept per URI in a small process-wide cache: a new proxy for a URI seen
-before skips the extra round trip and asks the daemon to confirm the metadata along with its
-first call's reply instead.
+connect, or from the process-wide cache of it (:mod:`zpyro.metadata`).
 """
 
 from __future__ import annotations
@@ -14,32 +11,33 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import InvalidStateError
 from typing import Any
 
-from . import errors, wire
+from . import errors, metadata, wire
 from .batch import batch_results
+from .classdicts import register_proxy_class
 from .config import config
-from .connection import StaleConnection
+from .connection import Connection, StaleConnection
 from .context import _current as _current_call
-from .dispatch import DAEMON_OBJECT_ID, GETATTR, SETATTR
 from .futures import Future
 from .security import server_public
-from .serializers import BY_ID, get_serializer, register_class_to_dict, register_dict_to_class
+from .serializers import BY_ID, get_serializer
 from .streams import RemoteIterator
 from .uri import URI
+from .wire import DAEMON_OBJECT_ID, GETATTR, JSON_ID, SETATTR
 
-JSON_ID = get_serializer("json").serializer_id
-_META_CACHE_SIZE = 1024
-# Cached metadata younger than this is trusted as it is; older, a proxy has it confirmed along
-# with its first call's reply (FLAG_META). A name missing from cached metadata always triggers a
-# fresh fetch, so a method added to a restarted daemon is never refused because of the cache.
-META_TRUST_SECONDS = 10.0
-_meta_cache: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
-_meta_lock = threading.Lock()
+# How a PYRONAME:/PYROMETA: URI becomes the PYRO: URI to connect to. The naming layer sits above
+# this one and installs it (set_resolver) when imported, which ``import zpyro`` always does.
+_resolver: Callable[[URI], URI] | None = None
 
+
+def set_resolver(resolve: Callable[[URI], URI]) -> None:
+    global _resolver
+    _resolver = resolve
+
+
+Deliver = Callable[[Any, BaseException | None], None]  # deliver(value, error)
 
 _NO_ARGUMENTS: dict[int, bytes] = {}  # serializer id -> payload of [(), {}]
 
@@ -49,23 +47,6 @@ def _no_arguments(serializer: Any) -> bytes:
     if payload is None:
         payload = _NO_ARGUMENTS[serializer.serializer_id] = serializer.dumps([(), {}])[0]
     return payload
-
-
-def _cache_meta(uri: str, meta: dict[str, Any]) -> None:
-    with _meta_lock:
-        _meta_cache[uri] = (meta, time.monotonic())
-        _meta_cache.move_to_end(uri)
-        while len(_meta_cache) > _META_CACHE_SIZE:
-            _meta_cache.popitem(last=False)
-
-
-def _cached_meta(uri: str) -> tuple[dict[str, Any], bool] | None:
-    """(metadata, still trusted) for a URI seen before, else None."""
-    with _meta_lock:
-        entry = _meta_cache.get(uri)
-    if entry is None:
-        return None
-    return entry[0], time.monotonic() - entry[1] < META_TRUST_SECONDS
 
 
 class _RemoteMethod:
@@ -186,8 +167,6 @@ class Proxy:
 
     def _pyroConnect(self, force_metadata: bool = False) -> Any:
         """Make the connection (lock held). Uses cached metadata when allowed."""
-        from .connection import Connection
-
         if self._pyroConnection is not None and not force_metadata:
             return self._pyroConnection
         uri = self._pyroResolve()
@@ -198,7 +177,7 @@ class Proxy:
         conn = self._pyroConnection or Connection(
             endpoint, config.CONNECT_TIMEOUT, server_public(self._pyroCurveServerKey)
         )
-        cached = None if force_metadata else _cached_meta(str(uri))
+        cached = None if force_metadata else metadata.recall(str(uri))
         try:
             if cached is not None:
                 self._pyroApplyMetadata(cached[0], fresh=cached[1], from_cache=True)
@@ -215,42 +194,20 @@ class Proxy:
         every new connection, so a name that moved is followed)."""
         uri = self._pyroUri
         if uri.protocol != "PYRO":
-            from .naming import resolve
-
-            uri = resolve(uri)
+            if _resolver is None:
+                raise errors.NamingError(f"cannot resolve {uri}: zpyro.naming is not imported")
+            uri = _resolver(uri)
         self._pyroTarget = uri
         return uri
 
     def _pyroFetchMetadata(self, conn: Any) -> None:
-        try:
-            self._pyroFetchMetadataIn(conn, self._pyroSerializer)
-        except errors.SerializeError:
-            # the metadata may come from a broker that refuses our serializer (pickle, say)
-            # while the daemon behind it accepts it: metadata is plain data, json carries it
-            if self._pyroSerializer == "json":
-                raise
-            self._pyroFetchMetadataIn(conn, "json")
-
-    def _pyroFetchMetadataIn(self, conn: Any, serializer_name: str) -> None:
         timeout = config.CONNECT_TIMEOUT
         if self._pyroTimeout:
             timeout = min(timeout, self._pyroTimeout)
-        serializer = get_serializer(serializer_name)
-        payload, _ = serializer.dumps([(self._pyroTarget.object,), {}])
-        call_id = conn.next_call_id()
-        frames = wire.encode(
-            wire.CALL,
-            0,
-            serializer.serializer_id,
-            call_id,
-            DAEMON_OBJECT_ID,
-            "get_metadata",
-            payload,
-        )
-        reply = conn.call(frames, call_id, timeout)
-        meta = self._pyroDecode(reply, serializer)
+        target = self._pyroTarget
+        meta = metadata.fetch(conn, target.object, self._pyroSerializer, timeout, self._pyroDecode)
         self._pyroApplyMetadata(meta, fresh=True)
-        _cache_meta(str(self._pyroTarget), meta)
+        metadata.remember(str(target), meta)
 
     def _pyroApplyMetadata(self, meta: Any, fresh: bool, from_cache: bool = False) -> None:
         if not isinstance(meta, dict):
@@ -299,18 +256,32 @@ class Proxy:
         kwargs: dict[str, Any],
         object_id: str | None = None,
         flags: int = 0,
+        deliver: Deliver | None = None,
     ) -> Any:
+        """Call `method` and return its result; with `deliver`, return None at once and hand the
+        outcome to ``deliver(value, error)`` later (see _pyroSubmit).
+
+        The proxy's one retry of a call that found its connection already closed: nothing of it
+        went out (StaleConnection), so it is sent once more, on a new connection.
+        """
         for retry in (False, True):
-            conn, frames, call_id, serializer, oneway = self._pyroPrepare(
-                method, args, kwargs, object_id, flags
-            )
             try:
+                conn, frames, call_id, serializer, oneway = self._pyroPrepare(
+                    method, args, kwargs, object_id, flags
+                )
                 if oneway:
                     conn.send_oneway(frames)
+                    if deliver is not None:
+                        deliver(None, None)
                     return None
-                reply = conn.call(frames, call_id, self._pyroTimeout)
-                break
-            except StaleConnection:  # closed before anything was sent: once more, anew
+                if deliver is None:
+                    reply = conn.call(frames, call_id, self._pyroTimeout)
+                    break
+                conn.submit(
+                    frames, call_id, self._pyroTimeout, _decoding(self, serializer, deliver)
+                )
+                return None
+            except StaleConnection:
                 if retry:
                     raise
         return self._pyroDecode(reply, serializer)
@@ -320,19 +291,10 @@ class Proxy:
     ) -> Future:
         """Send the call and return a Future of its result at once."""
         future = Future()
-
-        def deliver(value: Any, error: BaseException | None) -> None:
-            if future.cancelled():
-                return  # the caller gave up on it (e.g. a cancelled asyncio task): drop the reply
-            try:
-                if error is None:
-                    future.set_result(value)
-                else:
-                    future.set_exception(error)
-            except InvalidStateError:  # cancelled just now
-                pass
-
-        self._pyroSubmit(method, args, kwargs, flags, deliver)
+        try:  # (as _pyroSubmit, without its extra call: this is the futures' hot path)
+            self._pyroCall(method, args, kwargs, None, flags, future._deliver)
+        except BaseException as exc:
+            future._deliver(None, exc)
         return future
 
     def _pyroSubmit(
@@ -341,54 +303,17 @@ class Proxy:
         args: tuple[Any, ...] | list[Any],
         kwargs: dict[str, Any],
         flags: int,
-        deliver: Callable[[Any, BaseException | None], None],
+        deliver: Deliver,
     ) -> None:
         """Send the call; ``deliver(value, error)`` gets its outcome once.
 
         It runs in whichever thread reads the reply (the caller's own, right away, for a oneway
         call or a call that could not be sent), so it must be quick and must not block.
         """
-        for retry in (False, True):
-            try:
-                conn, frames, call_id, serializer, oneway = self._pyroPrepare(
-                    method, args, kwargs, None, flags
-                )
-                if oneway:
-                    conn.send_oneway(frames)
-                    deliver(None, None)
-                    return
-                self._pyroSubmitTo(conn, frames, call_id, serializer, deliver)
-                return
-            except StaleConnection as exc:  # closed before anything was sent: once more, anew
-                if retry:
-                    deliver(None, exc)
-                    return
-            except BaseException as exc:
-                deliver(None, exc)
-                return
-
-    def _pyroSubmitTo(
-        self,
-        conn: Any,
-        frames: list[Any],
-        call_id: int,
-        serializer: Any,
-        deliver: Callable[[Any, BaseException | None], None],
-    ) -> None:
-        decode = self._pyroDecode
-
-        def done(reply: Any, error: BaseException | None) -> None:
-            if error is None:
-                try:
-                    value = decode(reply, serializer)
-                except BaseException as exc:
-                    deliver(None, exc)
-                    return
-                deliver(value, None)
-            else:
-                deliver(None, error)
-
-        conn.submit(frames, call_id, self._pyroTimeout, done)
+        try:
+            self._pyroCall(method, args, kwargs, None, flags, deliver)
+        except BaseException as exc:
+            deliver(None, exc)
 
     def _pyroPrepare(
         self,
@@ -463,7 +388,7 @@ class Proxy:
         if flags & wire.FLAG_META:
             value, meta = value
             self._pyroApplyMetadata(meta, fresh=True)
-            _cache_meta(str(self._pyroTarget), meta)
+            metadata.remember(str(self._pyroTarget), meta)
         if flags & wire.FLAG_STREAM:
             stream_id, items, finished, error = value
             return RemoteIterator(self, stream_id, items, finished, error)
@@ -553,6 +478,24 @@ class Proxy:
         return sorted(set(super().__dir__()) | self._pyroMethods | self._pyroAttrs)
 
 
+def _decoding(proxy: Proxy, serializer: Any, deliver: Deliver) -> Callable[[Any, Any], None]:
+    """The connection's callback for a submitted call: decode the reply, then deliver."""
+    decode = proxy._pyroDecode
+
+    def done(reply: Any, error: BaseException | None) -> None:
+        if error is None:
+            try:
+                value = decode(reply, serializer)
+            except BaseException as exc:
+                deliver(None, exc)
+                return
+            deliver(value, None)
+        else:
+            deliver(None, error)
+
+    return done
+
+
 def asyncproxy(proxy: Proxy) -> Proxy:
     """A copy of `proxy` whose calls return zpyro.Future objects (Pyro4's Pyro4.async)."""
     twin = copy.copy(proxy)
@@ -560,26 +503,4 @@ def asyncproxy(proxy: Proxy) -> Proxy:
     return twin
 
 
-def _proxy_to_dict(proxy: Proxy) -> dict[str, Any]:
-    return {"__class__": "zpyro.Proxy", "uri": str(proxy._pyroUri)}
-
-
-def _dict_to_proxy(_classname: str, data: dict[str, Any]) -> Proxy:
-    return Proxy(data["uri"])
-
-
-register_class_to_dict(Proxy, _proxy_to_dict)
-register_dict_to_class("zpyro.Proxy", _dict_to_proxy)
-
-
-# URIs travel as their text (a name server's lookup returns one), with every serializer
-def _uri_to_dict(uri: URI) -> dict[str, Any]:
-    return {"__class__": "zpyro.URI", "uri": str(uri)}
-
-
-def _dict_to_uri(_classname: str, data: dict[str, Any]) -> URI:
-    return URI(data["uri"])
-
-
-register_class_to_dict(URI, _uri_to_dict)
-register_dict_to_class("zpyro.URI", _dict_to_uri)
+register_proxy_class(Proxy)  # proxies travel as their URI and arrive as proxies

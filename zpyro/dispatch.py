@@ -22,17 +22,12 @@ from .exposure import is_callback, is_private, members_of
 from .objects import ObjectRegistry
 from .serializers import BY_ID, get_serializer
 from .streams import StreamRegistry, is_stream
+from .wire import DAEMON_OBJECT_ID, GETATTR, JSON_ID, SETATTR
 
 log = logging.getLogger("zpyro.dispatch")
 
-DAEMON_OBJECT_ID = "Pyro.Daemon"
-JSON_ID = get_serializer("json").serializer_id
 MAX_CLIENT_KEYS = 100_000  # CURVE keys remembered, one per connection identity
 DEFERRED = object()  # handle()'s answer when the reply will come later (async def methods)
-
-# Method names a proxy uses to read and write exposed properties.
-GETATTR = "__getattr__"
-SETATTR = "__setattr__"
 
 _PLAIN = frozenset({str, int, float, bool, type(None), bytes})
 
@@ -52,7 +47,7 @@ class Dispatcher:
         max_message_size: int,
         oob_threshold: int,
         run_coroutine: Callable[[Any], Any] | None = None,
-        uri_for: Callable[[str], Any] | None = None,
+        make_proxy: Callable[[str], Any] | None = None,
         streams: StreamRegistry | None = None,
     ) -> None:
         self.registry = registry
@@ -63,7 +58,9 @@ class Dispatcher:
         # How a coroutine is run to completion when it cannot be deferred (e.g. in a batch).
         self.run_coroutine = run_coroutine or asyncio.run
         self.defer: Defer | None = None  # set by a daemon that runs an event loop
-        self.uri_for = uri_for  # makes autoproxy possible
+        # object id -> a proxy for it: makes autoproxy possible (handed in: the client is a
+        # layer above this one)
+        self.make_proxy = make_proxy
         self.streams = streams  # None: generators are not streamed (ITER_STREAMING off)
         # What a call that wants no reply gets back: nothing, except from a brokered daemon,
         # which tells its broker the call is done (wire.DONE) so its slot is freed.
@@ -176,7 +173,7 @@ class Dispatcher:
             if self.streams is not None and is_stream(result):
                 result = self.streams.open(result, info.client if info else b"")
                 flags |= wire.FLAG_STREAM
-            if self.uri_for is not None and type(result) not in _PLAIN:
+            if self.make_proxy is not None and type(result) not in _PLAIN:
                 result = self._autoproxy(result)
             if msg.flags & wire.FLAG_META:
                 result = [result, self.metadata(msg.object_id)]
@@ -269,10 +266,8 @@ class Dispatcher:
         object_id = self.registry.id_of_instance(value)
         if object_id is None or object_id == DAEMON_OBJECT_ID:
             return value
-        from .client import Proxy  # the server side makes proxies only for autoproxy
-
-        assert self.uri_for is not None
-        return Proxy(self.uri_for(object_id))
+        assert self.make_proxy is not None
+        return self.make_proxy(object_id)
 
     def _refused_serializer(self, msg: wire.Message) -> list[Any] | None:
         known = BY_ID.get(msg.serializer_id)
@@ -320,7 +315,8 @@ class Dispatcher:
             return functools.partial(getattr if method == GETATTR else setattr, obj)
         if not isinstance(method, str) or is_private(method) or method not in members.methods:
             raise AttributeError(f"no exposed method {method!r} on {type(obj).__name__}")
-        return getattr(obj, method)  # type: ignore[no-any-return]
+        found: Callable[..., Any] = getattr(obj, method)
+        return found
 
     def _log_call_error(self, msg: wire.Message, target: Any, exc: BaseException) -> None:
         if is_callback(target):

@@ -173,7 +173,7 @@ class Executor(cf.Executor):
     def _full(self) -> bool:
         return self.max_pending is not None and len(self._in_flight) >= self.max_pending
 
-    def _answered(self, future: Future, call: cf.Future) -> None:  # type: ignore[type-arg]
+    def _answered(self, future: Future, call: cf.Future[Any]) -> None:
         """A call's reply (or failure) is in: free its slot, then pass the outcome on.
 
         The slot goes first so that a done-callback which submits the next job finds one free

@@ -67,11 +67,11 @@ def expose(obj: T) -> T:
     if isinstance(obj, property):
         for accessor in (obj.fget, obj.fset, obj.fdel):
             if accessor is not None:
-                accessor._pyroExposed = True  # type: ignore[attr-defined,union-attr]
-        return obj  # type: ignore[return-value]
+                accessor._pyroExposed = True  # type: ignore[union-attr]
+        return obj
     if isinstance(obj, (staticmethod, classmethod)):
-        obj.__func__._pyroExposed = True  # type: ignore[attr-defined,union-attr]
-        return obj  # type: ignore[return-value]
+        obj.__func__._pyroExposed = True  # type: ignore[union-attr]
+        return obj
     name = getattr(obj, "__name__", "")
     if name.startswith("_") and not inspect.isclass(obj):
         raise AttributeError(f"cannot expose private member {name!r}")

@@ -13,7 +13,7 @@ from typing import Any
 _CANCELLED = "CANCELLED"  # concurrent.futures' state of a cancelled future nobody was told of
 
 
-class Future(concurrent.futures.Future):  # type: ignore[type-arg]
+class Future(concurrent.futures.Future[Any]):
     """The result of a call made through an async proxy (or a batch run asynchronously)."""
 
     @property
@@ -53,7 +53,7 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
         """
         chained = Future()
 
-        def run(done: concurrent.futures.Future) -> None:  # type: ignore[type-arg]
+        def run(done: concurrent.futures.Future[Any]) -> None:
             if chained.cancelled():
                 return  # nobody wants this link of the chain any more
             if done.cancelled():
@@ -70,3 +70,16 @@ class Future(concurrent.futures.Future):  # type: ignore[type-arg]
 
         self.add_done_callback(run)
         return chained
+
+    def _deliver(self, value: Any, error: BaseException | None) -> None:
+        """Settle it with a call's outcome (the proxy's ``deliver``); a Future the caller gave
+        up on (cancelled, e.g. with its asyncio task) drops the outcome."""
+        if self.cancelled():
+            return
+        try:
+            if error is None:
+                self.set_result(value)
+            else:
+                self.set_exception(error)
+        except concurrent.futures.InvalidStateError:  # cancelled just now
+            pass

@@ -14,10 +14,13 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import errors
+from . import announce, errors
 from .announce import Announcement
+from .client import Proxy
 from .config import config
-from .naming import NAMESERVER_NAME, NameWatcher, _location
+from .namewatch import NameWatcher
+from .naming import ns_location
+from .wire import NAMESERVER_ID
 
 PROG = "zpyro-nsc"
 
@@ -99,17 +102,17 @@ def cmd_ping(ns: Any, args: argparse.Namespace) -> int:
 def describe(ann: Announcement) -> str:
     """One line for an announcement, as ``watch`` prints it."""
     body = ann.body
-    if ann.kind == "name.registered":
+    if ann.kind == announce.NAME_REGISTERED:
         tags = f" (metadata: {_tags(body['metadata'])})" if body["metadata"] else ""
-        return f"name.registered {body['name']} -> {body['uri']}{tags}"
-    if ann.kind == "name.removed":
-        return f"name.removed {body['name']}"
-    if ann.kind == "daemon.joined":
+        return f"{ann.kind} {body['name']} -> {body['uri']}{tags}"
+    if ann.kind == announce.NAME_REMOVED:
+        return f"{ann.kind} {body['name']}"
+    if ann.kind == announce.DAEMON_JOINED:
         names = ",".join(body["names"])
-        return f"daemon.joined {body['daemon']} names={names} capacity={body['capacity']}"
-    if ann.kind == "daemon.left":
+        return f"{ann.kind} {body['daemon']} names={names} capacity={body['capacity']}"
+    if ann.kind == announce.DAEMON_LEFT:
         names = ",".join(body["names"])
-        return f"daemon.left {body['daemon']} names={names} reason={body['reason']}"
+        return f"{ann.kind} {body['daemon']} names={names} reason={body['reason']}"
     return f"{ann.kind} seq={ann.seq}"
 
 
@@ -117,7 +120,7 @@ def cmd_watch(ns: Any, args: argparse.Namespace) -> int:
     stop = threading.Event()
 
     def show(ann: Announcement) -> None:
-        if args.no_alive and ann.kind == "broker.alive":
+        if args.no_alive and ann.kind == announce.BROKER_ALIVE:
             return
         try:
             print(describe(ann), flush=True)
@@ -201,9 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _connect(host: str, port: int, timeout: float) -> Any:
     """A name-server proxy that has answered a ping; CommunicationError when none answers."""
-    from .client import Proxy
-
-    proxy = Proxy(f"PYRO:{NAMESERVER_NAME}@{_location(host, port)}")
+    proxy = Proxy(f"PYRO:{NAMESERVER_ID}@{ns_location(host, port)}")
     proxy._pyroTimeout = timeout
     try:
         proxy.ping()
@@ -223,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     config.CONNECT_TIMEOUT = args.timeout  # also bounds the locate inside NameWatcher
     if args.server_key:
         config.CURVE_SERVER_PUBLIC_KEY = args.server_key  # proxies and the watcher's SUB
-    where = _location(args.host, args.port)
+    where = ns_location(args.host, args.port)
     command = COMMANDS[args.command][0]
     ns = None
     try:

@@ -24,7 +24,7 @@ from .sockets import can_read
 
 
 class PeerWatch:
-    def __init__(self, router: zmq.Socket) -> None:
+    def __init__(self, router: zmq.Socket[bytes]) -> None:
         self.monitor = router.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         self._router = router
         self._peer_fd: dict[bytes, int] = {}

@@ -110,7 +110,7 @@ class _Allow:
         return ok
 
 
-def _authenticator(ctx: zmq.Context) -> Any:
+def _authenticator(ctx: zmq.Context[zmq.Socket[bytes]]) -> Any:
     global _auth
     with _auth_lock:
         if _auth is None:
@@ -123,7 +123,10 @@ def _authenticator(ctx: zmq.Context) -> Any:
 
 
 def apply_server(
-    sock: zmq.Socket, ctx: zmq.Context, keys: Keys, allowed_dir: str | None = None
+    sock: zmq.Socket[bytes],
+    ctx: zmq.Context[zmq.Socket[bytes]],
+    keys: Keys,
+    allowed_dir: str | None = None,
 ) -> None:
     """Make `sock` a CURVE server (call before bind)."""
     directory = allowed_dir if allowed_dir is not None else config.CURVE_ALLOWED_CLIENTS
@@ -136,7 +139,7 @@ def apply_server(
     sock.curve_server = True
 
 
-def apply_client(sock: zmq.Socket, server_key: bytes) -> None:
+def apply_client(sock: zmq.Socket[bytes], server_key: bytes) -> None:
     """Make `sock` a CURVE client of the server with public key `server_key` (before connect)."""
     public, secret = client_keys()
     sock.curve_publickey = public

@@ -1,13 +1,18 @@
-"""Socket settings shared by daemons and proxies: one context, heartbeats, monitor events."""
+"""Sockets as daemons, brokers and proxies set them up: one context, lean send/receive,
+heartbeats, binding, connecting a DEALER, monitor events."""
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, cast
 
 import zmq
 
+from . import errors
 from .config import config
+from .security import apply_client
+from .uri import host_port
 
 # Monitor events a proxy reacts to.
 MONITOR_EVENTS = (
@@ -21,11 +26,11 @@ MONITOR_EVENTS = (
 )
 
 
-_context: zmq.Context | None = None
+_context: zmq.Context[zmq.Socket[bytes]] | None = None
 _context_lock = threading.Lock()
 
 
-def context() -> zmq.Context:
+def context() -> zmq.Context[zmq.Socket[bytes]]:
     """The process-wide context: inproc endpoints only connect within one context.
 
     libzmq's default of 1023 sockets per context would cap a process at ~340 proxies (each has a
@@ -36,7 +41,7 @@ def context() -> zmq.Context:
     if _context is None:
         with _context_lock:
             if _context is None:
-                ctx: zmq.Context = zmq.Context.instance()
+                ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
                 try:
                     ctx.max_sockets = max(ctx.max_sockets, _max_sockets())
                 except zmq.ZMQError:
@@ -68,12 +73,12 @@ _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
 
 
-def can_read(sock: zmq.Socket) -> bool:
+def can_read(sock: zmq.Socket[bytes]) -> bool:
     """True when a message is waiting on `sock` (cheaper than catching zmq.Again)."""
     return bool(cast(int, _GET(sock, _EVENTS)) & _POLLIN)
 
 
-def recv_frames(sock: zmq.Socket, flags: int = 0) -> list[bytes]:
+def recv_frames(sock: zmq.Socket[bytes], flags: int = 0) -> list[bytes]:
     """``sock.recv_multipart(flags)``, as bytes, without the wrapper's overhead."""
     frames = [_RECV(sock, flags)]
     while _GET(sock, _RCVMORE):
@@ -81,18 +86,28 @@ def recv_frames(sock: zmq.Socket, flags: int = 0) -> list[bytes]:
     return frames
 
 
-def send_frames(sock: zmq.Socket, frames: list[Any], copy: bool = True) -> None:
-    """``sock.send_multipart(frames, copy=copy)`` without the wrapper's overhead.
+def send_frames(
+    sock: zmq.Socket[bytes], frames: list[Any], copy: bool = True, flags: int = 0
+) -> None:
+    """``sock.send_multipart(frames, flags, copy=copy)`` without the wrapper's overhead.
 
     Every frame must be bytes, a zmq.Frame or support the buffer protocol (ours always do).
     """
     last = len(frames) - 1
+    more = _SNDMORE | flags
     for i in range(last):
-        _SEND(sock, frames[i], _SNDMORE, copy)
-    _SEND(sock, frames[last], 0, copy)
+        _SEND(sock, frames[i], more, copy)
+    _SEND(sock, frames[last], flags, copy)
 
 
-def apply_heartbeat(sock: zmq.Socket) -> None:
+def recv_noting(sock: zmq.Socket[bytes]) -> tuple[list[bytes], zmq.Frame]:
+    """One message as bytes, and its last frame: that frame's metadata tells the peer's CURVE
+    key (``security.client_key_of``) and the connection it came on (``peers.PeerWatch``)."""
+    frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+    return [f.bytes for f in frames], frames[-1]
+
+
+def apply_heartbeat(sock: zmq.Socket[bytes]) -> None:
     """ZMTP heartbeats, so a dead or unreachable peer is disconnected (and noticed) in time."""
     interval = config.HEARTBEAT_INTERVAL
     if interval <= 0:
@@ -100,3 +115,76 @@ def apply_heartbeat(sock: zmq.Socket) -> None:
     sock.heartbeat_ivl = int(interval * 1000)
     sock.heartbeat_timeout = int(config.HEARTBEAT_TIMEOUT * 1000)
     sock.heartbeat_ttl = int(config.HEARTBEAT_TIMEOUT * 1000)
+
+
+def tcp_endpoint(host: str, port: int) -> str:
+    """``tcp://host:port``, an IPv6 address in brackets; port 0 asks for a free port."""
+    return f"tcp://{host_port(host, port or '*')}"
+
+
+def bind(
+    sock: zmq.Socket[bytes], endpoint: str, error: type[errors.ZPyroError], retries: int = 0
+) -> str:
+    """Bind `sock`; returns the endpoint bound: for tcp, the host as given (a name stays a
+    name) with the port the OS picked. `retries`: tries 50 ms apart while the port is busy."""
+    if endpoint.startswith("tcp://["):
+        sock.ipv6 = 1
+    for attempt in range(retries + 1):
+        try:
+            sock.bind(endpoint)
+            break
+        except zmq.ZMQError as exc:
+            # libzmq closes a listener asynchronously: a port that a socket of this same process
+            # just closed can stay busy for a moment
+            if exc.errno == zmq.EADDRINUSE and attempt < retries:
+                time.sleep(0.05)
+                continue
+            raise error(f"cannot bind {endpoint}: {exc}") from None
+    bound = cast(bytes, sock.last_endpoint).decode()
+    if not endpoint.startswith("tcp://"):
+        return bound
+    return endpoint.rsplit(":", 1)[0] + ":" + bound.rsplit(":", 1)[1]
+
+
+def connect(sock: zmq.Socket[bytes], endpoint: str) -> None:
+    """``sock.connect(endpoint)``, with IPv6 switched on for a bracketed address."""
+    if endpoint.startswith("tcp://["):
+        sock.ipv6 = 1
+    sock.connect(endpoint)
+
+
+def dealer(
+    endpoint: str,
+    server_key: bytes | None,
+    error: type[errors.ZPyroError],
+    monitor_events: int = 0,
+    **options: Any,
+) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes] | None]:
+    """A DEALER connected to `endpoint`, and its monitor socket when `monitor_events` are asked.
+
+    No linger; no high-water marks (what waits is bounded by its callers, not by silent
+    blocking or dropping); ZMTP heartbeats; a CURVE client of the server with public key
+    `server_key`, if given; then the socket `options` (``routing_id=...``). A failure closes the
+    socket and raises `error`.
+    """
+    sock = context().socket(zmq.DEALER)
+    monitor = None
+    try:
+        sock.linger = 0
+        sock.sndhwm = 0
+        sock.rcvhwm = 0
+        apply_heartbeat(sock)
+        if server_key is not None:  # CURVE: only that server, and encrypted
+            apply_client(sock, server_key)
+        for name, value in options.items():
+            setattr(sock, name, value)
+        if monitor_events:
+            monitor = sock.get_monitor_socket(monitor_events)
+        connect(sock, endpoint)
+    except zmq.ZMQError as exc:
+        if monitor is not None:
+            sock.disable_monitor()
+            monitor.close(linger=0)
+        sock.close(linger=0)
+        raise error(f"cannot connect to {endpoint}: {exc}") from None
+    return sock, monitor

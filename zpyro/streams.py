@@ -17,6 +17,7 @@ import uuid
 from typing import Any
 
 from . import errors
+from .wire import DAEMON_OBJECT_ID
 
 CHUNK_ITEMS = 200  # items per round trip: few round trips, bounded memory on both sides
 
@@ -185,4 +186,4 @@ def _stream_object(stream_id: str) -> str:
     """Where a stream's chunks are fetched: the daemon object, or (brokered) the one daemon
     that holds it, addressed through the broker as ``Pyro.Daemon:ROUTE``."""
     route, sep, _ = stream_id.rpartition("/")
-    return f"Pyro.Daemon:{route}" if sep else "Pyro.Daemon"
+    return f"{DAEMON_OBJECT_ID}:{route}" if sep else DAEMON_OBJECT_ID

@@ -22,7 +22,7 @@ from typing import Any
 
 from .errors import ZPyroError
 
-__all__ = ["URI", "PROTOCOLS", "endpoint_to_location", "make_uri"]
+__all__ = ["URI", "PROTOCOLS", "endpoint_to_location", "host_port", "make_uri"]
 
 PROTOCOLS = ("PYRO", "PYRONAME", "PYROMETA")
 _IPC = "./u:"
@@ -184,13 +184,17 @@ def endpoint_to_location(endpoint: str) -> str:
             location = _INPROC + address
         elif scheme == "tcp":
             host, _, port = address.rpartition(":")
-            bare = ":" in host and not host.startswith("[")
-            location = f"[{host}]:{port}" if bare else address
+            location = host_port(host, port)
         else:
             location = ""
         if location:
             return URI(f"PYRO:x@{location}").location or location
     raise ZPyroError(f"cannot turn zmq endpoint {endpoint!r} into a URI location")
+
+
+def host_port(host: str, port: int | str) -> str:
+    """``host:port`` as URIs and tcp endpoints spell it: an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
 
 def make_uri(object_id: str, location: str, protocol: str = "PYRO") -> URI:

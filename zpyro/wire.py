@@ -16,6 +16,9 @@ part of the format). Frames, in order:
 
 ``docs/PROTOCOL.md`` describes the message kinds, flags and flows. ``decode`` raises only
 :class:`~zpyro.errors.ProtocolError`, whatever it is given.
+
+This module is also the one home of the names the protocol reserves (well-known object ids,
+the property method names, serializer ids): every other module takes them from here.
 """
 
 from __future__ import annotations
@@ -62,6 +65,19 @@ FLAG_ANNOTATED = 0x08  # CALL: payload has a 3rd item, annotations; RESULT: payl
 FLAG_STREAM = 0x10  # RESULT: the value is a stream: payload = [stream_id, items, finished]
 
 MAX_CALL_ID = 0xFFFFFFFF
+
+# Names the protocol reserves.
+DAEMON_OBJECT_ID = "Pyro.Daemon"  # every daemon's own object (metadata, ping, streams, sessions)
+NAMESERVER_ID = "Pyro.NameServer"  # the name server's object id (served by the broker)
+GETATTR = "__getattr__"  # method names a proxy uses to read and write exposed properties
+SETATTR = "__setattr__"
+
+# Serializer ids (the header's serializer byte); zpyro.serializers implements them.
+SERPENT_ID = 1
+JSON_ID = 2  # also what errors and control messages fall back to: every peer reads json
+MSGPACK_ID = 3
+MARSHAL_ID = 4
+PICKLE_ID = 5
 
 
 class Message:
@@ -194,7 +210,8 @@ def _as_bytes(frame: Any) -> bytes:
     if isinstance(frame, bytes):
         return frame
     if hasattr(frame, "bytes"):  # zmq.Frame
-        return frame.bytes  # type: ignore[no-any-return]
+        data: bytes = frame.bytes
+        return data
     try:
         return bytes(frame)
     except Exception:

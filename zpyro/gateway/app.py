@@ -32,10 +32,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-import zpyro
 from zpyro import errors, wire
 from zpyro.context import current_context
 from zpyro.streams import CHUNK_ITEMS, RemoteIterator
+from zpyro.wire import GETATTR
 
 from . import httpio
 from .console import Console
@@ -190,7 +190,7 @@ class Gateway:
         if method in attrs and method not in methods:
             if args or kwargs or "oneway" in opts:
                 raise httpio.bad_request(f"{method!r} is a property: read it without parameters")
-            result = await proxy._pyroAwait(zpyro.client.GETATTR, (method,), {})
+            result = await proxy._pyroAwait(GETATTR, (method,), {})
         elif method in methods:
             oneway = "oneway" in opts or method in proxy._pyroOneway
             flags = wire.FLAG_ONEWAY if oneway else 0

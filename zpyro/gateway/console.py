@@ -16,9 +16,10 @@ With a gateway key, the two sources want it like any call does (``X-Pyro-Gateway
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
@@ -27,9 +28,24 @@ from starlette.routing import BaseRoute, Route
 import zpyro
 
 from . import httpio
+from .feed import Feed
+from .targets import Targets
 
-if TYPE_CHECKING:
-    from .app import Gateway
+
+class Gateway(Protocol):
+    """What the console needs of the gateway (app.py) it is part of."""
+
+    targets: Targets
+    feed: Feed
+    exposed: re.Pattern[str] | None
+    key: str | None
+
+    def start(self) -> None: ...
+
+    def check_key(self, request: Request, query_key: Any) -> None: ...
+
+    def error(self, exc: BaseException, cid: str | None = None) -> Response: ...
+
 
 JSON = "application/json; charset=utf-8"
 STATUS_WAIT = 3.0  # seconds the state waits for the broker's pools() answer

@@ -18,10 +18,11 @@ from typing import Any
 import zpyro
 from zpyro import aio, announce, errors
 from zpyro.config import config
+from zpyro.wire import DAEMON_OBJECT_ID
 
 log = logging.getLogger("zpyro.gateway")
 
-BROKER_DAEMON = "Pyro.Daemon"  # the broker's own object: pools() (docs/BROKER.md)
+BROKER_DAEMON = DAEMON_OBJECT_ID  # the broker's own object answers pools() (docs/BROKER.md)
 _RETRY_START = 2.0  # seconds between tries to reach the name server before the first snapshot
 _SWEEP_SECONDS = 30.0  # how often proxies of URIs no name points to any more are looked for
 _UNUSED_GRACE = 60.0  # at least this long unreferenced (and past the call timeout) before release

@@ -1,0 +1,77 @@
+"""What a proxy learns about its remote object when it connects, and the cache of it.
+
+Metadata (which names are methods, oneway methods or properties, and the daemon's message-size
+limit) comes from the daemon's own object (``Pyro.Daemon.get_metadata``). It is also kept per
+URI in a small process-wide cache: a new proxy for a URI seen in the last
+``META_TRUST_SECONDS`` skips that round trip; after that, it has the daemon confirm the metadata
+along with its first call's reply (``FLAG_META``). A name missing from cached metadata always
+triggers a fresh fetch, so a method added to a restarted daemon is never refused because of the
+cache.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from . import errors, wire
+from .serializers import Serializer, get_serializer
+
+META_TRUST_SECONDS = 10.0  # cached metadata younger than this is used as it is
+CACHE_SIZE = 1024  # URIs
+
+_cache: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
+_lock = threading.Lock()
+
+Decode = Callable[[wire.Message, Serializer], Any]  # the proxy's reply decoder
+
+
+def remember(uri: str, meta: dict[str, Any]) -> None:
+    with _lock:
+        _cache[uri] = (meta, time.monotonic())
+        _cache.move_to_end(uri)
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+
+
+def recall(uri: str) -> tuple[dict[str, Any], bool] | None:
+    """(metadata, still trusted) for a URI seen before, else None."""
+    with _lock:
+        entry = _cache.get(uri)
+    if entry is None:
+        return None
+    return entry[0], time.monotonic() - entry[1] < META_TRUST_SECONDS
+
+
+def fetch(conn: Any, object_id: str, serializer_name: str, timeout: float, decode: Decode) -> Any:
+    """Ask the daemon over `conn` for the metadata of `object_id` (one round trip).
+
+    The answer may come from a broker that refuses our serializer (pickle, say) while the daemon
+    behind it accepts it: metadata is plain data, so json is asked then.
+    """
+    try:
+        return _fetch(conn, object_id, get_serializer(serializer_name), timeout, decode)
+    except errors.SerializeError:
+        if serializer_name == "json":
+            raise
+        return _fetch(conn, object_id, get_serializer("json"), timeout, decode)
+
+
+def _fetch(
+    conn: Any, object_id: str, serializer: Serializer, timeout: float, decode: Decode
+) -> Any:
+    payload, _ = serializer.dumps([(object_id,), {}])
+    call_id = conn.next_call_id()
+    frames = wire.encode(
+        wire.CALL,
+        0,
+        serializer.serializer_id,
+        call_id,
+        wire.DAEMON_OBJECT_ID,
+        "get_metadata",
+        payload,
+    )
+    return decode(conn.call(frames, call_id, timeout), serializer)

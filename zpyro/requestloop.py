@@ -1,0 +1,371 @@
+"""A daemon's request loop: who owns the sockets, which thread runs a call, how replies go out.
+
+Leader/followers (see the README's design section):
+
+* One thread at a time owns the sockets (the *I/O owner*). It receives a call and, when the
+  method is not known to be slow, runs it right there: no thread hand-off, so a short call costs
+  little more than a raw DEALER/ROUTER round trip.
+* A *standby* thread watches the owner. If an inline call runs longer than a few milliseconds the
+  standby takes the sockets over and goes on serving; the old owner finishes its call, hands the
+  reply to the new owner through the reply queue, and retires. Nobody waits behind a long call.
+* Methods seen to be slow (:mod:`zpyro.slowmethods`), and ``async def`` ones, go straight to a
+  bounded worker pool. Workers never touch sockets: they queue the reply and wake the owner.
+
+No thread is tied to a connection: a thousand idle proxies cost a thousand ROUTER peers and
+nothing else. A message meets the front door (:mod:`zpyro.admission`) before anything else.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from . import errors, wire
+from .admission import FrontDoor
+from .brokerlink import BrokerLink
+from .config import config
+from .dispatch import DEFERRED, Dispatcher
+from .objects import ObjectRegistry
+from .peers import PeerWatch
+from .security import ROUTE_KEY_MARK, client_key_of
+from .slowmethods import SlowMethods
+from .sockets import can_read, recv_frames, recv_noting, send_frames
+from .waker import Waker
+from .wire import DAEMON_OBJECT_ID
+from .workers import WorkerPool
+
+log = logging.getLogger("zpyro.server")
+
+WATCH_INTERVAL = 0.005  # standby checks the owner this often; takeover after 1-2 intervals
+SWEEP_EVERY = 200  # standby intervals between sweeps of abandoned streams (~1 s)
+RECV_BATCH = 64  # messages taken from the ROUTER before checking the reply queue again
+MAX_QUEUED = 10_000  # calls waiting for a worker before the daemon answers "busy"
+
+_LOST = object()  # _serve's result when another thread took the sockets over
+
+
+class RequestLoop:
+    """Serves the messages of one ROUTER (or of a brokered daemon's DEALER, `link`)."""
+
+    def __init__(
+        self,
+        router: zmq.Socket[bytes],
+        dispatcher: Dispatcher,
+        registry: ObjectRegistry,
+        max_message_size: int,
+        threads: int,
+        release_client: Callable[[bytes], None],
+        link: BrokerLink | None = None,
+        curve: bool = False,
+    ) -> None:
+        self.router = router
+        self.dispatcher = dispatcher
+        self.registry = registry
+        door = FrontDoor(max_message_size, "this daemon", dispatcher.error_reply, self.reply, log)
+        self._admit = door.admit
+        self._release_client = release_client
+        self.link = link
+        self._curve = curve  # note the callers' CURVE keys (for current_context)
+        self._mutex = threading.Lock()
+        self._owner: int | None = None  # ident of the thread owning the sockets
+        self._inline_seq = 0
+        self._inline_active = False
+        self._taken_over = 0  # inline calls still running after a takeover
+        self._slow = SlowMethods(dispatcher.is_coroutine)
+        self._to_pool = self._slow.to_pool  # (read directly on every call)
+        self.outbox: deque[list[Any]] = deque()  # replies from other threads: [ident, *frames]
+        self.waker = Waker()
+        self.stop = threading.Event()
+        self._loop_done = threading.Event()
+        self._loop_done.set()
+        self._loop_condition: Callable[[], bool] = lambda: True
+        self._max_threads = threads
+        self._pool = WorkerPool(config.THREADPOOL_SIZE_MIN, threads, MAX_QUEUED, "zpyro-daemon")
+        self._poller = zmq.Poller()
+        self._poller.register(router, zmq.POLLIN)
+        self._poller.register(self.waker.fileno(), zmq.POLLIN)
+        # a direct daemon watches its clients' connections, to drop the sessions of the gone
+        self.watch = PeerWatch(router) if link is None else None
+        if self.watch is not None:
+            self._poller.register(self.watch.monitor, zmq.POLLIN)
+        self._noting = False
+        self.update_noting()
+
+    @property
+    def idle(self) -> bool:
+        """No thread serves (the loop is not running)."""
+        return self._owner is None
+
+    def update_noting(self) -> None:
+        """Receive with metadata only when something needs it: CURVE keys, sessions to drop."""
+        self._noting = self._curve or (self.watch is not None and self.registry.has_sessions)
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def run(self, loop_condition: Callable[[], bool]) -> None:
+        """Serve until shutdown() or until loop_condition() returns False."""
+        me = threading.get_ident()
+        with self._mutex:
+            if self._owner is not None:
+                raise errors.DaemonError("the request loop is already running")
+            self._owner = me
+            self._loop_done.clear()
+            self.stop.clear()
+            self._loop_condition = loop_condition
+        self._start_standby()
+        if self._serve(me) is _LOST:
+            # another thread serves now; this one (the user's) waits for the loop's end
+            self._loop_done.wait()
+
+    def _serve(self, me: int) -> object:
+        """The owner's loop. Returns _LOST when the sockets were taken over, else None."""
+        poll_ms = timeout = int(config.POLL_TIMEOUT * 1000)
+        link = self.link
+        try:
+            while not self.stop.is_set():
+                if not self._loop_condition():
+                    break
+                if link is not None:  # wake in time for the next heartbeat
+                    self._heartbeat(link)
+                    timeout = min(poll_ms, int(link.wait * 1000) + 1)
+                ready = dict(self._poller.poll(timeout))
+                if self.watch is not None and self.watch.monitor in ready:
+                    self._peers_gone()
+                if self.outbox or self.waker.fileno() in ready:
+                    self.waker.drain()
+                    self.send_outbox()
+                if self.router in ready:
+                    router = self.router
+                    for _ in range(RECV_BATCH):
+                        if not can_read(router):
+                            break
+                        frames = (
+                            self._recv_noted(router)
+                            if self._noting
+                            else recv_frames(router, zmq.NOBLOCK)
+                        )
+                        if self._process(frames, me) is _LOST:
+                            return _LOST
+        except Exception:  # pragma: no cover - a bug; log it loudly rather than die silently
+            log.exception("daemon request loop failed")
+        with self._mutex:
+            self._owner = None
+            self.stop.set()
+        self.send_outbox()
+        self._loop_done.set()
+        return None
+
+    def _process(self, frames: list[bytes], me: int, pooled: bool = False) -> object:
+        """Handle one incoming message; inline, or via the pool when `pooled` or slow."""
+        ident, body = frames[0], frames[1:]
+        if self.link is not None:
+            if not ident:  # from the broker itself
+                answer = self.link.on_control(body)
+                if answer is not None:
+                    self.reply(b"", answer[1:])
+                return None
+            if self.link.secure and ident[:1] == ROUTE_KEY_MARK:  # the caller's CURVE key
+                self.dispatcher.remember_key(ident, ident[1:41])
+        msg = self._admit(ident, body)
+        if msg is None:  # answered at the door
+            return None
+        key = (msg.object_id, msg.method)
+        if pooled and msg.object_id == DAEMON_OBJECT_ID:  # cheap: answer right here
+            reply = self._handle(ident, msg)
+            if reply is not None:
+                self.reply(ident, reply)
+            return None
+        pool = self._to_pool.get(key)
+        if pool is None:  # first call of this method
+            pool = self._slow.first_call(key)
+        if pooled or pool:
+            if not self._pool.submit(self._run_pooled, ident, msg, not pooled):
+                busy = errors.DaemonError("daemon busy: too many calls waiting for a worker")
+                self.reply(ident, self.dispatcher.error_reply(msg.call_id, busy, msg.serializer_id))
+            return None
+        return self._run_inline(ident, msg, key, me)
+
+    def _run_inline(self, ident: bytes, msg: wire.Message, key: tuple[str, str], me: int) -> object:
+        # only this thread writes these two; the standby reads them under the mutex and a stale
+        # read just postpones a takeover by one interval
+        self._inline_seq += 1
+        self._inline_active = True
+        started = time.perf_counter()
+        try:
+            reply = self._handle(ident, msg)
+        finally:
+            with self._mutex:
+                still_owner = self._owner == me
+                if still_owner:
+                    self._inline_active = False
+                else:  # the flag is the new owner's now (its own inline call may be running)
+                    self._taken_over -= 1
+        self._slow.ran_inline(key, time.perf_counter() - started, not still_owner)
+        if still_owner:
+            if reply is not None:
+                self.reply(ident, reply)
+            return None
+        if reply is not None:
+            self.queue_reply(ident, reply)
+        return _LOST
+
+    def _run_pooled(self, ident: bytes, msg: wire.Message, learn: bool = False) -> None:
+        started = time.perf_counter()
+        reply = self._handle(ident, msg)
+        if learn:
+            self._slow.ran_pooled((msg.object_id, msg.method), time.perf_counter() - started)
+        if reply is not None:
+            self.queue_reply(ident, reply)
+
+    def _handle(self, ident: bytes, msg: wire.Message) -> list[Any] | None:
+        reply = self.dispatcher.handle(ident, msg)
+        return None if reply is DEFERRED else reply  # type: ignore[return-value]
+
+    # -- standby: takes the sockets over from an owner stuck in a long call ---------------------
+
+    def _start_standby(self) -> None:
+        threading.Thread(target=self._standby, name="zpyro-daemon-standby", daemon=True).start()
+
+    def _standby(self) -> None:
+        me = threading.get_ident()
+        seen = -1
+        sweeps = 0
+        streams = self.dispatcher.streams
+        while not self.stop.wait(WATCH_INTERVAL):
+            sweeps += 1
+            if sweeps % SWEEP_EVERY == 0 and streams is not None:
+                streams.sweep()  # abandoned remote iterators
+            with self._mutex:
+                if self._owner is None:
+                    return
+                if not self._inline_active:
+                    seen = -1
+                    continue
+                if seen != self._inline_seq:
+                    seen = self._inline_seq
+                    continue
+                if self._taken_over >= self._max_threads:
+                    continue  # every thread is busy in a long call: the pool is exhausted
+                self._owner = me
+                self._inline_active = False
+                self._taken_over += 1
+            # this thread serves now; a fresh standby watches it
+            self._start_standby()
+            self._serve(me)
+            return
+
+    # -- sending and receiving --------------------------------------------------------------------
+
+    def reply(self, ident: bytes, frames: list[Any]) -> None:
+        """Send on the ROUTER (owner thread only)."""
+        try:
+            if len(frames) <= 3:  # our own small frames: the lean path
+                send_frames(self.router, [ident, *frames])
+            else:  # out-of-band buffers: checked, sent without a copy
+                self.router.send_multipart([ident, *frames], copy=False)
+        except zmq.ZMQError as exc:
+            # ROUTER_MANDATORY: the client went away; nobody is left to tell
+            log.info("reply to departed client %s dropped: %s", ident.hex(), exc)
+
+    def queue_reply(self, ident: bytes, frames: list[Any]) -> None:
+        """Hand a reply to the owner thread (any thread)."""
+        self.outbox.append([ident, *frames])
+        self.waker.wake()
+
+    def send_outbox(self) -> None:
+        outbox = self.outbox
+        while outbox:
+            try:
+                item = outbox.popleft()
+            except IndexError:
+                break
+            self.reply(item[0], item[1:])
+
+    def _recv_noted(self, router: zmq.Socket[bytes]) -> list[bytes]:
+        """Receive one message, noting facts only its frames tell: the caller's CURVE public
+        key (for current_context) and the connection it came on (to see it go)."""
+        data, last = recv_noting(router)
+        if self._curve:
+            key = client_key_of(last)
+            if key is not None:
+                self.dispatcher.remember_key(data[0], key)
+        if self.watch is not None and self.registry.has_sessions:
+            for peer in self.watch.note(data[0], last):
+                self._release_client(peer)
+        return data
+
+    def _peers_gone(self) -> None:
+        """Owner thread: release what clients that disconnected without goodbye held."""
+        assert self.watch is not None
+        for peer in self.watch.gone():
+            log.debug("client %s went away: releasing its sessions and streams", peer.hex())
+            self._release_client(peer)
+
+    def _heartbeat(self, link: BrokerLink) -> None:
+        """Owner thread only: PING the broker when due (it answers with its epoch)."""
+        ping = link.tick(time.monotonic())
+        if ping is not None:
+            self.reply(b"", ping[1:])
+
+    # -- event-loop integration -----------------------------------------------------------------
+
+    def events(self, ready: Any) -> None:
+        """Process what is ready without blocking (see Daemon.events): every call runs on the
+        worker pool, so the host loop never blocks."""
+        items = ready.keys() if isinstance(ready, dict) else ready
+        socks = {item[0] if isinstance(item, tuple) else item for item in items}
+        if self.link is not None:
+            self._heartbeat(self.link)
+        if self.waker.fileno() in socks:
+            self.waker.drain()
+        if self.watch is not None:
+            # drained at every turn, even when the host loop does not poll the monitor: an
+            # unread monitor that fills up blocks libzmq's I/O thread (every socket stalls)
+            self._peers_gone()
+        self.send_outbox()
+        if self.router in socks:
+            router = self.router
+            for _ in range(RECV_BATCH):
+                if not can_read(router):
+                    break
+                frames = (
+                    self._recv_noted(router) if self._noting else router.recv_multipart(zmq.NOBLOCK)
+                )
+                self._process(frames, -1, pooled=True)
+
+    # -- stopping -------------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Stop the loop (from any thread, also from inside a served call)."""
+        self.stop.set()
+        if not self.waker.closed:
+            self.waker.wake()
+
+    def wait_stopped(self) -> None:
+        """After shutdown(): wait (bounded) for the loop to end, unless called from inside it."""
+        if threading.get_ident() != self._owner:
+            self._loop_done.wait(5.0)
+
+    def drain_workers(self) -> None:
+        """Let the worker pool finish (bounded); their replies are queued."""
+        self._pool.shutdown(timeout=2.0)
+
+    def close(self) -> None:
+        """Send what is still queued if no thread serves any more, then close the sockets (a
+        brokered daemon says BYE first when it can)."""
+        idle = self._owner is None
+        if idle:
+            self.send_outbox()
+        if self.link is not None:
+            self.link.close(bye=idle)
+        else:
+            if self.watch is not None:
+                self.watch.close()  # the monitor stops before its socket closes
+            self.router.close(linger=0)
+        self.waker.close()
