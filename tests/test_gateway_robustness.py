@@ -252,6 +252,8 @@ def test_sigterm_stops_cleanly_with_streams_open(cluster: Cluster) -> None:
 def test_ctrl_c_stops_cleanly(cluster: Cluster) -> None:
     with processes() as spawn:
         gateway = start_gateway(spawn, cluster.broker)
+        # Pyro's own line comes first, for ported scripts that wait for it
+        assert f"Pyro HTTP gateway running on {gateway.url}pyro/\n" in gateway.spawned.output
         gateway.spawned.proc.send_signal(signal.SIGINT)
         gateway.spawned.wait_for("STOPPED")
         assert gateway.spawned.proc.wait(scaled(10)) == 0

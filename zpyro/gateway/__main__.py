@@ -1,7 +1,8 @@
 """``zpyro-gateway`` / ``python -m zpyro.gateway``: serve the HTTP gateway with uvicorn.
 
-Prints ``READY http://HOST:PORT/ ns=HOST:PORT names=ok|unreachable`` once it listens (and has
-tried the name server once), and ``STOPPED`` after a clean stop on SIGTERM or Ctrl-C (exit 0).
+Prints Pyro's ``Pyro HTTP gateway running on http://HOST:PORT/pyro/`` and then
+``READY http://HOST:PORT/ ns=HOST:PORT names=ok|unreachable`` once it listens (and has tried the
+name server once), and ``STOPPED`` after a clean stop on SIGTERM or Ctrl-C (exit 0).
 The gateway key comes from the environment (``ZPYRO_GATEWAY_KEY``); ``--gateway-key`` works too
 but shows the key to every user of the machine (``ps``).
 """
@@ -155,6 +156,8 @@ class _Server(uvicorn.Server):
         host, port = (sockets or [])[0].getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
         names = "ok" if targets.ready else "unreachable"
+        # Pyro's line first (ported scripts wait for it), then ours
+        print(f"Pyro HTTP gateway running on http://{shown}:{port}/pyro/")
         print(f"READY http://{shown}:{port}/ ns={targets.location} names={names}", flush=True)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
