@@ -25,7 +25,7 @@ test: lint
 	@[ "$$(id -u)" != 0 ] || [ -x /usr/bin/chromium ] || ! command -v apt-get >/dev/null || \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || \
 		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) || true
-	$(PY) -m pytest --cov=zpyro --cov-branch --cov-report=term-missing:skip-covered -q
+	$(PY) -m pytest --cov --cov-branch --cov-report=term-missing:skip-covered -q
 
 demo: venv
 	$(PY) examples/demo.py

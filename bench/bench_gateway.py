@@ -3,7 +3,7 @@
 Each side has its own name server, a daemon serving the same ``BenchService`` as ``http.bench``
 and its gateway, all subprocesses on 127.0.0.1 with free ports:
 
-* zpyro: ``python -m broker`` (memory storage), a ``zpyro.Daemon`` (64 worker threads) whose
+* zpyro: ``python -m zpyro.broker`` (memory storage), a ``zpyro.Daemon`` (64 worker threads) whose
   object is registered in it, ``python -m zpyro.gateway``;
 * Pyro5: ``python -m Pyro5.nameserver`` (no broadcast), a ``Pyro5`` daemon (its default thread
   pool), ``python -m Pyro5.utils.httpgateway`` (``-e 'http\\.'``).
@@ -160,7 +160,7 @@ def free_port() -> int:
 
 def start_zpyro(start: Any) -> str:
     """Broker, daemon, gateway; the gateway's base URL."""
-    broker = start([sys.executable, "-m", "broker", "--host", HOST, "--port", "0",
+    broker = start([sys.executable, "-m", "zpyro.broker", "--host", HOST, "--port", "0",
                     "--pub-port", "0", "--storage", "memory"])  # fmt: skip
     found = broker.ready(r"READY PYRO:\S+@[^:]+:(\d+) pub=[^:]+:(\d+)")
     port, pub_port = found.group(1), found.group(2)

@@ -51,7 +51,17 @@ def get(url: str, body: dict | None = None) -> tuple[int, str, str]:
 def main() -> None:
     linger = "--linger" in sys.argv
     with Launcher() as launch:
-        args = [sys.executable, "-m", "broker", "--host", HOST, "--port", "0", "--pub-port", "0"]
+        args = [
+            sys.executable,
+            "-m",
+            "zpyro.broker",
+            "--host",
+            HOST,
+            "--port",
+            "0",
+            "--pub-port",
+            "0",
+        ]
         broker = launch.start("broker", [*args, "--storage", "memory"])
         # READY PYRO:Pyro.NameServer@HOST:PORT pub=HOST:PUBPORT epoch=E storage=SPEC
         ready = broker.wait_for("READY ").split()

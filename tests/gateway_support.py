@@ -1,8 +1,8 @@
 """Shared pieces of the gateway tests: a real broker, a daemon of test objects and the gateway
 itself as a subprocess (``python -m zpyro.gateway``), all on 127.0.0.1 with free ports.
 
-Readiness is always a READY line; waits on the gateway's view of the names are bounded polls of
-its HTTP answers (the only thing a gateway user can see).
+Readiness is always a READY line; waits on the gateway's view of the names are
+``eventually(...)`` polls of its HTTP answers (the only thing a gateway user can see).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
-import pytest
 from conftest import FAST_HEARTBEAT_ENV, PYTHON, BrokerProcess, ServedDaemon, Spawned, scaled
 
 import zpyro
@@ -150,7 +149,7 @@ def processes() -> Iterator[Callable[..., Spawned]]:
 
 
 def start_broker(spawn: Callable[..., Spawned]) -> BrokerProcess:
-    args = [PYTHON, "-m", "broker", "--host", "127.0.0.1", "--port", "0", "--pub-port", "0"]
+    args = [PYTHON, "-m", "zpyro.broker", "--host", "127.0.0.1", "--port", "0", "--pub-port", "0"]
     return BrokerProcess(spawn([*args, "--storage", "memory"]))
 
 
@@ -181,12 +180,3 @@ class Cluster:
     def close(self) -> None:
         self.ns._pyroRelease()
         self.served.stop()
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    """Poll `check` (an HTTP question, say) until it holds; fail the test after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"not within {timeout:.0f} s: {what}")
-        time.sleep(0.05)

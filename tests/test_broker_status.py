@@ -14,9 +14,9 @@ import pytest
 from conftest import scaled
 
 import zpyro
-from broker.pools import Call, Pools
+from zpyro.broker.pools import Call, Pools
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 META: dict[str, Any] = {"methods": ["work"]}
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # when run as a script
 from conftest import scaled  # noqa: E402
 from gateway_support import WAIT, Cluster, processes  # noqa: E402
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 CHROMIUM = "/usr/bin/chromium"
 # as root Chromium needs --no-sandbox; the rest keep it off the (closed) network and quiet

@@ -14,12 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import scaled
-from gateway_support import WAIT, Cluster, processes, start_gateway, wait_until
+from conftest import eventually, scaled
+from gateway_support import WAIT, Cluster, processes, start_gateway
 
 import zpyro
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 
 @pytest.fixture(scope="module")
@@ -290,20 +290,24 @@ def test_a_name_registered_later_is_callable_without_a_restart(
 ) -> None:
     assert http.get("/pyro/http.later/echo").status_code == 404
     cluster.ns.register("http.later", cluster.uri)
-    wait_until(
+    eventually(
         lambda: http.get("/pyro/http.later/echo", params={"x": 1}).status_code == 200,
+        15,
         "the gateway sees http.later",
     )
     cluster.ns.remove("http.later")
-    wait_until(lambda: http.get("/pyro/http.later/echo").status_code == 404, "http.later is gone")
+    eventually(
+        lambda: http.get("/pyro/http.later/echo").status_code == 404, 15, "http.later is gone"
+    )
 
 
 def test_a_brokered_pool_is_called_and_shown_with_its_free_slots(
     cluster: Cluster, http: httpx.Client, start_worker: Any
 ) -> None:
     worker = start_worker(cluster.broker, "http.jobs", capacity=3)
-    wait_until(
+    eventually(
         lambda: http.get("/pyro/http.jobs/work", params={"x": "a"}).status_code == 200,
+        15,
         "the gateway sees the pool",
     )
     assert http.get("/pyro/http.jobs/work", params={"x": "a"}).json() == [worker.pid, "a"]
@@ -371,7 +375,8 @@ def test_requests_while_the_name_server_is_not_reached_are_503(start_broker: Any
             ns = zpyro.locate_ns("127.0.0.1", broker.port)
             with ns:
                 ns.register("http.echo", "PYRO:x@127.0.0.1:1")
-            wait_until(
+            eventually(
                 lambda: http.get("/console/state").json()["gateway"]["ready"],
+                15,
                 "the gateway reaches the broker",
             )

@@ -19,10 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import scaled
-from gateway_support import WAIT, Cluster, processes, start_broker, start_gateway, wait_until
+from conftest import eventually, scaled
+from gateway_support import WAIT, Cluster, processes, start_broker, start_gateway
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +79,7 @@ class Bystander:
 @pytest.fixture
 def bystander(cluster: Cluster) -> Iterator[Bystander]:
     watcher = Bystander(cluster.gateway.url)
-    wait_until(lambda: len(watcher.results) >= 1 or bool(watcher.failures), "a first call")
+    eventually(lambda: len(watcher.results) >= 1 or bool(watcher.failures), 15, "a first call")
     yield watcher
     watcher.check()
 
@@ -219,8 +219,9 @@ def test_a_dead_broker_is_503_and_the_console_says_so(start_worker: Any) -> None
         gateway = start_gateway(spawn, broker, "--timeout", str(scaled(3)), env=env)
         start_worker(broker, "http.jobs", capacity=2)
         with gateway.client() as http:
-            wait_until(
+            eventually(
                 lambda: http.get("/pyro/http.jobs/work", params={"x": 1}).status_code == 200,
+                15,
                 "the pool is callable",
             )
             broker.stop()
