@@ -3,12 +3,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv test lint demo bench bench-js clean js-test
+.PHONY: venv test lint demo bench bench-js bench-gateway clean js-test
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,gateway]'
 	touch $@
 
 venv: $(VENV)/.installed
@@ -21,6 +21,10 @@ lint: venv
 test: lint
 	@# tests/test_multihost.py makes network namespaces with `ip`: as root, get it if missing
 	@[ "$$(id -u)" != 0 ] || command -v ip >/dev/null || (command -v apt-get >/dev/null && apt-get install -y -q iproute2) || true
+	@# the gateway's browser tests drive Debian's Chromium (never a downloaded one): as root, get it
+	@[ "$$(id -u)" != 0 ] || [ -x /usr/bin/chromium ] || ! command -v apt-get >/dev/null || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) || true
 	$(PY) -m pytest --cov --cov-branch --cov-report=term-missing:skip-covered -q
 	$(MAKE) js-test
 
@@ -40,6 +44,12 @@ bench: venv
 bench-js: venv
 	cd clients/js && npm ci --no-audit --no-fund --loglevel=error
 	ZPYRO_PYTHON=$(abspath $(PY)) node bench/bench_js.mjs
+
+bench-gateway: venv
+	$(PY) -m pip install -q -e '.[bench]'
+	@[ "$$(id -u)" != 0 ] || command -v wrk >/dev/null || ! command -v apt-get >/dev/null || \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk || true
+	$(PY) bench/bench_gateway.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage *.egg-info clients/js/node_modules
