@@ -71,7 +71,7 @@ ZPYRO_GAPS: dict[str, str] = {
     "streaming": "d8: a stream's first item waits for a chunk of 200 items (or the end)",
 }
 
-pytestmark = pytest.mark.timeout(scaled(TIMEOUT) + 30)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(scaled(TIMEOUT) + 30)]
 
 
 def run_program(python: str, topic: str, env: dict[str, str], cwd: Path) -> tuple[int, str]:
