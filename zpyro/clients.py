@@ -148,12 +148,14 @@ class Clients:
     # -- departures -----------------------------------------------------------------------------
 
     def release(self, identity: bytes) -> None:
-        """The client went away: clientDisconnect(conn), then its tracked resources closed."""
+        """The client went away: clientDisconnect(conn) (if it was admitted), then its tracked
+        resources closed."""
         with self._lock:
             conn = self._conns.pop(identity, None)
         if conn is None:
             return
-        if self._on_disconnect is not None:
+        # as Pyro: a connection whose handshake never passed was never connected
+        if self._on_disconnect is not None and (not self.gated or conn._state == _VALID):
             try:
                 self._on_disconnect(conn)
             except Exception:

@@ -29,6 +29,7 @@ FLAG_NAMES = {
     wire.FLAG_BATCH: "BATCH",
     wire.FLAG_ANNOTATED: "ANNOTATED",
     wire.FLAG_STREAM: "STREAM",
+    wire.FLAG_HANDSHAKE: "HANDSHAKE",
 }
 
 
@@ -117,6 +118,17 @@ def frames_vectors() -> dict[str, Any]:
             b"\x81\xad__zpyro_oob__\x00",
             [b"buf0", b""],
         ),
+        (
+            "CALL connection handshake (empty method, data 'hello')",
+            wire.CALL,
+            wire.FLAG_HANDSHAKE,
+            3,
+            1,
+            "g",
+            "",
+            b"\x92\x91\xa5hello\x80",
+            [],
+        ),
         ("ERROR, empty payload", wire.ERROR, 0, 2, 0, "", "", b"", []),
         ("PING", wire.PING, 0, 0, 5, "", "", b"", []),
         ("PONG", wire.PONG, 0, 0, 5, "", "", b"", []),
@@ -165,7 +177,13 @@ def frames_vectors() -> dict[str, Any]:
         ("kind 0", [sig, header_with(b0=0), payload], "kind", 7),
         ("kind 9", [sig, header_with(b0=9), payload], "kind", 7),
         ("kind 255", [sig, header_with(b0=255), payload], "kind", 7),
-        ("reserved flag 0x20 on CALL", [sig, header_with(b1=0x20), payload], "flags", 7),
+        ("reserved flag 0x40 on CALL", [sig, header_with(b1=0x40), payload], "flags", 7),
+        (
+            "HANDSHAKE flag on a RESULT",
+            [sig, header_with(b0=wire.RESULT, b1=wire.FLAG_HANDSHAKE), payload],
+            "flags",
+            7,
+        ),
         ("reserved flag 0x80 on CALL", [sig, header_with(b1=0x80), payload], "flags", 7),
         ("STREAM flag on a CALL", [sig, header_with(b1=wire.FLAG_STREAM), payload], "flags", 7),
         (

@@ -18,6 +18,7 @@ export class CommunicationError extends ZPyroError {}
 export class ConnectionClosedError extends CommunicationError {}
 export class TimeoutError extends CommunicationError {}
 export class ProtocolError extends CommunicationError {}
+export class HandshakeError extends CommunicationError {}
 export class NamingError extends ZPyroError {}
 export class DaemonError extends ZPyroError {}
 export class SecurityError extends ZPyroError {}

@@ -23,9 +23,10 @@ export const FLAG_META = 0x02;
 export const FLAG_BATCH = 0x04;
 export const FLAG_ANNOTATED = 0x08;
 export const FLAG_STREAM = 0x10;
+export const FLAG_HANDSHAKE = 0x20; // CALL: the connection handshake (PROTOCOL.md "Handshake")
 /** The flags each kind may carry; any other bit is a ProtocolError. */
 export const ALLOWED_FLAGS = {
-  [CALL]: FLAG_ONEWAY | FLAG_META | FLAG_BATCH | FLAG_ANNOTATED,
+  [CALL]: FLAG_ONEWAY | FLAG_META | FLAG_BATCH | FLAG_ANNOTATED | FLAG_HANDSHAKE,
   [RESULT]: FLAG_META | FLAG_BATCH | FLAG_ANNOTATED | FLAG_STREAM,
 };
 
