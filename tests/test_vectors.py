@@ -34,6 +34,7 @@ FLAGS = {
     "BATCH": wire.FLAG_BATCH,
     "ANNOTATED": wire.FLAG_ANNOTATED,
     "STREAM": wire.FLAG_STREAM,
+    "HANDSHAKE": wire.FLAG_HANDSHAKE,
 }
 KINDS = {name: kind for kind, name in wire.KIND_NAMES.items()}
 
@@ -164,7 +165,7 @@ def meaning_of(frames: list[bytes]) -> dict[str, Any]:
     }
     if msg.kind == wire.CALL:
         assert ser is not None
-        args, kwargs, annotations = Dispatcher._unpack_call(ser, msg)
+        args, kwargs, annotations = Dispatcher.unpack_call(ser, msg)
         if msg.flags & wire.FLAG_BATCH:
             count, methods, arity, arguments, keywords = read_calls(args[0])
             names = [methods] * count if isinstance(methods, str) else list(methods)

@@ -165,10 +165,19 @@ class RequestLoop:
                     return _LOST
                 if self.router in ready:
                     router = self.router
+                    # (the common case inline: a direct daemon without CURVE notes only the
+                    # first message of each peer)
+                    known = None if self._curve or self.watch is None else self.watch.known
                     for _ in range(RECV_BATCH):
                         if not can_read(router):
                             break
-                        if self._process(self._recv(router), me) is _LOST:
+                        if known is None:
+                            frames = self._recv(router)
+                        else:
+                            frames, last = recv_noting_new(router, known)
+                            if last is not None:
+                                self._note(frames[0], last)
+                        if self._process(frames, me) is _LOST:
                             return _LOST
         except Exception:  # pragma: no cover - a bug; log it loudly rather than die silently
             log.exception("daemon request loop failed")
@@ -184,9 +193,13 @@ class RequestLoop:
         ident, body = frames[0], frames[1:]
         if self.link is not None:
             if not ident:  # from the broker itself
+                epoch = self.link.epoch
                 answer = self.link.on_control(body)
                 if answer is not None:
                     self.reply(b"", answer[1:])
+                if epoch is not None and self.link.epoch != epoch:
+                    # a new broker: the callers of the old one are gone, with their connections
+                    self.clients.release_all()
                 return None
             if self.link.secure and ident[:1] == ROUTE_KEY_MARK:  # the caller's CURVE key
                 self.dispatcher.remember_key(ident, ident[1:41])
@@ -344,9 +357,14 @@ class RequestLoop:
         else:
             return recv_frames(router, zmq.NOBLOCK)
         if watch is not None and data[0] not in watch.known:
-            for peer in watch.note(data[0], last):
-                self._release_client(peer)
+            self._note(data[0], last)
         return data
+
+    def _note(self, peer: bytes, frame: Any) -> None:
+        """A new peer's first message: note its connection; release those found gone."""
+        assert self.watch is not None
+        for gone in self.watch.note(peer, frame):
+            self._release_client(gone)
 
     def _resume(self, held: list[list[Any]]) -> None:
         """Any thread: calls held for a handshake that is settled now, for the owner to serve."""
