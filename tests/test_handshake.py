@@ -5,6 +5,7 @@ accepting and ignoring them. Written as Pyro programs are: ``import zpyro as Pyr
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from conftest import (
 )
 
 import zpyro as Pyro4
-from zpyro import wire
+from zpyro import aio, wire
 from zpyro.serializers import get_serializer
 
 pytestmark = pytest.mark.timeout(60)
@@ -372,3 +373,16 @@ def test_refused_clients_do_not_disturb_the_others(guarded: Any) -> None:
             Pyro4.Proxy(uri).open()
         assert good.open() == "open"
     good._pyroRelease()
+
+
+def test_an_asyncio_proxy_makes_the_handshake_too(guarded: Any) -> None:
+    async def connect(handshake: Any) -> str:
+        vault = aio.Proxy(guarded[1])
+        if handshake is not None:
+            vault._pyroHandshake = handshake
+        async with vault:
+            return str(await vault.open())
+
+    with pytest.raises(Pyro4.errors.HandshakeError):
+        asyncio.run(connect(None))
+    assert asyncio.run(connect(SECRET)) == "open"
