@@ -7,13 +7,17 @@ and wires up only the hooks a subclass (or an assignment) replaced.
 
 from __future__ import annotations
 
+import logging
 import types
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 from . import errors, exposure, metadata
 from .clients import ClientConnection
+from .config import config
 from .security import hmac_refusal
+
+log = logging.getLogger("zpyro.server")
 
 # Pyro Daemon attributes zpyro has no counterpart for, and why (what to use instead)
 _NO_SOCKET_LAYER = (
@@ -91,6 +95,15 @@ class PyroDaemonAPI:
         """Whether a hook was replaced by a subclass."""
         return getattr(type(self), name) is not getattr(PyroDaemonAPI, name)
 
+    def forget_pyro_attributes(self, obj: Any) -> None:
+        """Take _pyroId/_pyroDaemon away again (unless another daemon set them since)."""
+        if "_pyroDaemon" in getattr(obj, "__dict__", ()) and obj._pyroDaemon is self:
+            try:
+                del obj._pyroId
+                del obj._pyroDaemon
+            except (AttributeError, TypeError):
+                pass
+
     # -- Pyro's other names ---------------------------------------------------------------------
 
     @property
@@ -128,3 +141,45 @@ class PyroDaemonAPI:
 
     def __reduce__(self) -> NoReturn:
         raise errors.ZPyroError("a Daemon cannot be serialized or copied")
+
+
+def idle_limit(broker: Any, inproc: str | None) -> float:
+    """Pyro's COMMTIMEOUT on a daemon (clients idle that long are dropped), where it applies."""
+    limit = config.COMMTIMEOUT
+    if limit > 0 and (broker or inproc):
+        where = (
+            "a brokered daemon's callers are connected to the broker"
+            if broker
+            else ("an inproc connection has no socket to close")
+        )
+        log.warning("COMMTIMEOUT %.3g s: idle clients are not dropped here (%s)", limit, where)
+        return 0.0
+    return limit
+
+
+def nat_address(
+    nathost: str | None,
+    natport: int | None,
+    unixsocket: str | None,
+    inproc: str | None,
+    broker: Any,
+    connected_socket: Any,
+) -> tuple[str | None, int | None]:
+    """Pyro's rules for the advertised address: arguments, else config NATHOST/NATPORT."""
+    if connected_socket is not None:
+        return None, None
+    if nathost is None:
+        nathost = config.NATHOST or None
+        if nathost is not None and natport is None:
+            natport = config.NATPORT
+    if not nathost:
+        if natport:
+            raise ValueError("must provide natport with nathost")
+        return None, None
+    if natport is None:
+        raise ValueError("must provide natport with nathost")
+    if unixsocket or inproc:
+        raise ValueError("cannot use nathost together with unixsocket or inproc")
+    if broker:
+        raise ValueError("a brokered daemon's URIs name its broker: nathost does not apply")
+    return nathost, natport

@@ -9,7 +9,6 @@ one request into one reply, and ``async def`` methods run on an event loop
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
@@ -27,7 +26,7 @@ from .daemonobject import DaemonObject
 from .dispatch import Dispatcher
 from .naming import locate_ns
 from .objects import ObjectRegistry
-from .pyrodaemon import PyroDaemonAPI
+from .pyrodaemon import PyroDaemonAPI, idle_limit, nat_address
 from .requestloop import RequestLoop
 from .security import apply_server, refuse_ssl, server_keys, warn_if_exposed
 from .socketpump import DaemonPump
@@ -38,7 +37,6 @@ from .wire import DAEMON_OBJECT_ID
 
 __all__ = ["Daemon", "DaemonObject", "serve"]
 
-log = logging.getLogger("zpyro.server")
 
 BIND_RETRIES = 20  # x 50 ms, for an explicit port still held by a listener being closed
 
@@ -76,7 +74,9 @@ class Daemon(PyroDaemonAPI):
                 "Daemon(interface=...) takes a subclass of zpyro.core.DaemonObject (Pyro.Daemon "
                 "carries zpyro's protocol: metadata, streams, sessions)"
             )
-        nathost, natport = _nat(nathost, natport, unixsocket, inproc, broker, connected_socket)
+        nathost, natport = nat_address(
+            nathost, natport, unixsocket, inproc, broker, connected_socket
+        )
         # CURVE (zpyro.security): a key pair makes this daemon accept only CURVE clients
         self._curve_keys = None if broker else server_keys(curve_secret_key)
         self._curve_allowed = curve_allowed_clients
@@ -163,7 +163,7 @@ class Daemon(PyroDaemonAPI):
             curve=self._curve_keys is not None,
             validate=self.validateHandshake if gated else None,
             housekeeping=self.housekeeping if self.overridden("housekeeping") else None,
-            idle_limit=_idle_limit(broker, inproc),
+            idle_limit=idle_limit(broker, inproc),
         )
         if self._pump is not None:
             self._pump.start(self.endpoint, self.shutdown)
@@ -240,18 +240,9 @@ class Daemon(PyroDaemonAPI):
             return
         removed = self.registry.remove(objectOrId)
         if removed is not None:
-            self._forget_pyro_attributes(removed[1])
+            self.forget_pyro_attributes(removed[1])
         if self._link is not None:
             self._queue_reply(b"", self._link.ready()[1:])
-
-    def _forget_pyro_attributes(self, obj: Any) -> None:
-        """Take _pyroId/_pyroDaemon away again (unless another daemon set them since)."""
-        if "_pyroDaemon" in getattr(obj, "__dict__", ()) and obj._pyroDaemon is self:
-            try:
-                del obj._pyroId
-                del obj._pyroDaemon
-            except (AttributeError, TypeError):
-                pass
 
     def wait_attached(self, timeout: float | None = None) -> bool:
         """Brokered: wait until the broker has taken this daemon's objects (True), or time out.
@@ -400,7 +391,7 @@ class Daemon(PyroDaemonAPI):
             self._pump.close()
         self.dispatcher.clients.release_all()
         for served in self.registry.snapshot().values():  # a closed daemon autoproxies nothing
-            self._forget_pyro_attributes(served)
+            self.forget_pyro_attributes(served)
 
     def __enter__(self) -> Daemon:
         return self
@@ -424,48 +415,6 @@ class Daemon(PyroDaemonAPI):
         them until shut down. With `ns`, each name is registered in the name server (the
         objects get random ids); without, the names are the object ids."""
         serve(objects, host, port, daemon, ns, verbose)
-
-
-def _idle_limit(broker: Any, inproc: str | None) -> float:
-    """Pyro's COMMTIMEOUT on a daemon (clients idle that long are dropped), where it applies."""
-    limit = config.COMMTIMEOUT
-    if limit > 0 and (broker or inproc):
-        where = (
-            "a brokered daemon's callers are connected to the broker"
-            if broker
-            else ("an inproc connection has no socket to close")
-        )
-        log.warning("COMMTIMEOUT %.3g s: idle clients are not dropped here (%s)", limit, where)
-        return 0.0
-    return limit
-
-
-def _nat(
-    nathost: str | None,
-    natport: int | None,
-    unixsocket: str | None,
-    inproc: str | None,
-    broker: Any,
-    connected_socket: Any,
-) -> tuple[str | None, int | None]:
-    """Pyro's rules for the advertised address: arguments, else config NATHOST/NATPORT."""
-    if connected_socket is not None:
-        return None, None
-    if nathost is None:
-        nathost = config.NATHOST or None
-        if nathost is not None and natport is None:
-            natport = config.NATPORT
-    if not nathost:
-        if natport:
-            raise ValueError("must provide natport with nathost")
-        return None, None
-    if natport is None:
-        raise ValueError("must provide natport with nathost")
-    if unixsocket or inproc:
-        raise ValueError("cannot use nathost together with unixsocket or inproc")
-    if broker:
-        raise ValueError("a brokered daemon's URIs name its broker: nathost does not apply")
-    return nathost, natport
 
 
 def serve(
