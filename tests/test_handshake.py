@@ -386,3 +386,58 @@ def test_an_asyncio_proxy_makes_the_handshake_too(guarded: Any) -> None:
     with pytest.raises(Pyro4.errors.HandshakeError):
         asyncio.run(connect(None))
     assert asyncio.run(connect(SECRET)) == "open"
+
+
+def test_a_malformed_handshake_is_refused_and_a_goodbye_always_passes(guarded: Any) -> None:
+    daemon, uri = guarded
+    ser = get_serializer("serpent")
+    sock = raw_dealer(uri.endpoint)
+    try:
+        payload, _ = ser.dumps([("one", "two"), {}])  # a handshake has one argument
+        flags = wire.FLAG_HANDSHAKE
+        sock.send_multipart(
+            wire.encode(wire.CALL, flags, ser.serializer_id, 5, "vault", "", payload)
+        )
+        reply = wire.decode(sock.recv_multipart())
+        error = Pyro4.errors.payload_to_exception(ser.loads(reply.payload))
+        assert reply.kind == wire.ERROR and isinstance(error, Pyro4.errors.ProtocolError)
+        # refused: its calls are refused, but its goodbye passes (oneway: nothing comes back)
+        payload, _ = ser.dumps([(), {}])
+        goodbye = wire.encode(
+            wire.CALL, wire.FLAG_ONEWAY, ser.serializer_id, 6, wire.DAEMON_OBJECT_ID,
+            wire.RELEASE_SESSION, payload,
+        )  # fmt: skip
+        sock.send_multipart(goodbye)
+        sock.send_multipart(
+            wire.encode(wire.CALL, 0, ser.serializer_id, 7, "vault", "open", payload)
+        )
+        reply = wire.decode(sock.recv_multipart())
+        assert reply.call_id == 7 and reply.kind == wire.ERROR
+    finally:
+        sock.close(linger=0)
+    assert daemon.gone == []  # never admitted: no clientDisconnect for it
+
+
+def test_the_context_travels_to_a_thread_with_to_global() -> None:
+    seen: list[Any] = []
+
+    @Pyro4.expose
+    class Spawner:
+        def spawn(self) -> int:
+            values = Pyro4.current_context.to_global()
+
+            def worker() -> None:
+                Pyro4.current_context.from_global(values)
+                seen.append(Pyro4.current_context.seq)
+
+            thread = threading.Thread(target=worker)
+            thread.start()
+            thread.join()
+            return int(Pyro4.current_context.seq)
+
+    with Pyro4.Daemon(host="127.0.0.1") as daemon:
+        served = ServedDaemon(daemon)
+        try:
+            assert seen == [] and Pyro4.Proxy(daemon.register(Spawner())).spawn() == seen[0]
+        finally:
+            served.stop()

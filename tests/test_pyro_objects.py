@@ -240,3 +240,10 @@ def test_commtimeout_drops_idle_clients_but_not_while_their_call_runs() -> None:
             sock.close(linger=0)
     finally:
         served.stop()
+
+
+def test_commtimeout_where_it_cannot_apply_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    Pyro4.config.COMMTIMEOUT = 1.0
+    with caplog.at_level("WARNING", logger="zpyro.server"):
+        Pyro4.Daemon(inproc=f"no-idle-{id(caplog)}").close()
+    assert "idle clients are not dropped here" in caplog.text and "inproc" in caplog.text
