@@ -53,6 +53,7 @@ class Config:
     NS_HOST: str = "localhost"  # the broker/name server normally runs on this machine
     NS_PORT: int = 9090  # Pyro's name server port, so habits and firewall rules carry over
     NS_PUB_PORT: int = 9091  # announcements next to the call port, easy to remember and open
+    NS_LOOKUP_DELAY: float = 0.0  # seconds resolve() waits for a name to appear; 0 = fail at once
     SERIALIZER: str = "serpent"  # safe default (no code execution on load), like Pyro
     # marshal/pickle can execute or forge objects: only when a server opts in
     SERIALIZERS_ACCEPTED: frozenset[str] = frozenset({"serpent", "json", "msgpack"})
