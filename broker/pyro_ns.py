@@ -49,8 +49,8 @@ def start_ns_loop(
     on_ready: Callable[[NameServerDaemon], Any] | None = None,
 ) -> None:
     """Pyro's ``startNSloop``: start a name server, print Pyro's lines, serve until shutdown
-    (or Ctrl-C), print ``NS shut down.``. `on_ready(daemon)` is called before serving (the
-    command uses it to make SIGTERM stop the loop)."""
+    (or Ctrl-C), print ``NS shut down.``. `on_ready(daemon)` is called before anything is
+    printed (the command makes SIGTERM stop the loop there)."""
     refuse_hmac(hmac)
     daemon = NameServerDaemon(
         host,
@@ -64,6 +64,8 @@ def start_ns_loop(
         curve_allowed_clients=curve_allowed_clients,
     )
     try:
+        if on_ready is not None:  # before the lines that tell a script it may go on
+            on_ready(daemon)
         if enableBroadcast or bchost or bcport:
             print(NO_BROADCAST)
         assert daemon.nameserver is not None
@@ -78,8 +80,6 @@ def start_ns_loop(
         else:
             print(f"URI = {daemon.uri}", flush=True)
         sys.stdout.flush()
-        if on_ready is not None:
-            on_ready(daemon)
         try:
             daemon.requestLoop()
         except KeyboardInterrupt:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import collections
+import math
 import threading
 from typing import Any
 
@@ -82,6 +83,15 @@ def test_tuples_and_sets(ser: Serializer) -> None:
         assert out["t"] == [1, 2, [3]]
         assert sorted(out["s"]) == [1, 2, 3]
         assert out["fs"] == ["a"]
+
+
+def test_nan_and_infinities_come_back_as_floats(ser: Serializer) -> None:
+    """Pyro's echo server has nan() and inf(): serpent writes a NaN as a class dict, which
+    comes back a float, as in Pyro (a look-alike dict with more keys stays a dict)."""
+    out = roundtrip(ser, [math.nan, {"x": -math.inf}, math.inf])
+    assert math.isnan(out[0]) and out[1:] == [{"x": -math.inf}, math.inf]
+    other = {"__class__": "float", "value": "nan", "unit": "m"}
+    assert roundtrip(ser, other) == other
 
 
 # ---- bytes and out-of-band buffers -----------------------------------------------------------

@@ -17,7 +17,7 @@ from .executor import Executor
 from .exposure import behavior, callback, expose, idempotent, oneway
 from .futures import Future
 from .namewatch import NameWatcher
-from .naming import locate_ns, locateNS, resolve
+from .naming import locate_ns, locateNS, resolve, start_ns, start_ns_loop, type_meta
 from .serializers import (
     register_class_to_dict,
     register_dict_to_class,
@@ -54,6 +54,9 @@ __all__ = [
     "register_dict_to_class",
     "resolve",
     "serve",
+    "start_ns",
+    "start_ns_loop",
+    "type_meta",
     "unregister_class_to_dict",
     "unregister_dict_to_class",
     "util",

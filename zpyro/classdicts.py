@@ -121,6 +121,16 @@ register_class_to_dict(URI, _uri_to_dict)
 register_dict_to_class("zpyro.URI", _dict_to_uri)
 
 
+def _dict_to_float(_classname: str, data: dict[str, Any]) -> Any:
+    """serpent writes a NaN as ``{"__class__": "float", "value": "nan"}``: a float again, as
+    Pyro does (anything else under that name stays the dict it is)."""
+    value = data.get("value")
+    return float(value) if value in ("nan", "-nan") and len(data) == 2 else data
+
+
+register_dict_to_class("float", _dict_to_float)
+
+
 def register_proxy_class(proxy_class: type) -> None:
     """Proxies travel as ``{"__class__": "zpyro.Proxy", "uri": ...}`` and arrive as proxies made
     by `proxy_class(uri)` (called once, by zpyro.client, with its Proxy)."""

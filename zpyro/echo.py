@@ -158,6 +158,9 @@ def main(argv: Sequence[str] | None = None, returnWithoutLooping: bool = False) 
         threading.Thread(target=ns_daemon.requestLoop, name="zpyro-echo-ns", daemon=True).start()
     daemon = Daemon(host=args.host, port=args.port, unixsocket=args.unixsocket)
     echo = EchoServer(args.verbose)
+    if not returnWithoutLooping:  # before the lines that tell a script it may go on
+        signal.signal(signal.SIGTERM, lambda *_: daemon.shutdown())
+        signal.signal(signal.SIGINT, lambda *_: daemon.shutdown())
     uri = daemon.register(echo, OBJECT_ID)
     if args.naming:
         where = URI(ns_uri) if ns_daemon is not None else None
@@ -181,8 +184,6 @@ def main(argv: Sequence[str] | None = None, returnWithoutLooping: bool = False) 
         print("echoserver running.", flush=True)
     if returnWithoutLooping:
         return daemon, echo, uri
-    signal.signal(signal.SIGTERM, lambda *_: daemon.shutdown())
-    signal.signal(signal.SIGINT, lambda *_: daemon.shutdown())
     try:
         daemon.requestLoop(lambda: not echo._must_shutdown)
     finally:
