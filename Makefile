@@ -21,7 +21,7 @@ lint: venv
 test: lint
 	@# tests/test_multihost.py makes network namespaces with `ip`: as root, get it if missing
 	@[ "$$(id -u)" != 0 ] || command -v ip >/dev/null || (command -v apt-get >/dev/null && apt-get install -y -q iproute2) || true
-	$(PY) -m pytest --cov=zpyro --cov-branch --cov-report=term-missing:skip-covered -q
+	$(PY) -m pytest --cov --cov-branch --cov-report=term-missing:skip-covered -q
 
 demo: venv
 	$(PY) examples/demo.py

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from conftest import scaled
 
-from broker.announcer import Announcer
-from broker.nameserver import NAME, NameServer
-from broker.registry import Registry
-from broker.storage import MemoryStorage
-from broker.waiting import NameChange, Waiting
 from zpyro import context
+from zpyro.broker.announcer import Announcer
+from zpyro.broker.nameserver import NAME, NameServer
+from zpyro.broker.registry import Registry
+from zpyro.broker.storage import MemoryStorage
+from zpyro.broker.waiting import NameChange, Waiting
 from zpyro.errors import DaemonError, NamingError
 from zpyro.uri import URI
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 import zmq
-from conftest import PYTHON, BrokerProcess, Spawned, raw_dealer, scaled
+from conftest import PYTHON, BrokerProcess, Spawned, eventually, raw_dealer, scaled
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -40,7 +40,7 @@ from zpyro.namewatch import NameWatcher
 from zpyro.serializers import BY_ID, SERIALIZERS
 from zpyro.uri import URI, endpoint_to_location, make_uri
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SAFE = ["serpent", "json", "msgpack"]
@@ -946,10 +946,7 @@ def test_storm_against_a_live_broker(start_broker: Any, start_worker: Any) -> No
         def fakes() -> list[str]:
             return [o for o in d.registered() if o.startswith("fz.")]
 
-        deadline = time.monotonic() + scaled(10)
-        while fakes() and time.monotonic() < deadline:
-            time.sleep(0.05)  # polling the broker's state, bounded
-        assert fakes() == []
+        eventually(lambda: not fakes(), 10, lambda: f"the fake daemons' objects go: {fakes()}")
         assert ns.lookup("Pyro.NameServer") == URI(broker.uri)
         # every change of names was announced: the subscriber's copy is the name server's
         names = {n: (u, set(t)) for n, (u, t) in ns.list(return_metadata=True).items()}

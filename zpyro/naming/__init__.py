@@ -175,11 +175,12 @@ def start_ns(
     own loop with ``daemon.sockets``/``daemon.events()``. zpyro never broadcasts, so the third
     item (Pyro's broadcast server) is always None. Default port NS_PORT (0: a free one),
     storage ``memory`` (or ``sql:FILE``)."""
-    from broker.inprocess import start_ns as start
+    from zpyro.broker.inprocess import start_ns as start
 
-    return start(
+    started: tuple[URI, Any, None] = start(
         host, port, enableBroadcast, bchost, bcport, unixsocket, nathost, natport, storage, hmac
     )
+    return started
 
 
 def start_ns_loop(
@@ -196,7 +197,7 @@ def start_ns_loop(
 ) -> None:
     """Pyro's ``startNSloop``: start a name server here, print Pyro's lines (``URI = ...``) and
     serve until it is shut down (Ctrl-C)."""
-    from broker.pyro_ns import start_ns_loop as loop
+    from zpyro.broker.pyro_ns import start_ns_loop as loop
 
     loop(host, port, enableBroadcast, bchost, bcport, unixsocket, nathost, natport, storage, hmac)
 
@@ -207,19 +208,20 @@ startNSloop = start_ns_loop
 
 def main(args: list[str] | None = None) -> int:
     """The ``zpyro-ns`` command (Pyro4's ``naming.main``)."""
-    from broker.pyro_ns import main as command
+    from zpyro.broker.pyro_ns import main as command
 
-    return command(args)
+    code: int = command(args)
+    return code
 
 
 def __getattr__(name: str) -> Any:
     """Pyro's name-server classes, from the broker when asked for."""
     if name == "NameServer":
-        from broker.nameserver import NameServer
+        from zpyro.broker.nameserver import NameServer
 
         return NameServer
     if name == "NameServerDaemon":
-        from broker.inprocess import NameServerDaemon
+        from zpyro.broker.inprocess import NameServerDaemon
 
         return NameServerDaemon
     if name in ("BroadcastServer", "MemoryStorage", "SqlStorage", "DbmStorage"):

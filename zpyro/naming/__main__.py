@@ -3,6 +3,6 @@ the name server, as ``zpyro-ns`` starts it."""
 
 import sys
 
-from broker.pyro_ns import main
+from zpyro.broker.pyro_ns import main
 
 sys.exit(main())
