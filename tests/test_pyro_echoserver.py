@@ -1,6 +1,7 @@
 """Pyro's test echo server as Pyro users run it: ``python -m zpyro.test.echoserver`` (=
 ``python -m Pyro4.test.echoserver`` after the import change) and Pyro5's
-``zpyro.utils.echoserver``, with ``-N``/``-n``/``-v``/``-q``, Pyro's printed lines and methods."""
+``zpyro.utils.echoserver``, with ``-N``/``-n``/``-v``/``-q``, Pyro's printed lines and methods;
+and the gateway under Pyro's ``utils.httpgateway``."""
 
 from __future__ import annotations
 
@@ -107,3 +108,19 @@ def test_main_without_looping_as_pyros_unit_tests_use_it() -> None:
         with Pyro4.Proxy(uri) as p:
             p._pyroTimeout = 2
             p.echo(1)
+
+
+def test_pyros_gateway_module_path_is_zpyro_gateway() -> None:
+    """``python -m Pyro4.utils.httpgateway``: the same command, with Pyro's options."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [PYTHON, "-m", "zpyro.utils.httpgateway", "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: zpyro-gateway")
+    for option in ("-H HOST", "-p PORT", "-e REGEX", "-g GATEWAY_KEY", "-t TIMEOUT", "-c ORIGIN"):
+        assert option in result.stdout
