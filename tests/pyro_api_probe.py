@@ -830,7 +830,7 @@ def _type_meta() -> str:
 
 for cmd in (["-m", "zpyro.naming", "--help"], ["-m", "zpyro.nsc", "listmeta_all", "x"],
             ["-m", "zpyro.nsc", "-v", "ping"], ["-m", "zpyro.nsc", "-u", "/x", "ping"],
-            ["-m", "zpyro.echo", "-N"], ["-m", "zpyro.echo", "-H", "127.0.0.1", "--help"],
+            ["-m", "zpyro.echo", "-N", "--help"], ["-m", "zpyro.echo", "-H", "127.0.0.1", "--help"],
             ["-m", "zpyro.broker", "-n", "127.0.0.1", "--help"],
             ["-m", "zpyro.broker", "-s", "sql:x", "--help"],
             ["-m", "zpyro.configure"]):  # fmt: skip

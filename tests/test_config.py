@@ -24,6 +24,7 @@ DEFAULTS = {
     "NS_HOST": "localhost",
     "NS_PORT": 9090,
     "NS_PUB_PORT": 9091,
+    "NS_LOOKUP_DELAY": 0.0,
     "SERIALIZER": "serpent",
     "SERIALIZERS_ACCEPTED": frozenset({"serpent", "json", "msgpack"}),
     "REQUIRE_EXPOSE": True,
