@@ -1,5 +1,4 @@
-"""Finding objects by name: ``locate_ns`` and ``resolve``; and the name server itself, as
-Pyro's ``naming`` module offers it (``startNS``, ``startNSloop``, ``python -m zpyro.naming``).
+"""Finding objects by name: ``locate_ns`` and ``resolve``.
 
 The name server is the object ``Pyro.NameServer`` that the broker (``zpyro-broker``) serves.
 Name-server proxies are kept per location and shared (proxies are thread-safe), so resolving a
@@ -7,11 +6,8 @@ Name-server proxies are kept per location and shared (proxies are thread-safe), 
 installs ``resolve`` as the resolver of ``PYRONAME:``/``PYROMETA:`` proxies (the client layer
 below cannot import it). ``zpyro.namewatch`` keeps a live copy of the names.
 
-``startNS`` runs the broker in this process; its code is the broker's (``broker.inprocess``),
-imported when first used, so a plain ``import zpyro`` does not load the broker.
-
-``delay_time`` (and config ``NS_LOOKUP_DELAY``): a lookup waits that long for the name to be
-registered. The name server itself holds the call until the names change (no polling).
+The rest of Pyro's ``naming`` -- ``startNS``, Pyro5's ``lookup`` with ``delay_time``, ... -- is in
+:mod:`zpyro.naming.pyro`, and ``python -m zpyro.naming`` starts the name server (``zpyro-ns``).
 """
 
 from __future__ import annotations
@@ -25,6 +21,17 @@ from .. import client, errors
 from ..config import config
 from ..uri import URI, host_port
 from ..wire import NAMESERVER_ID
+from .pyro import (
+    __getattr__,  # noqa: F401 - the module-level hook: Pyro's name-server classes
+    lookup,
+    main,
+    start_ns,
+    start_ns_loop,
+    startNS,
+    startNSloop,
+    type_meta,
+    yplookup,
+)
 
 __all__ = [
     "locate_ns",
@@ -118,118 +125,6 @@ def resolve(uri: str | URI, delay_time: float = 0.0) -> URI:
     if not matches:
         raise errors.NamingError(f"no object carries all of the metadata {', '.join(tags)}")
     return URI(random.choice(sorted(matches.values())))
-
-
-def lookup(
-    nameserver: Any, name: str, return_metadata: bool = False, delay_time: float = 0.0
-) -> Any:
-    """Pyro5's ``nameserver.lookup``: ``nameserver.lookup(name)``, waiting up to `delay_time`
-    seconds (default config NS_LOOKUP_DELAY) for the name to be registered."""
-    delay = delay_time or config.NS_LOOKUP_DELAY
-    if not delay:
-        return nameserver.lookup(name, return_metadata)
-    return nameserver.lookup(name, return_metadata, delay_time=delay)
-
-
-def yplookup(
-    nameserver: Any,
-    meta_all: Any = None,
-    meta_any: Any = None,
-    return_metadata: bool = True,
-    delay_time: float = 0.0,
-) -> Any:
-    """Pyro5's ``nameserver.yplookup``: the names carrying the tags, waiting up to `delay_time`
-    seconds (default config NS_LOOKUP_DELAY) for at least one."""
-    delay = delay_time or config.NS_LOOKUP_DELAY
-    if not delay:
-        return nameserver.yplookup(meta_all, meta_any, return_metadata)
-    return nameserver.yplookup(meta_all, meta_any, return_metadata, delay_time=delay)
-
-
-def type_meta(class_or_object: Any, prefix: str = "class:") -> set[str]:
-    """Pyro's class metadata tags for an object or class: ``class:module.Name`` for each class
-    of its MRO that is not a builtin."""
-    cls = class_or_object if isinstance(class_or_object, type) else type(class_or_object)
-    return {
-        f"{prefix}{k.__module__}.{k.__name__}" for k in cls.__mro__ if k.__module__ != "builtins"
-    }
-
-
-# -- the name server in this process (the broker's code, loaded when first used) -----------------
-
-
-def start_ns(
-    host: str | None = None,
-    port: int | None = None,
-    enableBroadcast: bool = True,  # Pyro's keyword names
-    bchost: str | None = None,
-    bcport: int | None = None,
-    unixsocket: str | None = None,
-    nathost: str | None = None,
-    natport: int | None = None,
-    storage: str | None = None,
-    hmac: Any = None,
-) -> tuple[URI, Any, None]:
-    """Pyro's ``startNS``: a name server (the broker) in this process, not yet serving:
-    ``(uri, daemon, None)``. Serve it with ``daemon.requestLoop()`` in a thread, or from your
-    own loop with ``daemon.sockets``/``daemon.events()``. zpyro never broadcasts, so the third
-    item (Pyro's broadcast server) is always None. Default port NS_PORT (0: a free one),
-    storage ``memory`` (or ``sql:FILE``)."""
-    from zpyro.broker.inprocess import start_ns as start
-
-    started: tuple[URI, Any, None] = start(
-        host, port, enableBroadcast, bchost, bcport, unixsocket, nathost, natport, storage, hmac
-    )
-    return started
-
-
-def start_ns_loop(
-    host: str | None = None,
-    port: int | None = None,
-    enableBroadcast: bool = True,  # Pyro's keyword names
-    bchost: str | None = None,
-    bcport: int | None = None,
-    unixsocket: str | None = None,
-    nathost: str | None = None,
-    natport: int | None = None,
-    storage: str | None = None,
-    hmac: Any = None,
-) -> None:
-    """Pyro's ``startNSloop``: start a name server here, print Pyro's lines (``URI = ...``) and
-    serve until it is shut down (Ctrl-C)."""
-    from zpyro.broker.pyro_ns import start_ns_loop as loop
-
-    loop(host, port, enableBroadcast, bchost, bcport, unixsocket, nathost, natport, storage, hmac)
-
-
-startNS = start_ns  # Pyro4 names
-startNSloop = start_ns_loop
-
-
-def main(args: list[str] | None = None) -> int:
-    """The ``zpyro-ns`` command (Pyro4's ``naming.main``)."""
-    from zpyro.broker.pyro_ns import main as command
-
-    code: int = command(args)
-    return code
-
-
-def __getattr__(name: str) -> Any:
-    """Pyro's name-server classes, from the broker when asked for."""
-    if name == "NameServer":
-        from zpyro.broker.nameserver import NameServer
-
-        return NameServer
-    if name == "NameServerDaemon":
-        from zpyro.broker.inprocess import NameServerDaemon
-
-        return NameServerDaemon
-    if name in ("BroadcastServer", "MemoryStorage", "SqlStorage", "DbmStorage"):
-        raise AttributeError(
-            f"zpyro.naming has no {name}: zpyro never broadcasts (clients find the name server "
-            "by NS_HOST/NS_PORT), and storage is chosen by name (storage='memory' or 'sql:FILE')"
-        )
-    raise AttributeError(f"module 'zpyro.naming' has no attribute {name!r}")
 
 
 client.set_resolver(resolve)
