@@ -83,8 +83,6 @@ MAX_CALL_ID = 0xFFFFFFFF
 # Names the protocol reserves.
 DAEMON_OBJECT_ID = "Pyro.Daemon"  # every daemon's own object (metadata, ping, streams, sessions)
 NAMESERVER_ID = "Pyro.NameServer"  # the name server's object id (served by the broker)
-# The name server's own metadata: the tags Pyro4 and Pyro5 programs find their name server by
-NAMESERVER_TAGS = frozenset({"class:Pyro4.naming.NameServer", "class:Pyro5.nameserver.NameServer"})
 GETATTR = "__getattr__"  # method names a proxy uses to read and write exposed properties
 SETATTR = "__setattr__"
 
@@ -94,6 +92,9 @@ JSON_ID = 2  # also what errors and control messages fall back to: every peer re
 MSGPACK_ID = 3
 MARSHAL_ID = 4
 PICKLE_ID = 5
+
+# The name server's own metadata: the tags Pyro4 and Pyro5 programs find their name server by
+NAMESERVER_TAGS = frozenset({"class:Pyro4.naming.NameServer", "class:Pyro5.nameserver.NameServer"})
 
 
 class Message:
