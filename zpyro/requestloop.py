@@ -46,9 +46,6 @@ WATCH_INTERVAL = 0.005  # standby checks the owner this often; takeover after 1-
 SWEEP_EVERY = 200  # standby intervals between sweeps of abandoned streams (~1 s)
 RECV_BATCH = 64  # messages taken from the ROUTER before checking the reply queue again
 MAX_QUEUED = 10_000  # calls waiting for a worker before the daemon answers "busy"
-# The last replies (say, to the call that asked the daemon to stop) still go out after close:
-# libzmq sends them from its I/O thread; a bound, so nothing waits long for a peer that is gone.
-CLOSE_LINGER_MS = 500
 
 _LOST = object()  # _serve's result when another thread took the sockets over
 
@@ -370,5 +367,7 @@ class RequestLoop:
         else:
             if self.watch is not None:
                 self.watch.close()  # the monitor stops before its socket closes
-            self.router.close(linger=CLOSE_LINGER_MS)
+            # the last replies (say, to the call that asked the daemon to stop) still go out:
+            # libzmq sends them from its I/O thread, for at most 0.5 s (a gone peer waits nobody)
+            self.router.close(linger=500)
         self.waker.close()
