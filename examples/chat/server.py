@@ -37,9 +37,12 @@ class ChatBox:
             try:
                 listener.message(channel, nick, text)  # oneway: a slow member holds nobody up
             except zpyro.errors.CommunicationError as exc:
-                with self.lock:
-                    self.channels.get(channel, {}).pop(member, None)
-                print(f"server: dropped {member} from {channel} ({type(exc).__name__})", flush=True)
+                with self.lock:  # (two deliveries at once may both find it gone: say it once)
+                    if self.channels.get(channel, {}).pop(member, None) is not None:
+                        print(
+                            f"server: dropped {member} from {channel} ({type(exc).__name__})",
+                            flush=True,
+                        )
 
 
 def main():
