@@ -29,7 +29,7 @@ PYRO4_PYTHON = os.environ.get("PYRO4_PYTHON", "/tmp/pyro-venv/bin/python")
 NOT_API = {
     "ERRNO_BADF", "ERRNO_EADDRINUSE", "ERRNO_EADDRNOTAVAIL", "ERRNO_ENOTSOCK", "ERRNO_RETRIES",
     "family_str", "fixIronPythonExceptionForPickle", "getAttribute", "pyro_class_serpent_serializer",
-    "serialize_core_object_to_dict", "log_wiredata", "recv_stub", "_pyroExposed",
+    "serialize_core_object_to_dict", "log_wiredata", "recv_stub", "_pyroExposed", "uriRegEx",
 }  # fmt: skip
 
 

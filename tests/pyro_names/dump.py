@@ -1,52 +1,75 @@
-"""Print JSON {group: [names]} of the public API of the installed Pyro4 or Pyro5.
+"""Print JSON ``{group: [names]}``: the public API of the installed Pyro4 or Pyro5.
 
-Run by tests/test_porting_table.py with the Python that has the package (`dump.py Pyro4|Pyro5`).
+Run by tests/test_porting_table.py with the Python that has the package:
+``python dump.py Pyro4`` or ``python dump.py Pyro5``. Only the standard library and Pyro.
 """
-import inspect, json, sys
+
+import importlib
+import inspect
+import json
+import sys
 
 SKIP = {"log", "config", "print_function", "division", "absolute_import", "name"}
 
-def own(m, include_imported=False):
+MODULES = {
+    "Pyro4": ["core", "naming", "util", "errors", "socketutil", "constants", "message", "futures"],
+    "Pyro5": ["core", "nameserver", "errors", "socketutil", "client", "server", "protocol"],
+}
+
+
+def own(module, include_imported=False):
+    """Public names defined by `module` itself (names it imports from elsewhere -- typing,
+    threading -- are not its API)."""
     out = []
-    for n in dir(m):
-        if n.startswith("_") or n in SKIP:
+    for name in dir(module):
+        if name.startswith("_") or name in SKIP:
             continue
-        v = getattr(m, n)
-        if inspect.ismodule(v):
+        value = getattr(module, name)
+        if inspect.ismodule(value):
             continue
-        mod = getattr(v, "__module__", None)
-        if include_imported or mod is None or mod == m.__name__:
-            out.append(n)  # (names imported from elsewhere -- typing, threading -- are not its API)
+        origin = getattr(value, "__module__", None)
+        if include_imported or origin is None or origin == module.__name__:
+            out.append(name)
     return out
 
-def members(cls):
-    return [n for n in vars(cls) if (not n.startswith("_") or n.startswith("_pyro")) and not n.startswith("__")]
 
-which = sys.argv[1]
-groups = {}
-if which == "Pyro4":
-    import Pyro4, Pyro4.core, Pyro4.naming, Pyro4.util, Pyro4.errors, Pyro4.socketutil, Pyro4.constants, Pyro4.message, Pyro4.futures
-    groups["Pyro4"] = own(Pyro4, include_imported=True)
-    for m in (Pyro4.core, Pyro4.naming, Pyro4.util, Pyro4.errors, Pyro4.socketutil, Pyro4.constants, Pyro4.message, Pyro4.futures):
-        groups[m.__name__] = own(m)
-    groups["config"] = sorted(Pyro4.config.asDict())
-    groups["Proxy"] = members(Pyro4.core.Proxy)
-    groups["Daemon"] = members(Pyro4.core.Daemon)
-    groups["URI"] = members(Pyro4.core.URI)
-    groups["FutureResult"] = members(Pyro4.futures.FutureResult)
-    groups["Future"] = members(Pyro4.futures.Future)
-    groups["current_context"] = [n for n in vars(Pyro4.core.current_context) if not n.startswith("_")] + members(type(Pyro4.core.current_context))
-    groups["SerializerBase"] = members(Pyro4.util.SerializerBase)
-    groups["NameServer"] = members(Pyro4.naming.NameServer)
-    groups["DaemonObject"] = members(Pyro4.core.DaemonObject)
-else:
-    import Pyro5, Pyro5.api, Pyro5.core, Pyro5.nameserver, Pyro5.errors, Pyro5.socketutil, Pyro5.client, Pyro5.server, Pyro5.protocol, Pyro5.serializers, Pyro5.callcontext
-    from Pyro5 import config
-    groups["Pyro5.api"] = list(Pyro5.api.__all__)
-    for m in (Pyro5.core, Pyro5.nameserver, Pyro5.errors, Pyro5.socketutil, Pyro5.client, Pyro5.server, Pyro5.protocol):
-        groups[m.__name__] = own(m)
-    groups["config"] = sorted(config.as_dict())
-    groups["Proxy"] = members(Pyro5.client.Proxy)
-    groups["Daemon"] = members(Pyro5.server.Daemon)
-    groups["current_context"] = [n for n in vars(Pyro5.callcontext.current_context) if not n.startswith("_")] + members(type(Pyro5.callcontext.current_context))
-json.dump(groups, sys.stdout)
+def members(cls):
+    """A class's public names and its ``_pyro`` ones."""
+    return [
+        n for n in vars(cls) if (not n.startswith("_") or n.startswith("_pyro")) and "__" not in n
+    ]
+
+
+def context_names(context):
+    return [n for n in vars(context) if not n.startswith("_")] + members(type(context))
+
+
+def main(which):
+    package = importlib.import_module(which)
+    mods = {m: importlib.import_module(f"{which}.{m}") for m in MODULES[which]}
+    groups = {f"{which}.{m}": own(mod) for m, mod in mods.items()}
+    if which == "Pyro4":
+        core, futures = mods["core"], mods["futures"]
+        groups["Pyro4"] = own(package, include_imported=True)
+        groups["config"] = sorted(package.config.asDict())
+        groups["Proxy"] = members(core.Proxy)
+        groups["Daemon"] = members(core.Daemon)
+        groups["URI"] = members(core.URI)
+        groups["DaemonObject"] = members(core.DaemonObject)
+        groups["FutureResult"] = members(futures.FutureResult)
+        groups["Future"] = members(futures.Future)
+        groups["current_context"] = context_names(core.current_context)
+        groups["SerializerBase"] = members(mods["util"].SerializerBase)
+        groups["NameServer"] = members(mods["naming"].NameServer)
+    else:
+        api = importlib.import_module("Pyro5.api")
+        groups["Pyro5.api"] = list(api.__all__)
+        groups["config"] = sorted(api.config.as_dict())
+        groups["Proxy"] = members(mods["client"].Proxy)
+        groups["Daemon"] = members(mods["server"].Daemon)
+        groups["current_context"] = context_names(api.current_context)
+    json.dump(groups, sys.stdout)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
