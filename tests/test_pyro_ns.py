@@ -312,6 +312,8 @@ def test_start_ns_refuses_what_it_cannot_do() -> None:
         Pyro4.naming.startNS(host="127.0.0.1", port=0, storage="dbm:/tmp/names")
     with pytest.raises(AttributeError, match="never broadcasts"):
         Pyro4.naming.BroadcastServer  # noqa: B018
+    with pytest.raises(AttributeError, match="leases"):
+        Pyro4.naming.AutoCleaner  # noqa: B018
     with pytest.raises(ImportError, match="storage by name"):
         importlib.import_module("zpyro.naming_storage")  # Pyro4.naming_storage
 

@@ -120,6 +120,11 @@ def __getattr__(name: str) -> Any:
         from zpyro.broker.inprocess import NameServerDaemon
 
         return NameServerDaemon
+    if name == "AutoCleaner":
+        raise AttributeError(
+            "zpyro.naming has no AutoCleaner (NS_AUTOCLEAN): hand-registered names stay until "
+            "removed; brokered daemons' names are leases the broker drops when they die"
+        )
     if name in ("BroadcastServer", "MemoryStorage", "SqlStorage", "DbmStorage"):
         raise AttributeError(
             f"zpyro.naming has no {name}: zpyro never broadcasts (clients find the name server "
