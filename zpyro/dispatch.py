@@ -18,6 +18,7 @@ from typing import Any
 
 from . import context, errors, wire
 from .batch import read_calls
+from .config import NO_SIZE_LIMIT
 from .exposure import is_callback, is_private, members_of
 from .objects import ObjectRegistry
 from .serializers import BY_ID, get_serializer
@@ -51,6 +52,7 @@ class Dispatcher:
         streams: StreamRegistry | None = None,
     ) -> None:
         self.registry = registry
+        # a snapshot: changing config.SERIALIZERS_ACCEPTED later does not open a running daemon
         self.accepted_ids = frozenset(get_serializer(name).serializer_id for name in accepted)
         self.require_expose = require_expose
         self.max_message_size = max_message_size
@@ -62,6 +64,7 @@ class Dispatcher:
         # layer above this one)
         self.make_proxy = make_proxy
         self.streams = streams  # None: generators are not streamed (ITER_STREAMING off)
+        self.compress = False  # zlib-compress big replies (config COMPRESSION, set by the daemon)
         # What a call that wants no reply gets back: nothing, except from a brokered daemon,
         # which tells its broker the call is done (wire.DONE) so its slot is freed.
         self.quiet_reply: Callable[[wire.Message], list[Any] | None] | None = None
@@ -76,7 +79,8 @@ class Dispatcher:
         if cls is None:
             raise errors.DaemonError(f"unknown object {object_id!r}")
         meta: dict[str, Any] = members_of(cls, self.require_expose).as_metadata()
-        meta["max_message_size"] = self.max_message_size
+        limit = self.max_message_size
+        meta["max_message_size"] = limit if limit < NO_SIZE_LIMIT else 0  # 0: no limit
         return meta
 
     def is_coroutine(self, object_id: str, method: str) -> bool:
@@ -187,6 +191,11 @@ class Dispatcher:
         except Exception as exc:
             log.warning("cannot serialize the result of %s.%s: %s", msg.object_id, msg.method, exc)
             return self.error_reply(msg.call_id, exc, msg.serializer_id)
+        if self.compress and len(payload) >= wire.COMPRESS_MIN:
+            compressed = wire.compress(payload)
+            if compressed is not None:
+                payload = compressed
+                flags |= wire.FLAG_COMPRESSED
         return wire.encode(
             wire.RESULT, flags, msg.serializer_id, msg.call_id, "", "", payload, buffers
         )
@@ -281,11 +290,13 @@ class Dispatcher:
             return self._quiet(msg)
         return self.error_reply(msg.call_id, exc, JSON_ID)
 
-    @staticmethod
     def _unpack_call(
-        serializer: Any, msg: wire.Message
+        self, serializer: Any, msg: wire.Message
     ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-        body = serializer.loads(msg.payload, msg.buffers)
+        payload = msg.payload
+        if msg.flags & wire.FLAG_COMPRESSED:
+            payload = wire.decompress(payload, self.max_message_size)
+        body = serializer.loads(payload, msg.buffers)
         annotations: Any = {}
         try:
             if msg.flags & wire.FLAG_ANNOTATED:
