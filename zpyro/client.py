@@ -198,6 +198,9 @@ class Proxy:
                 self._pyroApplyMetadata(cached[0], fresh=cached[1], from_cache=True)
             else:
                 self._pyroFetchMetadata(conn)
+        except StaleConnection as exc:  # refused before the fetch waited: refused
+            conn.close()
+            raise errors.CommunicationError(str(exc)) from None
         except BaseException:
             conn.close()
             raise

@@ -191,8 +191,7 @@ class StreamRegistry:
                 finally:
                     stream.waiting -= 1
                     stream.last_used = time.monotonic()
-            items = list(stream.items)
-            stream.items.clear()
+            items = _drain(stream.items, self.chunk_items)
             if stream.closing:
                 return items, True, None
             if not stream.finished:
@@ -233,16 +232,20 @@ class StreamRegistry:
 
     def _produce(self, stream: _Stream) -> None:
         """A producer task: yield items into the buffer until it is full, the iterator ends or
-        the stream is closed (then it closes the iterator, which only this thread may touch)."""
+        the stream is closed (then it closes the iterator, which only this thread may touch).
+
+        Items go into the buffer without the lock (a deque's append and popleft are atomic);
+        a fetch that waits says so (``waiting``) before it looks at the buffer, and this thread
+        looks at ``waiting`` after each append, so one of the two always sees the other."""
         iterator, cond, items, cap = stream.iterator, stream.cond, stream.items, self.chunk_items
-        while True:
-            with cond:
-                if stream.closing:
-                    stream.producing = False
-                    break
-                if len(items) >= cap:
-                    stream.producing = False
-                    return  # the next fetch starts another producer
+        append = items.append
+        while not stream.closing:
+            if len(items) >= cap:
+                with cond:
+                    if len(items) >= cap and not stream.closing:
+                        stream.producing = False
+                        return  # full: the next fetch starts another producer
+                continue
             try:
                 item = next(iterator)
             except StopIteration:
@@ -251,10 +254,12 @@ class StreamRegistry:
             except Exception as exc:  # arrives at the caller after the items before it
                 self._produced_all(stream, errors.exception_to_payload(exc))
                 return
-            with cond:
-                items.append(item)
-                if stream.waiting:
+            append(item)
+            if stream.waiting:
+                with cond:
                     cond.notify_all()
+        with cond:
+            stream.producing = False
         _close_quietly(iterator)
 
     @staticmethod
@@ -275,6 +280,12 @@ class StreamRegistry:
             close_here = not stream.producing
         if close_here:
             _close_quietly(stream.iterator)
+
+
+def _drain(items: collections.deque[Any], most: int) -> list[Any]:
+    """Take up to `most` items off the buffer (a producer may append meanwhile)."""
+    popleft = items.popleft
+    return [popleft() for _ in range(min(len(items), most))]
 
 
 def _close_quietly(iterator: Any) -> None:
