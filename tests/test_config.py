@@ -81,6 +81,7 @@ DEFAULTS = {
     "SSL_CLIENTKEY": "",
     "SSL_CLIENTKEYPASSWD": "",
     "SSL_CACERTS": "",
+    "SSL_CLIENT_CERTVALIDATION": False,
 }
 ALIASES = {"POLLTIMEOUT": "POLL_TIMEOUT"}  # Pyro's names of zpyro items
 # items whose value is checked: the free-for-all env test below leaves them out

@@ -12,6 +12,7 @@ from . import (
     config as _config_module,
 )
 from . import (
+    configuration,
     constants,
     core,
     errors,
@@ -27,12 +28,13 @@ from .client import Proxy, asyncproxy
 from .config import config
 from .constants import VERSION as __version__
 from .context import current_context
+from .daemonobject import DaemonObject
 from .errors import excepthook, get_remote_traceback
 from .executor import Executor
 from .exposure import behavior, callback, expose, idempotent, oneway
 from .futures import Future, FutureResult
 from .namewatch import NameWatcher
-from .naming import locate_ns, locateNS, resolve
+from .naming import locate_ns, locateNS, resolve, type_meta
 from .pyroalias import alias_as
 from .serializers import (
     register_class_to_dict,
@@ -42,6 +44,7 @@ from .serializers import (
 )
 from .server import Daemon, serve
 from .uri import URI
+from .util import SerializerBase
 
 # settings the layers below the config cannot read themselves, kept in step with it
 
@@ -57,11 +60,13 @@ __all__ = [
     "URI",
     "BatchProxy",
     "Daemon",
+    "DaemonObject",
     "Executor",
     "Future",
     "FutureResult",
     "NameWatcher",
     "Proxy",
+    "SerializerBase",
     "alias_as",
     "asyncproxy",
     "batch",
@@ -69,6 +74,7 @@ __all__ = [
     "behavior",
     "callback",
     "config",
+    "configuration",
     "constants",
     "core",
     "current_context",
@@ -88,6 +94,7 @@ __all__ = [
     "resolve",
     "serve",
     "socketutil",
+    "type_meta",
     "unregister_class_to_dict",
     "unregister_dict_to_class",
     "util",

@@ -29,6 +29,13 @@ from .wire import DAEMON_OBJECT_ID, GETATTR, JSON_ID, SETATTR
 
 RECONNECT_INTERVAL = 1.0  # seconds between _pyroReconnect's tries (Pyro: 2)
 
+# Pyro proxy attributes zpyro has no counterpart for: why, when a program reads one
+_NO_SUCH_PROXY_ATTRIBUTE = {
+    "_pyroSeq": "_pyroSeq: zpyro pipelines calls by call id; there is no one sequence number",
+    "_pyroRawWireResponse": "_pyroRawWireResponse: zpyro does not hand out raw wire messages",
+    "_pyroLocalSocket": "_pyroLocalSocket: zpyro's connection is a ZeroMQ socket, not a BSD one",
+}
+
 # How a PYRONAME:/PYROMETA: URI becomes the PYRO: URI to connect to. The naming layer sits above
 # this one and installs it (set_resolver) when imported, which ``import zpyro`` always does.
 _resolver: Callable[[URI], URI] | None = None
@@ -95,7 +102,7 @@ class Proxy:
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
-            raise AttributeError(name)
+            raise AttributeError(_NO_SUCH_PROXY_ATTRIBUTE.get(name, name))
         if not (self._pyroMethods or self._pyroAttrs):
             self._pyroGetMetadata()
         if name in self._pyroAttrs:
@@ -451,7 +458,7 @@ class Proxy:
             if in_caller:
                 note_response_annotations(annotations)
             self._pyroResponseAnnotations(annotations, wire.RESULT)
-        elif in_caller:
+        elif in_caller and _current_call.get() is not None:  # (a plain client: no call)
             note_response_annotations(None)
         if flags & wire.FLAG_META:
             value, meta = value
@@ -489,6 +496,10 @@ class Proxy:
         override to use them. They are also in ``current_context.response_annotations`` after
         a plain call, and kept in ``self._pyroLastResponseAnnotations``."""
         self._pyroLastResponseAnnotations = annotations
+
+    def _pyroClaimOwnership(self) -> None:
+        """Pyro5's: make this thread the proxy's owner. zpyro proxies may be used by many
+        threads at once (their calls are pipelined), so there is nothing to claim."""
 
     def _pyroAsync(self, asynchronous: bool = True) -> None:
         """Switch this proxy's calls to return a zpyro.Future, or back (Pyro4 habit)."""

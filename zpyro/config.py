@@ -146,6 +146,7 @@ class Config:
     SSL_CLIENTKEY: str = ""  # (TLS)
     SSL_CLIENTKEYPASSWD: str = ""  # (TLS)
     SSL_CACERTS: str = ""  # (TLS)
+    SSL_CLIENT_CERTVALIDATION: bool = False  # (TLS; in Pyro's manual, not a Pyro4 item)
 
     use_environment: InitVar[bool] = True
 

@@ -129,6 +129,7 @@ RULES: dict[str, Rule] = {
     "NS_BCPORT": noted((9091,), "zpyro has no broadcast responder"),
     "SSL": only((False,), _CURVE),
     "SSL_REQUIRECLIENTCERT": only((False,), _CURVE + " (CURVE_ALLOWED_CLIENTS)"),
+    "SSL_CLIENT_CERTVALIDATION": only((False,), _CURVE + " (CURVE_SERVER_PUBLIC_KEY)"),
 }
 for _item in (
     "SSL_SERVERCERT",
