@@ -187,8 +187,8 @@ def serve_raw(args: list[str]) -> None:
 
 
 def serve_broker(args: list[str]) -> None:
-    """``python -m broker`` in this process (so it answers ``cpu`` too); it prints READY."""
-    from broker.__main__ import main
+    """``python -m zpyro.broker`` in this process (so it answers ``cpu`` too); it prints READY."""
+    from zpyro.broker.__main__ import main
 
     main(["--host", HOST, "--port", "0", "--pub-port", "0", "--storage", "memory"])
 

@@ -3,7 +3,7 @@
 One client (this process) drives two targets, round after round:
 
 * a direct daemon (a subprocess of this script), and
-* a pool of 2 brokered daemons (subprocesses) behind a broker (``python -m broker``).
+* a pool of 2 brokered daemons (subprocesses) behind a broker (``python -m zpyro.broker``).
 
 Per target the full run makes 100,000 calls, mixed: sync calls from two threads sharing one
 proxy, futures (``asyncproxy``), batches, oneway calls, a few streams (one closed early), plus
@@ -493,7 +493,8 @@ def report(watched: list[Watched], quick: bool) -> bool:
 def start_all(kids: list[Child]) -> tuple[list[Target], list[Watched]]:
     broker = Child(
         "broker",
-        ["-m", "broker", "--host", HOST, "--port", "0", "--pub-port", "0", "--storage", "memory"],
+        ["-m", "zpyro.broker", "--host", HOST, "--port", "0", "--pub-port", "0"]
+        + ["--storage", "memory"],
     )
     kids.append(broker)
     ns_uri = broker.expect("READY").split()[0]

@@ -1,4 +1,4 @@
-"""``zpyro-broker`` / ``python -m broker``: the name server, call router and announcer."""
+"""``zpyro-broker`` / ``python -m zpyro.broker``: the name server, call router and announcer."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """``Pyro.NameServer``: the object the broker serves as its name server (docs/BROKER.md).
 
-It ties three parts together under one lock: the :class:`~broker.registry.Registry` (what
+It ties three parts together under one lock: the :class:`~zpyro.broker.registry.Registry` (what
 lookups see), the storage (names registered by hand, written through before the registry
 changes, so a failed write changes nothing) and the announcer (every change of what a lookup
 returns is announced as ``name.registered`` / ``name.removed``, inside the same lock, so
@@ -33,7 +33,7 @@ log = logging.getLogger("zpyro.broker.nameserver")
 
 
 class Publisher(Protocol):
-    """What the name server needs of an announcer (``broker.announcer.Announcer``)."""
+    """What the name server needs of an announcer (``zpyro.broker.announcer.Announcer``)."""
 
     epoch: int
     seq: int

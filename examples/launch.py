@@ -108,7 +108,8 @@ class Launcher:
 
     def broker(self, timeout: float = 15.0) -> tuple[Started, str]:
         """A broker (name server) on free ports, in memory; returns it and its HOST:PORT."""
-        args = [sys.executable, "-m", "broker", "--host", HOST, "--port", "0", "--pub-port", "0"]
+        args = [sys.executable, "-m", "zpyro.broker", "--host", HOST]
+        args += ["--port", "0", "--pub-port", "0"]
         proc = self.start("broker", [*args, "--storage", "memory"])
         # READY PYRO:Pyro.NameServer@HOST:PORT pub=HOST:PUBPORT epoch=E storage=SPEC
         line = proc.wait_for("READY ", timeout)

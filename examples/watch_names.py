@@ -32,7 +32,8 @@ def main() -> None:
             events.append(f"{ann.kind} {ann.body['name']}" + (f" -> {what}" if what else ""))
 
     with Launcher() as launch:
-        args = [sys.executable, "-m", "broker", "--host", HOST, "--port", "0", "--pub-port", "0"]
+        args = [sys.executable, "-m", "zpyro.broker", "--host", HOST]
+        args += ["--port", "0", "--pub-port", "0"]
         broker = launch.start("broker", [*args, "--storage", "memory"])
         # READY PYRO:Pyro.NameServer@HOST:PORT pub=HOST:PUBPORT epoch=E storage=SPEC
         ready = broker.wait_for("READY ").split()

@@ -836,7 +836,8 @@ def _type_meta() -> str:
 for cmd in (["-m", "zpyro.naming", "--help"], ["-m", "zpyro.nsc", "listmeta_all", "x"],
             ["-m", "zpyro.nsc", "-v", "ping"], ["-m", "zpyro.nsc", "-u", "/x", "ping"],
             ["-m", "zpyro.echo", "-N"], ["-m", "zpyro.echo", "-H", "127.0.0.1", "--help"],
-            ["-m", "broker", "-n", "127.0.0.1", "--help"], ["-m", "broker", "-s", "sql:x", "--help"],
+            ["-m", "zpyro.broker", "-n", "127.0.0.1", "--help"],
+            ["-m", "zpyro.broker", "-s", "sql:x", "--help"],
             ["-m", "zpyro.configure"]):  # fmt: skip
 
     def run_command(cmd: list[str] = cmd) -> str:

@@ -59,6 +59,7 @@ def table_rows(out: str) -> dict[str, list[str]]:
 
 
 @pytest.mark.timeout(int(scaled(150)))
+@pytest.mark.slow
 def test_quick_run_prints_every_row_with_target_and_verdict(tmp_path: Path) -> None:
     out_json = tmp_path / "bench.json"
     done = subprocess.run(

@@ -16,13 +16,13 @@ from fractions import Fraction
 from typing import Any
 
 import pytest
-from conftest import BrokerProcess, Worker, scaled, serving
+from conftest import BrokerProcess, Worker, eventually, scaled, serving
 
 import zpyro
 from zpyro import aio
 from zpyro.errors import DaemonError, NamingError, SerializeError
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 
 def pool_proxy(broker: BrokerProcess, name: str = "jobs") -> zpyro.Proxy:
@@ -185,20 +185,24 @@ def test_oneway_calls_run_and_free_their_slot(broker: BrokerProcess, start_worke
         assert p.note(i) is None
     assert time.monotonic() - started < scaled(5)  # nobody waited for them
     assert p.whoami() > 0  # had a oneway call kept its slot, this would wait forever
-    deadline = time.monotonic() + scaled(10)
-    while sorted(p.noted()) != list(range(20)):
-        assert time.monotonic() < deadline, f"oneway calls not all run: {p.noted()}"
+    eventually(
+        lambda: sorted(p.noted()) == list(range(20)),
+        10,
+        lambda: f"all 20 oneway calls run: {p.noted()}",
+    )
 
 
 def test_oneway_calls_spread_over_a_pool(two: list[Worker], broker: BrokerProcess) -> None:
     p = pool_proxy(broker)
     for i in range(10):
         p.note(i)
-    deadline = time.monotonic() + scaled(10)
     seen: set[Any] = set()
-    while seen != set(range(10)):  # each noted() answer comes from one of the two daemons
-        assert time.monotonic() < deadline, f"oneway calls not all run: {seen}"
-        seen |= set(p.noted())
+
+    def all_seen() -> bool:  # each noted() answer comes from one of the two daemons
+        seen.update(p.noted())
+        return seen == set(range(10))
+
+    eventually(all_seen, 10, lambda: f"all 10 oneway calls run on the pool: {seen}", pause=0)
 
 
 def test_asyncio_proxy_gathers_calls_through_the_pool(

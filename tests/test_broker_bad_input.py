@@ -9,19 +9,18 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import zmq
-from conftest import BrokerProcess, raw_dealer, scaled
+from conftest import BrokerProcess, eventually, raw_dealer, scaled
 
 import zpyro
 from zpyro import wire
 from zpyro.serializers import BY_ID, get_serializer
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 SERPENT = get_serializer("serpent")
 JSON_ID = 2
@@ -62,6 +61,8 @@ class SteadyCaller:
         self._stop.set()
         self._thread.join(scaled(15))
         assert not self._thread.is_alive()
+        self.pool._pyroRelease()
+        self.ns._pyroRelease()
 
 
 @pytest.fixture
@@ -106,10 +107,7 @@ def ask_nameserver(sock: zmq.Socket, call_id: int) -> int:
 
 def wait_logged(broker: BrokerProcess, text: str) -> None:
     """The broker's output shows `text` (its reader thread may lag a little: bounded poll)."""
-    deadline = time.monotonic() + scaled(5)
-    while text not in "".join(broker.spawned.output):
-        assert time.monotonic() < deadline, f"never logged: {text!r}"
-        time.sleep(0.01)  # the pace of the polling
+    eventually(lambda: text in "".join(broker.spawned.output), 5, f"the broker logs {text!r}")
 
 
 HEADER = wire.encode_header(wire.CALL, 0, 1, 77, "Pyro.NameServer", "count")

@@ -14,7 +14,7 @@ from conftest import PYTHON, BrokerProcess, scaled, serving
 import zpyro
 from zpyro.errors import NamingError
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 
 @zpyro.expose

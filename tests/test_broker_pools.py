@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from broker.pools import DIRECT_PREFIX, Call, Pools
 from zpyro import errors
+from zpyro.broker.pools import DIRECT_PREFIX, Call, Pools
 
 META: dict[str, Any] = {"methods": ["work", "square"], "idempotent": ["square"]}
 

@@ -24,17 +24,17 @@ from conftest import FAST_HEARTBEAT_ENV, PYTHON, ROOT, scaled
 
 import zpyro
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 WORKER = str(ROOT / "tests" / "programs" / "brokered_worker.py")
 
 
 class BrokerCommand:
-    """`python -m broker ARGS` with stdout and stderr read apart, line by line."""
+    """`python -m zpyro.broker ARGS` with stdout and stderr read apart, line by line."""
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "broker", *args],
+            [PYTHON, "-m", "zpyro.broker", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

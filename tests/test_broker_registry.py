@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 import zpyro
-from broker.registry import Entry, Registry
+from zpyro.broker.registry import Entry, Registry
 from zpyro.errors import NamingError
 
 pytestmark = pytest.mark.timeout(30)

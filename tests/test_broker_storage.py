@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from conftest import PYTHON
 
-from broker.storage import (
+from zpyro.broker.storage import (
     SCHEMA_VERSION,
     MemoryStorage,
     SqliteStorage,
@@ -84,7 +84,7 @@ def test_sqlite_committed_changes_survive_a_killed_process(tmp_path: Path, spawn
     path = tmp_path / "names.db"
     script = (
         "import sys\n"
-        "from broker.storage import SqliteStorage\n"
+        "from zpyro.broker.storage import SqliteStorage\n"
         f"s = SqliteStorage({str(path)!r})\n"
         f"s.put('kept', {U1!r}, ['a'])\n"
         f"s.put('dropped', {U2!r}, [])\n"

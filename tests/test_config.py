@@ -254,6 +254,7 @@ def test_every_field_has_a_reason_comment() -> None:
         assert "#" in line or previous.strip().startswith("#"), field.name
 
 
+@pytest.mark.slow
 def test_python_m_configure() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZPYRO_")}
     env["ZPYRO_NS_PORT"] = "9100"
@@ -276,6 +277,7 @@ def test_python_m_configure() -> None:
     assert [line.split(" = ")[0] for line in lines] == sorted([*DEFAULTS, *ALIASES])
 
 
+@pytest.mark.slow
 def test_python_m_configure_bad_env_fails() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZPYRO_")}
     env["ZPYRO_NS_PORT"] = "ninety"

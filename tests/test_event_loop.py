@@ -8,12 +8,12 @@ import concurrent.futures
 import copy
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import zmq
-from conftest import scaled
+from conftest import eventually, scaled
 
 import zpyro
 from zpyro import aio
@@ -112,13 +112,13 @@ class HostLoop:
         push.send_string(text)
         push.close(linger=1000)
 
-    def wait_for(self, condition: Callable[[], bool], timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + scaled(timeout)
-        while not condition():
-            if time.monotonic() > deadline:
-                return False
-            self.stop.wait(0.01)
-        return True
+    def wait_for_own(self, text: str) -> None:
+        """Until the loop has read `text`, and only that, from its own socket (bounded)."""
+        eventually(
+            lambda: self.own_messages == [text],
+            5,
+            lambda: f"the loop reads {text!r} from its own socket; it read {self.own_messages}",
+        )
 
 
 def daemon_with(name: str) -> tuple[zpyro.Daemon, Thermometer, zpyro.URI]:
@@ -149,7 +149,7 @@ def test_daemon_served_from_the_host_loop(as_list: bool) -> None:
             assert [p.record(t) for t in (19.5, 21.0, 22.5)] == [1, 2, 3]
             assert p.whoami() == "kitchen"
         loop.push("client done")
-        assert loop.wait_for(lambda: loop.own_messages == ["client done"])
+        loop.wait_for_own("client done")
     assert obj.readings == [19.5, 21.0, 22.5]
     assert "host-loop" not in obj.threads  # calls run on the worker pool, not in the loop
 
@@ -162,7 +162,7 @@ def test_the_host_loop_never_blocks_on_a_slow_call() -> None:
             turns = loop.turns
             assert p.nap(0.5) == 0.5
             loop.push("meanwhile")
-            assert loop.wait_for(lambda: loop.own_messages == ["meanwhile"])
+            loop.wait_for_own("meanwhile")
         assert loop.turns > turns + 5  # it kept turning while the call slept
         assert loop.longest_turn < 0.25  # and no turn waited for the call
 
@@ -182,7 +182,7 @@ def test_several_daemons_in_one_loop() -> None:
             done, not_done = concurrent.futures.wait(futures, timeout=scaled(5))
             assert not not_done and time.monotonic() - start < 1.1
             loop.push("own socket still served")
-            assert loop.wait_for(lambda: loop.own_messages == ["own socket still served"])
+            loop.wait_for_own("own socket still served")
         finally:
             for p in proxies:
                 p._pyroRelease()

@@ -16,7 +16,7 @@ from conftest import FAST_HEARTBEAT_ENV, PYTHON, ROOT, BrokerProcess, Spawned, s
 
 import zpyro
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 WORKER = str(ROOT / "tests" / "programs" / "brokered_worker.py")
 SUMMARY = re.compile(r"^(\d+)/(\d+) done, (\d+) failed, [\d,.]+ jobs/s, \d+\.\d\d s total$")
@@ -33,7 +33,7 @@ class Pool:
 
 def start_pool(spawn: Any, name: str, workers: int, capacity: int) -> Pool:
     """A broker subprocess and `workers` brokered_worker.py processes serving `name`."""
-    args = [PYTHON, "-m", "broker", "--host", "127.0.0.1", "--port", "0"]
+    args = [PYTHON, "-m", "zpyro.broker", "--host", "127.0.0.1", "--port", "0"]
     broker = BrokerProcess(
         spawn([*args, "--pub-port", "0", "--storage", "memory"], FAST_HEARTBEAT_ENV)
     )

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 import serpent
-from conftest import scaled, serving
+from conftest import eventually, scaled, serving
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -471,9 +471,7 @@ def test_a_caller_that_times_out_as_a_follower_leaves_the_connection_usable(slee
 
         leader = threading.Thread(target=long_call)
         leader.start()
-        deadline = time.monotonic() + scaled(5)
-        while not p._pyroConnection._pending and time.monotonic() < deadline:
-            time.sleep(0.001)  # until the long call is in flight (polling a condition)
+        eventually(lambda: p._pyroConnection._pending, 5, "the long call in flight", pause=0.001)
         other = zpyro.Proxy(sleeper)
         other._pyroConnection = p._pyroConnection
         other._pyroMethods = set(p._pyroMethods)

@@ -17,7 +17,7 @@ from conftest import PYTHON, scaled
 import zpyro
 from zpyro import errors
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 ECHO = [PYTHON, "-m", "zpyro.echo"]
 # the same server, printing "SLOW STARTED" when slow() begins: a kill then surely hits a call

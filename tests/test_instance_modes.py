@@ -10,12 +10,11 @@ import concurrent.futures
 import gc
 import textwrap
 import threading
-import time
 import weakref
 from typing import Any
 
 import pytest
-from conftest import PYTHON, ServedDaemon, scaled
+from conftest import PYTHON, ServedDaemon, eventually, scaled
 
 import zpyro
 
@@ -27,11 +26,11 @@ class Counted:
 
     made = 0
     alive = 0
-    changed = threading.Condition()
+    lock = threading.Lock()  # the counters are bumped by finalizers in any thread
 
     def __init__(self, label: str = "plain") -> None:
         cls = type(self)
-        with Counted.changed:
+        with Counted.lock:
             cls.made += 1
             cls.alive += 1
             self.number = cls.made
@@ -138,19 +137,24 @@ def test_session_dropped_when_an_aio_proxy_is_left(served: ServedDaemon) -> None
 
 
 def _collected(cls: Any) -> None:
-    with Counted.changed:
+    with Counted.lock:
         cls.alive -= 1
-        Counted.changed.notify_all()
 
 
 def wait_until_dropped(cls: Any, remaining: int, timeout: float = 5.0) -> None:
     """Wait (bounded) until the daemon has let go of all but `remaining` instances."""
-    deadline = time.monotonic() + scaled(timeout)
-    with Counted.changed:
-        while cls.alive > remaining and time.monotonic() < deadline:
-            gc.collect()  # what the daemon let go of may still sit in a reference cycle
-            Counted.changed.wait(0.05)
-    assert cls.alive == remaining, f"{cls.alive} instances still held by the daemon"
+
+    def dropped() -> bool:
+        gc.collect()  # what the daemon let go of may still sit in a reference cycle
+        return cls.alive <= remaining
+
+    eventually(
+        dropped,
+        timeout,
+        lambda: f"the daemon lets go of all but {remaining} instances; {cls.alive} alive",
+        pause=0.05,
+    )
+    assert cls.alive == remaining, f"{cls.alive} instances alive, {remaining} expected"
 
 
 def test_session_dropped_when_the_proxy_is_garbage_collected(served: ServedDaemon) -> None:

@@ -31,12 +31,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAST_HEARTBEAT_ENV, PYTHON, ROOT, BrokerProcess, Spawned, scaled
-
-pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux") or os.geteuid() != 0 or shutil.which("ip") is None,
-    reason="needs Linux, root and the `ip` tool (iproute2) to make network namespaces",
+from conftest import (
+    FAST_HEARTBEAT_ENV,
+    PYTHON,
+    ROOT,
+    BrokerProcess,
+    Spawned,
+    eventually,
+    scaled,
 )
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not sys.platform.startswith("linux") or os.geteuid() != 0 or shutil.which("ip") is None,
+        reason="needs Linux, root and the `ip` tool (iproute2) to make network namespaces",
+    ),
+]
 
 PREFIX = f"zpmh{os.getpid()}"  # unique per run; the pid also tells a stale namespace's owner
 ADDRESSES = {"broker": "10.231.0.1", "d1": "10.231.0.2", "d2": "10.231.0.3", "caller": "10.231.0.4"}
@@ -205,28 +216,30 @@ class Caller:
 
     def until_served_by(self, pids: set[int], bound: float = REJOIN_BOUND) -> set[int]:
         """Rounds of short calls until every pid in `pids` has answered one (since this call)."""
-        deadline = time.monotonic() + scaled(bound)
         seen: set[int] = set()
         last: list[Outcome] = []
-        while time.monotonic() < deadline:
+
+        def all_served() -> bool:
+            nonlocal last
             last = self.calls(4, 0.2)
-            seen |= {o.value[0] for o in last if o.ok}
-            if pids <= seen:
-                return seen
+            seen.update(o.value[0] for o in last if o.ok)
             if not any(o.ok for o in last):
-                time.sleep(POLL_PAUSE)
-        pytest.fail(f"pids {pids} not all serving within {scaled(bound)} s: saw {seen}; {last}")
+                time.sleep(POLL_PAUSE)  # the pace of retrying, after a round that failed fast
+            return pids <= seen
+
+        eventually(all_served, bound, lambda: f"pids {pids} all serve: saw {seen}; {last}", pause=0)
+        return seen
 
     def until_ok(self, send: Callable[[], str], bound: float = REJOIN_BOUND) -> Outcome:
         """Repeat a command until it succeeds (bounded)."""
-        deadline = time.monotonic() + scaled(bound)
-        outcome = None
-        while time.monotonic() < deadline:
+        outcome: Outcome | None = None
+
+        def succeeded() -> Outcome | None:
+            nonlocal outcome
             outcome = self.outcome(send())
-            if outcome.ok:
-                return outcome
-            time.sleep(POLL_PAUSE)
-        pytest.fail(f"no success within {scaled(bound)} s; last: {outcome}")
+            return outcome if outcome.ok else None
+
+        return eventually(succeeded, bound, lambda: f"a success; last: {outcome}", pause=POLL_PAUSE)
 
 
 class Cluster:
@@ -256,7 +269,7 @@ class Cluster:
         return self._spawn(self.net.run_in(role, [PYTHON, *args]), env=env)
 
     def start_broker(self) -> BrokerProcess:
-        args = ["-m", "broker", "--host", ADDRESSES["broker"], "--port", str(BROKER_PORT)]
+        args = ["-m", "zpyro.broker", "--host", ADDRESSES["broker"], "--port", str(BROKER_PORT)]
         args += ["--pub-port", str(PUB_PORT), "--storage", self.storage]
         return BrokerProcess(self._start("broker", args))
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import zmq
-from conftest import FAST_HEARTBEAT_ENV, PYTHON, ROOT, BrokerProcess, scaled
+from conftest import FAST_HEARTBEAT_ENV, PYTHON, ROOT, BrokerProcess, eventually, scaled
 
 import zpyro
 from zpyro import announce
@@ -253,19 +253,18 @@ class Bench:
         sent before has been handled: send a harmless marker and wait for it to come back."""
         self.marks += 1
         mark = f"mark-{self.marks}"
-        seq = self.watcher.seq
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
+
+        def marker_came_back() -> bool:
             # a heartbeat level with the copy changes nothing but reaches on_event; an extra
             # key (kept by the decoder) tells this one from the others
-            self.pub.send_multipart(announce.encode("broker.alive", EPOCH, seq, {"mark": mark}))
+            body = {"mark": mark}
+            self.pub.send_multipart(announce.encode("broker.alive", EPOCH, self.watcher.seq, body))
             with self.seen.changed:
-                if self.seen.changed.wait_for(
+                return self.seen.changed.wait_for(
                     lambda: any(a.body.get("mark") == mark for a in self.seen.events), 0.05
-                ):
-                    return
-            seq = self.watcher.seq
-        pytest.fail("the watcher never received the marker")
+                )
+
+        eventually(marker_came_back, 10, f"the watcher receives marker {mark!r}", pause=0)
 
     def close(self) -> None:
         self.watcher.close()
@@ -390,10 +389,12 @@ def test_a_failing_callback_does_not_stop_the_watcher() -> None:
     endpoint = pub.last_endpoint.decode()
     try:
         with zpyro.NameWatcher(pub_endpoint=endpoint, snapshot=fake, on_event=explode) as w:
-            deadline = time.monotonic() + WAIT
-            while not calls and time.monotonic() < deadline:  # until subscribed
+
+            def subscribed() -> bool:
                 pub.send_multipart(announce.encode("broker.alive", EPOCH, 0, {}))
-                w.wait_for(lambda n: bool(calls), 0.05)
+                return w.wait_for(lambda n: bool(calls), 0.05)
+
+            eventually(subscribed, 10, "the watcher's first callback", pause=0)
             pub.send_multipart(
                 announce.encode("name.registered", EPOCH, 1, reg("a", "PYRO:a@127.0.0.1:1"))
             )

@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 import zmq
-from conftest import ServedDaemon, scaled, serving
+from conftest import ServedDaemon, eventually, scaled, serving
 
 import zpyro
-from broker.announcer import Announcer
-from broker.nameserver import NAME, NameServer
-from broker.registry import Registry
-from broker.storage import MemoryStorage, SqliteStorage
 from zpyro import announce
+from zpyro.broker.announcer import Announcer
+from zpyro.broker.nameserver import NAME, NameServer
+from zpyro.broker.registry import Registry
+from zpyro.broker.storage import MemoryStorage, SqliteStorage
 from zpyro.errors import NamingError
 from zpyro.serializers import SERIALIZERS
 
@@ -47,12 +47,12 @@ class Capture:
         self.sub.linger = 0
         self.sub.subscribe(b"")
         self.sub.connect(f"tcp://127.0.0.1:{port}")
-        deadline = time.monotonic() + scaled(10)
-        while True:  # the slow joiner: publish probes until one gets through
+
+        def probe_arrived() -> bool:  # the slow joiner: publish probes until one gets through
             self.pub.send_multipart([b"probe", b""])
-            if self.sub.poll(20):
-                break
-            assert time.monotonic() < deadline, "SUB never received a probe"
+            return bool(self.sub.poll(20))
+
+        eventually(probe_arrived, 10, "the SUB receives a probe", pause=0)
 
     def next(self, timeout: float = 5.0) -> announce.Announcement:
         deadline = time.monotonic() + scaled(timeout)

@@ -15,7 +15,7 @@ from conftest import PYTHON, ROOT, BrokerProcess, scaled
 
 import zpyro
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 
 def run_nsc(

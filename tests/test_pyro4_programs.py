@@ -67,7 +67,7 @@ ZPYRO_GAPS: dict[str, str] = {
     "usersession": "d7: current_context.client_sock_addr missing",
 }
 
-pytestmark = pytest.mark.timeout(scaled(TIMEOUT) + 30)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(scaled(TIMEOUT) + 30)]
 
 
 def run_program(python: str, topic: str, env: dict[str, str], cwd: Path) -> tuple[int, str]:

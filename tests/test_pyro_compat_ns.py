@@ -14,7 +14,7 @@ from conftest import PYTHON, ROOT, scaled
 
 import zpyro
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 # The seed's two programs in Python 3 (print/raw_input), with `import Pyro4` -> `import zpyro as
 # Pyro4` and nothing else changed. Its class is undecorated: the server runs with

@@ -341,20 +341,25 @@ def test_compression_compresses_big_payloads_both_ways(tapped: tuple[Tap, str]) 
     messages = [wire.decode(frames) for frames in tap.seen]
     compressed = [m for m in messages if m.flags & wire.FLAG_COMPRESSED]
     assert {m.kind for m in compressed} == {wire.CALL, wire.RESULT}  # the call and its reply
+    calls = [m for m in messages if m.kind == wire.CALL and m.method == "echo"]
+    assert calls and all(m.flags & wire.FLAG_INFLATES for m in calls)
     assert all(len(m.payload) < 100_000 for m in compressed)
     small = [m for m in messages if m.kind == wire.CALL and len(m.payload) < 200]
     assert small and not any(m.flags & wire.FLAG_COMPRESSED for m in small)
 
 
-def test_compression_off_sends_plain_payloads(tapped: tuple[Tap, str]) -> None:
+def test_compression_is_only_for_proxies_that_take_it(tapped: tuple[Tap, str]) -> None:
+    """A proxy without COMPRESSION neither compresses nor says it takes compressed replies
+    (INFLATES): the daemon, though its COMPRESSION is on, answers it in plain (a peer in another
+    language that knows no compression never meets it)."""
     tap, uri = tapped
-    Pyro4.config.COMPRESSION = False  # this client does not compress; the daemon still does
+    Pyro4.config.COMPRESSION = False
     big = "compressible " * 10_000
     with Pyro4.Proxy(uri) as sink:
         assert sink.echo(big) == big
-    calls = [wire.decode(f) for f in tap.seen]
-    assert not any(m.flags & wire.FLAG_COMPRESSED for m in calls if m.kind == wire.CALL)
-    assert any(m.flags & wire.FLAG_COMPRESSED for m in calls if m.kind == wire.RESULT)
+    messages = [wire.decode(f) for f in tap.seen]
+    assert not any(m.flags & (wire.FLAG_COMPRESSED | wire.FLAG_INFLATES) for m in messages)
+    assert any(len(m.payload) > 100_000 for m in messages if m.kind == wire.RESULT)
 
 
 def test_a_compression_bomb_is_refused() -> None:

@@ -60,6 +60,7 @@ def proxy_as(uri: Any, secret: str | None, server_key: str | None, timeout: floa
     return p
 
 
+@pytest.mark.slow
 def test_keygen_command_writes_a_key_pair(tmp_path: Path) -> None:
     out = subprocess.run(
         [PYTHON, "-m", "zpyro.security", "node1", "--dir", str(tmp_path)],
@@ -242,9 +243,10 @@ def test_broker_announcements_need_the_server_key(keys: Keys, start_broker: Any)
         plain.close(linger=0)
 
 
+@pytest.mark.slow
 def test_broker_refuses_to_start_with_a_bad_key_file(tmp_path: Path) -> None:
     out = subprocess.run(
-        [PYTHON, "-m", "broker", "--host", "127.0.0.1", "--port", "0", "--pub-port", "0"]
+        [PYTHON, "-m", "zpyro.broker", "--host", "127.0.0.1", "--port", "0", "--pub-port", "0"]
         + ["--storage", "memory", "--curve-secret", str(tmp_path / "nope.key_secret")],
         capture_output=True,
         text=True,

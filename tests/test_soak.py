@@ -10,14 +10,15 @@ import copy
 import re
 import subprocess
 import threading
-import time
 from typing import Any
 
 import pytest
-from conftest import PYTHON, ROOT, ServedDaemon, scaled
+from conftest import PYTHON, ROOT, ServedDaemon, eventually, scaled
 
 import zpyro
 from zpyro import connection
+
+pytestmark = pytest.mark.slow
 
 PROCESSES = ("client", "direct", "broker", "worker1", "worker2")
 
@@ -69,15 +70,6 @@ class Counter:
         return (i for i in range(n))
 
 
-def _wait_until(condition: Any, bound: float) -> bool:
-    deadline = time.monotonic() + bound
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 @pytest.mark.timeout(int(scaled(30)))
 def test_released_proxy_frees_its_session_and_streams_on_a_brokered_daemon(broker: Any) -> None:
     daemon = zpyro.Daemon(broker=broker.endpoint)
@@ -94,8 +86,10 @@ def test_released_proxy_frees_its_session_and_streams_on_a_brokered_daemon(broke
         assert next(stream) == 0
         assert len(sessions) == 1 and len(streams) == 1
         p._pyroRelease()  # goes to the broker, which must pass it on to the daemon
-        assert _wait_until(lambda: not sessions and not len(streams), scaled(5)), (
-            f"still held after release: {len(sessions)} sessions, {len(streams)} streams"
+        eventually(
+            lambda: not sessions and not len(streams),
+            5,
+            lambda: f"release frees all: {len(sessions)} sessions, {len(streams)} streams held",
         )
         stream.close()
         p._pyroRelease()
@@ -141,8 +135,10 @@ def test_released_futures_proxies_leave_no_reaper_threads(
         with zpyro.Proxy(uri) as p:
             p._pyroAsync()
             assert p.echo(i).result(scaled(10)) == i
-    assert _wait_until(lambda: _reapers() <= before, scaled(5)), (
-        f"{_reapers() - before} reaper threads of released proxies still alive"
+    eventually(
+        lambda: _reapers() <= before,
+        5,
+        lambda: f"released proxies' reapers end: {_reapers() - before} still alive",
     )
 
 
@@ -163,9 +159,9 @@ def test_release_while_a_reaper_leads_still_frees_the_session(served: ServedDaem
     try:
         pending = p.wait()  # outstanding: the connection's reaper thread leads it
         conn = p._pyroConnection
-        assert _wait_until(lambda: conn._leader and len(sessions) == 1, scaled(5))
+        eventually(lambda: conn._leader and len(sessions) == 1, 5, "the reaper leads the call")
         p._pyroRelease()  # its goodbye is queued behind the reaper, which must still send it
-        assert _wait_until(lambda: not sessions, scaled(5)), "session kept after release"
+        eventually(lambda: not sessions, 5, "the release frees the session")
         assert pending.exception(scaled(5)) is not None  # failed locally by the release
     finally:
         gate.set()

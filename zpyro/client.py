@@ -8,6 +8,7 @@ connect, or from the process-wide cache of it (:mod:`zpyro.metadata`).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,8 @@ from .serializers import BY_ID, get_serializer
 from .streams import RemoteIterator
 from .uri import URI
 from .wire import DAEMON_OBJECT_ID, GETATTR, JSON_ID, SETATTR
+
+log = logging.getLogger("zpyro.client")
 
 RECONNECT_INTERVAL = 1.0  # seconds between _pyroReconnect's tries (Pyro: 2)
 
@@ -83,6 +86,9 @@ class Proxy:
         self._pyroTarget: URI = uri
         self._pyroTimeout: float | None = config.COMMTIMEOUT or None
         self._pyroSerializer: str = config.SERIALIZER
+        # set on this proxy (binding) or the default (a preference the daemon may overrule)
+        self._pyroSerializerSet = False
+        self._pyroAccepted: frozenset[str] | None = None  # what the daemon said it accepts
         self._pyroOneway: set[str] = set()
         self._pyroMethods: set[str] = set()
         self._pyroAttrs: set[str] = set()
@@ -125,6 +131,8 @@ class Proxy:
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("_") or hasattr(type(self), name):
             object.__setattr__(self, name, value)  # the proxy's own (or its subclass's)
+            if name == "_pyroSerializer":
+                object.__setattr__(self, "_pyroSerializerSet", True)
             return
         if not (self._pyroMethods or self._pyroAttrs):
             self._pyroGetMetadata()
@@ -247,8 +255,23 @@ class Proxy:
         self._pyroMaxMessageSize = min(
             size_limit(config.MAX_MESSAGE_SIZE), size_limit(int(meta.get("max_message_size", 0)))
         )
+        accepted = metadata.accepted_serializers(meta)
+        if accepted is not None:
+            self._pyroAgree(accepted)
         self._pyroMetaFresh = fresh  # no need to have it confirmed by the daemon
         self._pyroMetaFromCache = from_cache  # a missing name is re-checked with the daemon
+
+    def _pyroAgree(self, accepted: tuple[str, ...]) -> None:
+        """Serializer agreement (docs/PROTOCOL.md, zpyro.metadata.agree). The serializer is
+        looked up (and checked against `accepted`) again at the next call."""
+        # a serializer set on this proxy, or a changed config.SERIALIZER, is the user's choice
+        chosen = self._pyroSerializerSet or self._pyroSerializer != "serpent"
+        name = metadata.agree(self._pyroSerializer, chosen, accepted)
+        if name != self._pyroSerializer:
+            log.info("%s does not accept serpent: this proxy uses %s", self._pyroTarget, name)
+            object.__setattr__(self, "_pyroSerializer", name)
+        self._pyroAccepted = frozenset(accepted)
+        self.__serializer = None
 
     # -- calling --------------------------------------------------------------------------------
 
@@ -388,7 +411,7 @@ class Proxy:
                 conn = self._pyroConnect()
         serializer = self.__serializer
         if serializer is None or serializer.name != self._pyroSerializer:
-            serializer = self.__serializer = get_serializer(self._pyroSerializer)
+            serializer = self.__serializer = self._pyroAcceptedSerializer()
         annotations = self._pyroCallAnnotations()
         if annotations:
             flags |= wire.FLAG_ANNOTATED
@@ -397,11 +420,13 @@ class Proxy:
             payload, buffers = serializer.dumps([args, kwargs], config.OOB_THRESHOLD)
         else:  # a call without arguments: the same few bytes every time
             payload, buffers = _no_arguments(serializer), []
-        if config.COMPRESSION and len(payload) >= wire.COMPRESS_MIN:
-            compressed = wire.compress(payload)
-            if compressed is not None:
-                payload = compressed
-                flags |= wire.FLAG_COMPRESSED
+        if config.COMPRESSION:  # (both ways: big calls compressed, compressed replies taken)
+            flags |= wire.FLAG_INFLATES
+            if len(payload) >= wire.COMPRESS_MIN:
+                compressed = wire.compress(payload)
+                if compressed is not None:
+                    payload = compressed
+                    flags |= wire.FLAG_COMPRESSED
         oneway = bool(flags & wire.FLAG_ONEWAY) or (
             object_id is None and method in self._pyroOneway
         )
@@ -434,6 +459,18 @@ class Proxy:
                     f"call of {size} bytes exceeds {whose} of {limit} bytes"
                 )
         return conn, frames, call_id, serializer, oneway
+
+    def _pyroAcceptedSerializer(self) -> Any:
+        """The Serializer for _pyroSerializer, if the daemon accepts it: a refused one fails the
+        call before it is sent, never silently (a oneway call would get no error back)."""
+        serializer = get_serializer(self._pyroSerializer)
+        accepted = self._pyroAccepted
+        if accepted is not None and serializer.name not in accepted:
+            raise errors.SerializeError(
+                f"{self._pyroTarget} does not accept serializer {serializer.name} "
+                f"(it accepts {', '.join(sorted(accepted))})"
+            )
+        return serializer
 
     def _pyroDecode(self, reply: wire.Message, serializer: Any, in_caller: bool = False) -> Any:
         """A reply's value (or its error, raised). `in_caller`: this runs in the calling thread,
@@ -558,6 +595,7 @@ class Proxy:
         twin = Proxy(self._pyroUri)
         twin._pyroTimeout = self._pyroTimeout
         twin._pyroSerializer = self._pyroSerializer
+        twin._pyroSerializerSet = self._pyroSerializerSet
         twin._pyroOneway = set(self._pyroOneway)
         twin._pyroMaxRetries = self._pyroMaxRetries
         twin._pyroCurveServerKey = self._pyroCurveServerKey

@@ -21,7 +21,7 @@ from .batch import read_calls
 from .config import NO_SIZE_LIMIT
 from .exposure import is_callback, is_private, members_of
 from .objects import ObjectRegistry
-from .serializers import BY_ID, get_serializer
+from .serializers import BY_ID, PREFERENCE, get_serializer
 from .streams import StreamRegistry, is_stream
 from .wire import DAEMON_OBJECT_ID, GETATTR, JSON_ID, SETATTR
 
@@ -54,6 +54,8 @@ class Dispatcher:
         self.registry = registry
         # a snapshot: changing config.SERIALIZERS_ACCEPTED later does not open a running daemon
         self.accepted_ids = frozenset(get_serializer(name).serializer_id for name in accepted)
+        # in the daemon's order of preference (docs/PROTOCOL.md, "Agreeing on a serializer")
+        self.accepted_names = tuple(n for n in PREFERENCE if n in accepted)
         self.require_expose = require_expose
         self.max_message_size = max_message_size
         self.oob_threshold = oob_threshold
@@ -81,6 +83,7 @@ class Dispatcher:
         meta: dict[str, Any] = members_of(cls, self.require_expose).as_metadata()
         limit = self.max_message_size
         meta["max_message_size"] = limit if limit < NO_SIZE_LIMIT else 0  # 0: no limit
+        meta["serializers"] = list(self.accepted_names)  # a proxy picks one of these
         return meta
 
     def is_coroutine(self, object_id: str, method: str) -> bool:
@@ -191,7 +194,7 @@ class Dispatcher:
         except Exception as exc:
             log.warning("cannot serialize the result of %s.%s: %s", msg.object_id, msg.method, exc)
             return self.error_reply(msg.call_id, exc, msg.serializer_id)
-        if self.compress and len(payload) >= wire.COMPRESS_MIN:
+        if self.compress and msg.flags & wire.FLAG_INFLATES and len(payload) >= wire.COMPRESS_MIN:
             compressed = wire.compress(payload)
             if compressed is not None:
                 payload = compressed
