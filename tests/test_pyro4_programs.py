@@ -40,7 +40,6 @@ ZPYRO_GAPS: dict[str, str] = {
     "attributes": "d7: explicitly exposed dunder methods (__len__, __getitem__) are unreachable",
     "autoproxy": "d2: registered objects have no _pyroDaemon / _pyroId",
     "autoretry": "d8: a daemon ignores COMMTIMEOUT (idle connections are never dropped)",
-    "blob_dispatch": "d7: Pyro4.core.SerializedBlob missing",
     "call_context": "d7: Daemon.annotations() is never called (then seq, msg_flags, serializer_id)",
     "callback": "d2: a registered object passed as an argument arrives as a dict, not a proxy",
     "client_disconnect": "d3: Daemon.clientDisconnect / validateHandshake are never called",

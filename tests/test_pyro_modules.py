@@ -278,3 +278,44 @@ def test_setting_an_unknown_attribute_on_a_proxy_raises(outer: Pyro4.URI) -> Non
             p.no_such = 1
         p._pyroTimeout = 2.0  # the proxy's own settings stay settable
         assert p._pyroTimeout == 2.0
+
+
+@Pyro4.expose
+class Middle:
+    """Passes blobs on without loading their data."""
+
+    def __init__(self) -> None:
+        self.seen: list[Any] = []
+
+    def dispatch(self, blob: Any, listener: Any) -> Any:
+        self.seen.append((blob.info, type(blob._serialized)))
+        return listener.process(blob)
+
+
+@Pyro4.expose
+class End:
+    def process(self, blob: Any) -> Any:
+        data = blob.deserialized()
+        return [blob.info, data.x, data.y]
+
+
+def test_serialized_blob_passes_through_without_being_loaded() -> None:
+    sb = Pyro4.util.SerializerBase
+    sb.register_class_to_dict(Point, lambda p: {"__class__": "test.Point", "x": p.x, "y": p.y})
+    sb.register_dict_to_class("test.Point", lambda name, d: Point(d["x"], d["y"]))
+    middle = Middle()
+    try:
+        with serving() as served:
+            middle_uri = served.register(middle, "middle")
+            end = Pyro4.Proxy(served.register(End(), "end"))
+            for serializer in ("serpent", "json", "msgpack"):
+                with Pyro4.Proxy(middle_uri) as m:
+                    m._pyroSerializer = serializer
+                    blob = Pyro4.core.SerializedBlob("where", Point(3, 4))
+                    assert blob.deserialized().x == 3  # (locally: the data itself)
+                    assert m.dispatch(blob, end) == ["where", 3, 4]
+    finally:
+        sb.unregister_class_to_dict(Point)
+        sb.unregister_dict_to_class("test.Point")
+    assert middle.seen == [("where", bytes)] * 3  # the middle only ever held the bytes
+    assert Pyro4.SerializedBlob is Pyro4.core.SerializedBlob

@@ -24,6 +24,7 @@ from . import (
     util,
 )
 from .batch import BatchProxy, batch
+from .blob import SerializedBlob
 from .client import Proxy, asyncproxy
 from .config import config
 from .constants import VERSION as __version__
@@ -66,6 +67,7 @@ __all__ = [
     "FutureResult",
     "NameWatcher",
     "Proxy",
+    "SerializedBlob",
     "SerializerBase",
     "alias_as",
     "asyncproxy",

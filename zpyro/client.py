@@ -180,6 +180,8 @@ class Proxy:
                 self._pyroBind()
                 return
             except (errors.CommunicationError, errors.DaemonError, errors.NamingError) as exc:
+                if isinstance(exc, errors.ProtocolError):
+                    raise  # (a refused serializer, a message too big: no use trying again)
                 last = exc
                 self._pyroRelease()
                 if attempt + 1 < tries:

@@ -2,6 +2,7 @@
 ``Pyro4.core.current_context`` and the rest keep working after ``import zpyro as Pyro4``."""
 
 from .batch import BatchProxy, batch
+from .blob import SerializedBlob
 from .client import Proxy, asyncproxy
 from .context import current_context
 from .daemonobject import DaemonObject
@@ -17,6 +18,7 @@ __all__ = [
     "Daemon",
     "DaemonObject",
     "Proxy",
+    "SerializedBlob",
     "asyncproxy",
     "batch",
     "behavior",

@@ -101,7 +101,7 @@ class Dispatcher:
         if ser_id not in self.accepted_ids:
             return self._refused_serializer(msg)
         try:
-            args, kwargs, annotations = self._unpack_call(BY_ID[ser_id], msg)
+            args, kwargs, annotations = self._unpack_call(BY_ID[ser_id], msg, self.max_message_size)
             obj = self.registry.resolve(msg.object_id, client)
             if flags & wire.FLAG_BATCH:
                 target = None
@@ -293,12 +293,13 @@ class Dispatcher:
             return self._quiet(msg)
         return self.error_reply(msg.call_id, exc, JSON_ID)
 
+    @staticmethod
     def _unpack_call(
-        self, serializer: Any, msg: wire.Message
+        serializer: Any, msg: wire.Message, limit: int = NO_SIZE_LIMIT
     ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
         payload = msg.payload
-        if msg.flags & wire.FLAG_COMPRESSED:
-            payload = wire.decompress(payload, self.max_message_size)
+        if msg.flags & wire.FLAG_COMPRESSED:  # inflated to at most `limit` bytes
+            payload = wire.decompress(payload, limit)
         body = serializer.loads(payload, msg.buffers)
         annotations: Any = {}
         try:

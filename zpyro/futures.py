@@ -32,6 +32,7 @@ _CANCELLED = "CANCELLED"  # concurrent.futures' state of a cancelled future nobo
 CHAIN_THREADS = 16  # helper threads for then()/iferror() (more queue: delayed, never dropped)
 
 Link = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+_SETTLING: list[Link] = []  # a future's chain while its outcome is being set (never appended to)
 
 _runner: WorkerPool | None = None
 _runner_lock = threading.Lock()
@@ -102,6 +103,8 @@ class Future(concurrent.futures.Future[Any]):
         future skips the chain; an exception raised by `call` becomes the future's exception.
         """
         with self._condition:
+            if self._chain is _SETTLING:
+                self._condition.wait_for(self.done)  # being settled right now: a moment
             if not self.done():
                 if self._chain is None:
                     self._chain = []
@@ -123,6 +126,8 @@ class Future(concurrent.futures.Future[Any]):
         """Call ``handler(exception)`` when the call (or a chained function) fails; right away
         when it has failed already. Returns this future."""
         with self._condition:
+            if self._chain is _SETTLING:
+                self._condition.wait_for(self.done)
             if not self.done():
                 self._on_error = handler
                 return self
@@ -137,16 +142,23 @@ class Future(concurrent.futures.Future[Any]):
         with self._condition:
             if self.cancelled():
                 return
-            if self._chain is None and self._on_error is None:
-                try:
-                    if error is None:
-                        self.set_result(value)
-                    else:
-                        self.set_exception(error)
-                except concurrent.futures.InvalidStateError:  # settled just now
-                    pass
-                return
-        _run_later(self._settle, value, error)  # user code: never in the reader's thread
+            direct = self._chain is None and self._on_error is None
+            if direct:
+                self._chain = _SETTLING  # then()/iferror() now wait for the outcome
+        if direct:  # (outside the lock: done-callbacks run in set_result)
+            self._settle_now(value, error)
+        else:
+            _run_later(self._settle, value, error)  # user code: never in the reader's thread
+
+    def _settle_now(self, value: Any, error: BaseException | None) -> None:
+        try:
+            if error is None:
+                self.set_result(value)
+            else:
+                self.set_exception(error)
+        except concurrent.futures.InvalidStateError:  # cancelled just now
+            with self._condition:
+                self._condition.notify_all()  # (then()/iferror() may wait for it)
 
     def _settle(self, value: Any, error: BaseException | None) -> None:
         """Run the chain (also links added meanwhile), then settle; a helper thread."""
@@ -158,17 +170,14 @@ class Future(concurrent.futures.Future[Any]):
                 if error is None and chain:
                     call, args, kwargs = chain.pop(0)
                 else:
-                    self._chain = None
+                    self._chain = _SETTLING
                     handler = self._on_error
-                    if error is None:
-                        self.set_result(value)
-                    else:
-                        self.set_exception(error)
                     break
             try:
                 value = call(value, *args, **kwargs)
             except BaseException as exc:
                 error = exc
+        self._settle_now(value, error)
         if error is not None and handler is not None:
             _call_handler(handler, error)
 
