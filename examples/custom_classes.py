@@ -7,8 +7,10 @@ way). The safe serializers carry plain data; anything else travels as a dict:
   and comes back as that dict -- unless the receiving side registers a converter that builds
   the object (zpyro never imports or builds a class just because a peer named it).
 
-Converters are registered per process (``zpyro.register_class_to_dict`` for sending,
-``zpyro.register_dict_to_class`` for receiving) and serve serpent, json and msgpack alike.
+Converters are registered per process -- ``SerializerBase.register_class_to_dict`` for sending,
+``register_dict_to_class`` for receiving, as a Pyro4 program spells it (also
+``zpyro.register_class_to_dict``/``zpyro.register_dict_to_class``) -- and serve serpent, json
+and msgpack alike.
 """
 
 import datetime
@@ -16,6 +18,7 @@ import decimal
 import threading
 
 import zpyro
+from zpyro.util import SerializerBase
 
 TOKYO = datetime.timezone(datetime.timedelta(hours=9), "JST")
 AMSTERDAM = datetime.timezone(datetime.timedelta(hours=2), "CEST")
@@ -71,10 +74,10 @@ def main():
                 print(f"without converters Money arrives as: {clock.kind_of(Money('9.99', 'EUR'))}")
 
                 # both sides of this example share the process, so one registration serves both
-                zpyro.register_class_to_dict(datetime.datetime, datetime_to_dict)
-                zpyro.register_dict_to_class("datetime", dict_to_datetime)
-                zpyro.register_class_to_dict(Money, money_to_dict)
-                zpyro.register_dict_to_class("example.Money", dict_to_money)
+                SerializerBase.register_class_to_dict(datetime.datetime, datetime_to_dict)
+                SerializerBase.register_dict_to_class("datetime", dict_to_datetime)
+                SerializerBase.register_class_to_dict(Money, money_to_dict)
+                SerializerBase.register_dict_to_class("example.Money", dict_to_money)
 
                 print(f"with converters a datetime arrives as: {clock.kind_of(when)}")
                 for serializer in ("serpent", "json", "msgpack"):
@@ -87,9 +90,9 @@ def main():
                     print(f"{serializer}: with the fee: {clock.add_fee(Money('9.99', 'EUR'))}")
         finally:
             for name in ("datetime", "example.Money"):
-                zpyro.unregister_dict_to_class(name)
-            zpyro.unregister_class_to_dict(datetime.datetime)
-            zpyro.unregister_class_to_dict(Money)
+                SerializerBase.unregister_dict_to_class(name)
+            SerializerBase.unregister_class_to_dict(datetime.datetime)
+            SerializerBase.unregister_class_to_dict(Money)
             daemon.shutdown()
             server.join(10)
 

@@ -18,7 +18,7 @@ Safety without ZMQ_IMMEDIATE: a socket monitor tracks the connection. A call in 
 connection drops fails with ``ConnectionClosedError``; a connection refused, or not made within
 ``connect_timeout``, fails the calls waiting on it with ``CommunicationError`` and the socket is
 closed, which drops what it had queued, so no call runs late after its caller gave up. A
-connection never reconnects by itself (see ``StaleConnection``): the proxy makes a new one.
+connection never reconnects by itself: the proxy makes a new one (see ``StaleConnection``).
 """
 
 from __future__ import annotations
@@ -171,8 +171,7 @@ class Connection:
                     self._outbox.append(frames)
                     wake = self._wake_needed()
         if closed is not None:
-            callback(None, closed)
-            return
+            raise closed  # (as call() does: the proxy retries a StaleConnection on a new one)
         if lead:
             try:
                 self._check_closed()  # (raises before anything is registered or sent)
@@ -426,13 +425,12 @@ class Connection:
 
     def _check_closed(self) -> None:
         """As a new leader, before sending: read what the monitor said while nobody led (it
-        concerns only calls already pending). A connection that closed while nobody used it has
-        sent nothing of this call, so the proxy may try again on a new one."""
+        concerns only calls already pending). A connection refused while nobody used it has
+        sent nothing of this call (StaleConnection: the proxy tries again on a new one); one
+        that was made and is lost now fails this call with ConnectionClosedError, as in Pyro."""
         if can_read(self._monitor):
             self._drain_monitor()
         if self._closed is not None:
-            if issubclass(self._closed_as, errors.ConnectionClosedError):
-                raise StaleConnection(self._closed)
             raise self._closed_as(self._closed)  # e.g. a refused handshake: no use retrying
 
     def _give_up(self, exc: BaseException) -> None:

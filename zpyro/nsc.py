@@ -292,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             print("Done.")
         return code
+    except errors.ProtocolError as exc:  # (a refused serializer, ...: it was reached)
+        print(f"{PROG}: {type(exc).__name__}: {exc}", file=sys.stderr)
     except errors.CommunicationError as exc:
         print(f"{PROG}: cannot reach the name server at {where}: {exc}", file=sys.stderr)
     except errors.NamingError as exc:

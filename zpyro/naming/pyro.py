@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import config
+from ..configrules import NO_AUTOCLEAN
 from ..uri import URI
 
 
@@ -121,10 +122,7 @@ def __getattr__(name: str) -> Any:
 
         return NameServerDaemon
     if name == "AutoCleaner":
-        raise AttributeError(
-            "zpyro.naming has no AutoCleaner (NS_AUTOCLEAN): hand-registered names stay until "
-            "removed; brokered daemons' names are leases the broker drops when they die"
-        )
+        raise AttributeError(f"zpyro.naming has no AutoCleaner (NS_AUTOCLEAN): {NO_AUTOCLEAN}")
     if name in ("BroadcastServer", "MemoryStorage", "SqlStorage", "DbmStorage"):
         raise AttributeError(
             f"zpyro.naming has no {name}: zpyro never broadcasts (clients find the name server "
