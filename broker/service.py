@@ -1,6 +1,7 @@
 """The broker's event loop: one ROUTER for callers and daemons, one PUB for announcements.
 
-One thread owns both sockets (``run``); ``stop`` from any thread or a signal handler wakes it.
+One thread owns both sockets (``run``, or ``serve_ready`` called from someone else's loop);
+``stop`` from any thread or a signal handler wakes it.
 Calls for the broker's own objects (``Pyro.NameServer``, ``Pyro.Daemon``) are served inline by a
 zpyro ``Dispatcher``; calls for pooled objects are forwarded frame for frame, payload untouched,
 to the daemon ``broker/pools.py`` picks. See docs/BROKER.md for the messages.
@@ -10,9 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import threading
 import time
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, cast
 
 import zmq
 
@@ -37,7 +41,7 @@ from zpyro.sockets import (
     send_frames,
     tcp_endpoint,
 )
-from zpyro.uri import endpoint_to_location
+from zpyro.uri import endpoint_to_location, host_port
 from zpyro.waker import Waker
 from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, NAMESERVER_ID
 
@@ -47,6 +51,7 @@ from .pools import AttachedDaemon, Call, Pool, Pools
 from .registry import Registry, check_name
 from .status import BrokerDaemonObject
 from .storage import open_storage
+from .waiting import Waiting
 
 log = logging.getLogger("zpyro.broker")
 
@@ -66,7 +71,13 @@ class Broker:
         max_message_size: int | None = None,
         curve_secret_key: str | None = None,
         curve_allowed_clients: str | None = None,
+        unixsocket: str | None = None,
+        nathost: str | None = None,
+        natport: int | None = None,
     ) -> None:
+        """Bind and set up (``run`` serves). `unixsocket`: the ROUTER on ``ipc://PATH`` and the
+        PUB on ``ipc://PATH.pub`` instead of tcp. `nathost`/`natport`: the address put in URIs
+        when clients reach this broker through NAT (natport 0 or None: the bound port)."""
         host = host or config.NS_HOST
         port = config.NS_PORT if port is None else port
         pub_port = config.NS_PUB_PORT if pub_port is None else pub_port
@@ -93,24 +104,40 @@ class Broker:
                 apply_server(self.router, ctx, keys, curve_allowed_clients)
                 apply_server(self.pub, ctx, keys, curve_allowed_clients)
             self.secure = keys is not None
-            warn_if_exposed(host, "broker", self.secure)
-            endpoint = bind(self.router, tcp_endpoint(host, port), errors.CommunicationError)
-            self.pub_endpoint = bind(
-                self.pub, tcp_endpoint(host, pub_port), errors.CommunicationError
-            )
+            if unixsocket:
+                endpoints = (f"ipc://{unixsocket}", f"ipc://{unixsocket}.pub")
+            else:
+                warn_if_exposed(host, "broker", self.secure)
+                endpoints = (tcp_endpoint(host, port), tcp_endpoint(host, pub_port))
+            endpoint = bind(self.router, endpoints[0], errors.CommunicationError)
+            self.pub_endpoint = bind(self.pub, endpoints[1], errors.CommunicationError)
         except Exception:
             self.router.close(linger=0)
             self.pub.close(linger=0)
             self._waker.close()
             raise
-        self.location = endpoint_to_location(endpoint)
+        self.location = endpoint_to_location(endpoint)  # where it is bound
         self.pub_location = endpoint_to_location(self.pub_endpoint)
+        self.nat_location: str | None = None  # where clients reach it, when that differs
+        if nathost and unixsocket:
+            self.router.close(linger=0)
+            self.pub.close(linger=0)
+            self._waker.close()
+            raise ValueError("nathost is for tcp: a unix socket is reached by its path")
+        if nathost:
+            self.nat_location = host_port(nathost, natport or self.location.rsplit(":", 1)[1])
         self.storage_spec = storage
-        self.storage = open_storage(storage)
-        self.announcer = Announcer(self.pub.send_multipart, self.epoch)
-        self.nameserver = NameServer(
-            Registry(), self.storage, self.announcer, f"PYRO:{NAMESERVER_ID}@{self.location}"
-        )
+        try:
+            self.storage = open_storage(storage)
+        except Exception:
+            self.router.close(linger=0)
+            self.pub.close(linger=0)
+            self._waker.close()
+            raise
+        self._loop_thread: int | None = None  # the thread that serves (the last one that did)
+        self._next_tick = 0.0
+        self.announcer = Announcer(self._publish, self.epoch)
+        self.nameserver = NameServer(Registry(), self.storage, self.announcer, self.uri)
         self.objects = ObjectRegistry()
         self.objects.add(self.nameserver, NAMESERVER_ID)
         # the broker's Pyro.Daemon: what a proxy asks any daemon when it connects (a departed
@@ -125,8 +152,13 @@ class Broker:
             True,
             self.max_message_size,
             config.OOB_THRESHOLD,
+            run_coroutine=_no_waiting_in_batches,
         )
         self.dispatcher.compress = config.COMPRESSION
+        # lookups with delay_time wait here for the names to change (broker/waiting.py)
+        self.waiting = Waiting(self._reply)
+        self.dispatcher.defer = self.waiting.park
+        self._names_seen = self.announcer.seq
         self._admit = FrontDoor(
             self.max_message_size, "the broker", self.dispatcher.error_reply, self._reply, log
         ).admit
@@ -137,7 +169,13 @@ class Broker:
 
     @property
     def uri(self) -> str:
-        return f"PYRO:{NAMESERVER_ID}@{self.location}"
+        """The name server's URI as clients use it (the NAT address when there is one)."""
+        return f"PYRO:{NAMESERVER_ID}@{self.advertised}"
+
+    @property
+    def advertised(self) -> str:
+        """The location put in URIs: the NAT address when given, else the bound one."""
+        return self.nat_location or self.location
 
     def metadata(self, object_id: str) -> dict[str, Any]:
         if object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID):
@@ -164,37 +202,83 @@ class Broker:
 
     # -- the loop ---------------------------------------------------------------------------------
 
-    def run(self) -> None:
-        """Serve until stop()."""
+    def run(self, loop_condition: Callable[[], bool] | None = None) -> None:
+        """Serve until stop() (or until `loop_condition()` is false, checked every
+        POLL_TIMEOUT)."""
         poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
         poller.register(self._waker.fileno(), zmq.POLLIN)
-        interval = max(0.05, config.HEARTBEAT_INTERVAL)
-        next_tick = time.monotonic()
-        router = self.router
-        while not self._stopping:
+        self._loop_thread = threading.get_ident()
+        while not self._stopping and (loop_condition is None or loop_condition()):
             now = time.monotonic()
-            if now >= next_tick:
-                try:
-                    self._tick(now)
-                except Exception:  # as for messages: log a bug, keep serving
-                    log.exception("error in the broker's periodic work")
-                next_tick = now + interval
-            ready = dict(poller.poll(max(1, int((next_tick - now) * 1000))))
-            if router in ready:
-                for _ in range(RECV_BATCH):
-                    try:  # (asking first with can_read would cost more than one Again a batch)
-                        frames = (
-                            self._recv_curve() if self.secure else recv_frames(router, _NOBLOCK)
-                        )
-                    except zmq.Again:
-                        break
-                    try:
-                        self._on_message(frames)
-                    except Exception:  # a bug must not take the broker down: log and go on
-                        log.exception("error handling a message from %s", frames[0].hex())
+            self._timers(now)
+            wait = min(self._next_tick, self.waiting.next_deadline()) - now
+            if loop_condition is not None:
+                wait = min(wait, config.POLL_TIMEOUT)
+            ready = dict(poller.poll(max(1, math.ceil(wait * 1000))))
+            if self.router in ready:
+                self._receive(RECV_BATCH)
             if self._waker.fileno() in ready:
                 self._waker.drain()
+            self._wake_waiting()
+
+    def serve_ready(self) -> None:
+        """Handle what has arrived, without blocking: for a broker polled by another loop (its
+        ``sockets``). Drains the ROUTER (its fd only signals edges) and does the periodic work
+        that is due."""
+        self._loop_thread = threading.get_ident()
+        self._timers(time.monotonic())
+        while self._receive(RECV_BATCH) == RECV_BATCH or self._readable():
+            pass
+        self._waker.drain()
+        self._wake_waiting()
+
+    def _readable(self) -> bool:
+        """More has arrived on the ROUTER (asked, not waited for)."""
+        return bool(cast(int, self.router.get(zmq.EVENTS)) & zmq.POLLIN)
+
+    @property
+    def sockets(self) -> list[Any]:
+        """What another loop polls for this broker: the ROUTER and the waker's fd."""
+        return [self.router, self._waker.fileno()]
+
+    def _timers(self, now: float) -> None:
+        if now >= self._next_tick:
+            try:
+                self._tick(now)
+            except Exception:  # as for messages: log a bug, keep serving
+                log.exception("error in the broker's periodic work")
+            self._next_tick = now + max(0.05, config.HEARTBEAT_INTERVAL)
+        self.waiting.expire(now)
+
+    def _receive(self, limit: int) -> int:
+        """Handle up to `limit` messages that have arrived; how many there were."""
+        router = self.router
+        for count in range(limit):
+            try:  # (asking first with can_read would cost more than one Again a batch)
+                frames = self._recv_curve() if self.secure else recv_frames(router, _NOBLOCK)
+            except zmq.Again:
+                return count
+            try:
+                self._on_message(frames)
+            except Exception:  # a bug must not take the broker down: log and go on
+                log.exception("error handling a message from %s", frames[0].hex())
+        return limit
+
+    def _wake_waiting(self) -> None:
+        """Names changed since the waiting lookups last looked: they look again."""
+        if self._names_seen != self.announcer.seq:
+            self._names_seen = self.announcer.seq
+            if self.waiting:
+                self.waiting.changed()
+
+    def _publish(self, frames: list[bytes]) -> None:
+        """The announcer's sender (called under its lock, so one thread at a time): a change
+        made outside the serving thread (the in-process name server) wakes that thread, for
+        the lookups waiting on it."""
+        self.pub.send_multipart(frames)
+        if self._loop_thread not in (None, threading.get_ident()):
+            self._waker.wake()
 
     def _recv_curve(self) -> list[bytes]:
         """Receive one message and note the sender's CURVE public key (passed on to daemons)."""
@@ -224,6 +308,7 @@ class Broker:
         if self._closed:
             return
         self._closed = True
+        self.waiting.close(errors.ConnectionClosedError("the name server stopped"))
         self.storage.close()
         self.router.close(linger=0)
         self.pub.close(linger=0)
@@ -337,7 +422,7 @@ class Broker:
             try:
                 self.nameserver.add_lease(
                     object_id,
-                    f"PYRO:{object_id}@{self.location}",
+                    f"PYRO:{object_id}@{self.advertised}",
                     daemon.tags.get(object_id, frozenset()),
                 )
             except errors.ZPyroError as exc:  # e.g. an id that is no valid name: still routable
@@ -446,6 +531,12 @@ def _check_pooled(object_id: str, meta: dict[str, Any]) -> None:
     idempotent = meta.get("idempotent", [])
     if not isinstance(idempotent, list) or not all(isinstance(m, str) for m in idempotent):
         raise ValueError(f"{object_id!r}: idempotent must be a list of method names")
+
+
+def _no_waiting_in_batches(coro: Coroutine[Any, Any, Any]) -> Any:
+    """A lookup that would wait, inside a batch: the broker never blocks its loop for one."""
+    coro.close()
+    raise errors.NamingError("a lookup with delay_time cannot wait inside a batch")
 
 
 def _serializer_id(frames: list[Any]) -> int:

@@ -32,9 +32,9 @@ def start_echo(
     if port is not None:
         args += ["--port", str(port)]
     proc = spawn(args)
-    line = proc.wait_for("echo server uri:")
-    proc.wait_for("READY")
-    uri = zpyro.URI(line.split("echo server uri:", 1)[1].strip())
+    line = proc.wait_for("echo uri:")
+    proc.wait_for("echoserver running.")
+    uri = zpyro.URI(line.split("echo uri:", 1)[1].strip())
     assert uri.host == "127.0.0.1"
     if port is not None:
         assert uri.port == port

@@ -253,9 +253,9 @@ def test_a_timeout_fails_only_its_own_future(worker: Any) -> None:
 
 def test_lost_connection_fails_every_pending_future(spawn: Any) -> None:
     proc = spawn(ANNOUNCING_ECHO)
-    line = proc.wait_for("echo server uri:")
-    proc.wait_for("READY")
-    uri = zpyro.URI(line.split("echo server uri:", 1)[1].strip())
+    line = proc.wait_for("echo uri:")
+    proc.wait_for("echoserver running.")
+    uri = zpyro.URI(line.split("echo uri:", 1)[1].strip())
     p = zpyro.asyncproxy(zpyro.Proxy(uri))
     assert p.pid().result(timeout=scaled(5)) == proc.proc.pid
     futures = [p.slow(30) for _ in range(200)]

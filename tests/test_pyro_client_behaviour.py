@@ -120,9 +120,9 @@ def test_a_daemon_dead_between_calls_gives_connection_closed_then_reconnect_wait
     spawn: Any,
 ) -> None:
     first = spawn(ECHO)
-    line = first.wait_for("echo server uri:")
-    first.wait_for("READY")
-    uri = Pyro4.URI(line.split("echo server uri:", 1)[1].strip())
+    line = first.wait_for("echo uri:")
+    first.wait_for("echoserver running.")
+    uri = Pyro4.URI(line.split("echo uri:", 1)[1].strip())
     p = Pyro4.Proxy(uri)
     assert p.pid() == first.proc.pid
     first.kill()
@@ -139,7 +139,7 @@ def test_a_daemon_dead_between_calls_gives_connection_closed_then_reconnect_wait
     def restart_later() -> None:
         time.sleep(1.5)  # the daemon takes a while to come back
         second = spawn([*ECHO, "--port", str(uri.port)])
-        second.wait_for("READY")
+        second.wait_for("echoserver running.")
         restarted.append(second)
 
     restarter = threading.Thread(target=restart_later)

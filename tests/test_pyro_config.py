@@ -93,7 +93,7 @@ REFUSED = {
     "DILL_PROTOCOL_VERSION": (3, "dill"),
     "NATHOST": ("gateway.example", "advertised"),
     "NATPORT": (9999, "advertised"),
-    "NS_AUTOCLEAN": (5.0, "name server"),
+    "NS_AUTOCLEAN": (5.0, "leases"),
     "SSL": (True, "CURVE"),
     "SSL_REQUIRECLIENTCERT": (True, "CURVE"),
     "SSL_SERVERCERT": ("cert.pem", "CURVE"),

@@ -91,6 +91,7 @@ def test_core_names() -> None:
     assert core.expose is Pyro4.expose and core.oneway is Pyro4.oneway
     assert core.behavior is Pyro4.behavior and core.callback is Pyro4.callback
     assert core._resolve is Pyro4.resolve and core._locateNS is Pyro4.locateNS
+    assert (core.DAEMON_NAME, core.NAMESERVER_NAME) == ("Pyro.Daemon", "Pyro.NameServer")  # Pyro5
     assert Pyro4.futures.FutureResult is Pyro4.Future
 
 
@@ -196,6 +197,7 @@ def test_traceback_helpers_both_spellings(geometry: Pyro4.URI) -> None:
             single = "".join(Pyro4.util.getPyroTraceback(exc))
             formatted = "".join(Pyro4.util.formatTraceback(*sys.exc_info()))
     assert handled == triple == single
+    assert Pyro4.errors.get_pyro_traceback is Pyro4.util.getPyroTraceback  # Pyro5's spelling
     assert (
         "Remote traceback" in handled
         and "remote trouble" in handled
@@ -319,3 +321,31 @@ def test_serialized_blob_passes_through_without_being_loaded() -> None:
         sb.unregister_dict_to_class("test.Point")
     assert middle.seen == [("where", bytes)] * 3  # the middle only ever held the bytes
     assert Pyro4.SerializedBlob is Pyro4.core.SerializedBlob
+
+
+@pytest.mark.parametrize(
+    ("owner", "name", "why"),
+    [
+        ("util", "all_exceptions", "dispatcher internals"),
+        ("util", "get_exposed_property_value", "dispatcher internals"),
+        ("util", "set_exposed_property_value", "dispatcher internals"),
+        ("util", "reset_exposed_members", "dispatcher internals"),
+        ("util", "CloudpickleSerializer", "no cloudpickle"),
+        ("util", "MsgpackSerializer", "another interface"),
+        ("SerializerBase", "dumps", "another interface"),
+        ("SerializerBase", "loadsCall", "another interface"),
+        ("SerializerBase", "recreate_classes", "another interface"),
+        ("proxy", "_pyroInvokeBatch", "batch"),
+    ],
+)
+def test_pyro_internals_are_refused_with_the_reason(owner: str, name: str, why: str) -> None:
+    """What the porting table lists as refused says why, at the point of use."""
+    target: Any = {
+        "util": Pyro4.util,
+        "SerializerBase": Pyro4.util.SerializerBase,
+        "proxy": Pyro4.Proxy("PYRO:nothing@127.0.0.1:1"),  # never connects: no call is made
+    }[owner]
+    with pytest.raises(AttributeError, match=why):
+        getattr(target, name)
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        Pyro4.util.SerializerBase.no_such_name  # noqa: B018 (other names: the usual error)

@@ -35,7 +35,7 @@ from .executor import Executor
 from .exposure import behavior, callback, expose, idempotent, oneway
 from .futures import Future, FutureResult
 from .namewatch import NameWatcher
-from .naming import locate_ns, locateNS, resolve, type_meta
+from .naming import locate_ns, locateNS, resolve, start_ns, start_ns_loop, type_meta
 from .pyroalias import alias_as
 from .serializers import (
     register_class_to_dict,
@@ -96,6 +96,8 @@ __all__ = [
     "resolve",
     "serve",
     "socketutil",
+    "start_ns",
+    "start_ns_loop",
     "type_meta",
     "unregister_class_to_dict",
     "unregister_dict_to_class",

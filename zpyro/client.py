@@ -37,6 +37,7 @@ _NO_SUCH_PROXY_ATTRIBUTE = {
     "_pyroSeq": "_pyroSeq: zpyro pipelines calls by call id; there is no one sequence number",
     "_pyroRawWireResponse": "_pyroRawWireResponse: zpyro does not hand out raw wire messages",
     "_pyroLocalSocket": "_pyroLocalSocket: zpyro's connection is a ZeroMQ socket, not a BSD one",
+    "_pyroInvokeBatch": "_pyroInvokeBatch: Pyro's batch internals; use batch(p) or p._pyroBatch()",
 }
 
 # How a PYRONAME:/PYROMETA: URI becomes the PYRO: URI to connect to. The naming layer sits above

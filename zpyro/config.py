@@ -112,7 +112,8 @@ class Config:
         "thread"  # "thread": calls of many clients at once; "multiplex": one at a time
     )
     COMPRESSION: bool = False  # zlib costs CPU on every big message; worth it on slow links only
-    NS_LOOKUP_DELAY: float = 0.0  # seconds a PYRONAME: lookup keeps retrying a missing name
+    # seconds a PYRONAME:/lookup waits for a missing name (the broker parks it); 0 = fail at once
+    NS_LOOKUP_DELAY: float = 0.0
     PREFER_IP_VERSION: int = 4  # socketutil's address lookups (4, 6, or 0: the OS decides)
     # pickle's protocol (-1: the highest), for peers on an older Python
     PICKLE_PROTOCOL_VERSION: int = pickle.HIGHEST_PROTOCOL
@@ -133,7 +134,7 @@ class Config:
     DILL_PROTOCOL_VERSION: int = -1  # no dill serializer (Pyro4's value when dill is missing)
     NATHOST: str | None = None  # an advertised address other than the bound one
     NATPORT: int = 0  # (with NATHOST)
-    NS_AUTOCLEAN: float = 0.0  # the name server dropping names whose daemon is gone
+    NS_AUTOCLEAN: float = 0.0  # only 0: brokered daemons' names are leases (configrules)
     BROADCAST_ADDRS: str = "<broadcast>, 0.0.0.0"  # zpyro never broadcasts: locate uses NS_HOST
     NS_BCHOST: str | None = None  # (the broadcast responder zpyro does not have)
     NS_BCPORT: int = 9091  # (likewise; not NS_PUB_PORT, which merely shares Pyro's number)

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["ALIASES", "ALIASES_OF", "RULES", "apply_logging"]
+__all__ = ["ALIASES", "ALIASES_OF", "RULES", "NO_AUTOCLEAN", "apply_logging"]
 
 log = logging.getLogger("zpyro.config")
 
@@ -89,6 +89,12 @@ def _log_level(item: str, value: Any) -> str:
 
 _CURVE = "use CURVE instead, which encrypts and authenticates (README, 'Security')"
 _NO_NAT = "the advertised address is always the bound one"
+# why the name server has no cleaning thread (config NS_AUTOCLEAN, naming.AutoCleaner)
+NO_AUTOCLEAN = (
+    "the name server keeps hand-registered names until they are removed; the names of brokered "
+    "daemons (Daemon(broker=True)) are leases the broker drops within HEARTBEAT_TIMEOUT of their "
+    "daemon's death"
+)
 
 RULES: dict[str, Rule] = {
     "SERIALIZERS_ACCEPTED": _accepted_set,
@@ -115,9 +121,7 @@ RULES: dict[str, Rule] = {
     "DILL_PROTOCOL_VERSION": only((-1,), "there is no dill serializer"),
     "NATHOST": only((None,), _NO_NAT),
     "NATPORT": only((0,), _NO_NAT),
-    "NS_AUTOCLEAN": only(
-        (0.0, 0), "the name server keeps hand-registered names (brokered daemons' go by heartbeat)"
-    ),
+    "NS_AUTOCLEAN": only((0.0, 0), NO_AUTOCLEAN),
     "SOCK_REUSE": noted((True,), "ZeroMQ always sets SO_REUSEADDR on what it binds"),
     "SOCK_NODELAY": noted((True,), "ZeroMQ always sets TCP_NODELAY"),
     "USE_MSG_WAITALL": noted((True,), "ZeroMQ does its own socket reads"),

@@ -4,6 +4,7 @@
 from .batch import BatchProxy, batch
 from .blob import SerializedBlob
 from .client import Proxy, asyncproxy
+from .constants import DAEMON_NAME, NAMESERVER_NAME  # Pyro5 has them in core
 from .context import current_context
 from .daemonobject import DaemonObject
 from .exposure import behavior, callback, expose, oneway
@@ -15,8 +16,10 @@ from .uri import URI
 __all__ = [
     "URI",
     "BatchProxy",
+    "DAEMON_NAME",
     "Daemon",
     "DaemonObject",
+    "NAMESERVER_NAME",
     "Proxy",
     "SerializedBlob",
     "asyncproxy",

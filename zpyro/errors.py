@@ -51,6 +51,7 @@ __all__ = [
     "get_remote_traceback",
     "format_remote_traceback",
     "format_traceback",
+    "get_pyro_traceback",
     "excepthook",
 ]
 
@@ -228,6 +229,22 @@ def _traceback_lines(
         return []
     local = traceback.format_exception(ex_type or type(ex_value), ex_value, ex_tb)
     return local + _remote_block(ex_value)
+
+
+def get_pyro_traceback(
+    ex_type: type[BaseException] | BaseException | None = None,
+    ex_value: BaseException | None = None,
+    ex_tb: TracebackType | None = None,
+) -> list[str]:
+    """Local traceback lines plus the remote traceback of a zpyro error, for the exception
+    being handled or the one given (Pyro's ``(type, value, tb)``, or just the exception).
+    Pyro5's name; Pyro4's is ``util.getPyroTraceback``."""
+    if isinstance(ex_type, BaseException):  # get_pyro_traceback(exc)
+        ex_value, ex_tb = ex_type, ex_type.__traceback__
+        ex_type = type(ex_value)
+    elif ex_type is None and ex_value is None and ex_tb is None:
+        ex_type, ex_value, ex_tb = sys.exc_info()
+    return _traceback_lines(ex_type, ex_value, ex_tb)
 
 
 def excepthook(

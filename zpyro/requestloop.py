@@ -374,5 +374,7 @@ class RequestLoop:
         else:
             if self.watch is not None:
                 self.watch.close()  # the monitor stops before its socket closes
-            self.router.close(linger=0)
+            # the last replies (say, to the call that asked the daemon to stop) still go out:
+            # libzmq sends them from its I/O thread, for at most 0.5 s (a gone peer waits nobody)
+            self.router.close(linger=500)
         self.waker.close()

@@ -159,6 +159,19 @@ def warn_if_exposed(host: str, what: str, secure: bool) -> None:
     )
 
 
+HMAC_REFUSED = (
+    "HMAC keys are not supported: zpyro authenticates and encrypts with CURVE "
+    "(zpyro-keygen, the CURVE_* config items; README section Security)"
+)
+
+
+def refuse_hmac(key: Any) -> None:
+    """Pyro's HMAC key: refused, never accepted and ignored -- a server relying on it would let
+    everyone in. SecurityError when a key is given."""
+    if key:
+        raise errors.SecurityError(HMAC_REFUSED)
+
+
 def is_loopback(host: str) -> bool:
     host = host.strip("[]")
     if host in ("localhost", "ip6-localhost"):

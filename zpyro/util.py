@@ -1,7 +1,7 @@
 """Pyro's ``util`` module as ported code uses it: tracebacks, custom class (de)serialization.
 
 * ``getPyroTraceback``, ``formatTraceback``, ``excepthook`` (Pyro5: ``errors.get_pyro_traceback``,
-  ``format_traceback``);
+  ``format_traceback``, the same functions);
 * ``SerializerBase.register_class_to_dict`` / ``register_dict_to_class`` and their
   ``unregister_`` twins: zpyro's one registry that every serializer consults
   (``zpyro.register_class_to_dict`` is the same function);
@@ -13,7 +13,6 @@ interface; those names raise an AttributeError that says what to use instead.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -35,21 +34,7 @@ excepthook = errors.excepthook
 get_remote_traceback = errors.get_remote_traceback
 
 
-def getPyroTraceback(  # noqa: N802 (Pyro4 name)
-    ex_type: type[BaseException] | BaseException | None = None,
-    ex_value: BaseException | None = None,
-    ex_tb: TracebackType | None = None,
-) -> list[str]:
-    """Local traceback lines plus the remote traceback of a zpyro error, for the exception
-    being handled or the one given (Pyro4's ``(type, value, tb)``, or just the exception)."""
-    if isinstance(ex_type, BaseException):  # getPyroTraceback(exc)
-        ex_value, ex_tb = ex_type, ex_type.__traceback__
-        ex_type = type(ex_value)
-    elif ex_type is None and ex_value is None and ex_tb is None:
-        ex_type, ex_value, ex_tb = sys.exc_info()
-    if ex_value is None:
-        return []
-    return errors._traceback_lines(ex_type, ex_value, ex_tb)
+getPyroTraceback = errors.get_pyro_traceback  # Pyro4's name
 
 
 def formatTraceback(  # noqa: N802 (Pyro4 name)
@@ -62,7 +47,35 @@ def formatTraceback(  # noqa: N802 (Pyro4 name)
     return errors.format_traceback(ex_type, ex_value, ex_tb, detailed)
 
 
-class SerializerBase:
+_OTHER_INTERFACE = (
+    "zpyro's serializers have another interface: "
+    "zpyro.serializers.get_serializer(name).dumps(obj) -> (payload, buffers)"
+)
+# Pyro's SerializerBase methods that belong to its serializer objects, not to the registry
+_SERIALIZER_METHODS = frozenset(
+    {
+        "dumps",
+        "loads",
+        "dumpsCall",
+        "loadsCall",
+        "serializeData",
+        "deserializeData",
+        "serializeCall",
+        "deserializeCall",
+        "make_exception",
+        "recreate_classes",
+    }
+)
+
+
+class _RefusingSerializerMethods(type):
+    def __getattr__(cls, name: str) -> Any:
+        if name in _SERIALIZER_METHODS:
+            raise AttributeError(f"SerializerBase.{name} is not supported: {_OTHER_INTERFACE}")
+        raise AttributeError(f"type object 'SerializerBase' has no attribute {name!r}")
+
+
+class SerializerBase(metaclass=_RefusingSerializerMethods):
     """Pyro's home of the custom class registry; here a face of zpyro's one registry."""
 
     @staticmethod
@@ -121,9 +134,9 @@ def is_private_attribute(attr_name: str) -> bool:
     return is_private(attr_name)
 
 
-_OTHER_INTERFACE = (
-    "zpyro's serializers have another interface: "
-    "zpyro.serializers.get_serializer(name).dumps(obj) -> (payload, buffers)"
+_DISPATCH_INTERNALS = (
+    "Pyro's dispatcher internals; zpyro rebuilds only builtin, zpyro and allow-listed "
+    "exceptions (errors.register_exception)"
 )
 _REFUSED = {
     "get_serializer": _OTHER_INTERFACE,
@@ -131,8 +144,14 @@ _REFUSED = {
     "SerpentSerializer": _OTHER_INTERFACE,
     "JsonSerializer": _OTHER_INTERFACE,
     "MarshalSerializer": _OTHER_INTERFACE,
+    "MsgpackSerializer": _OTHER_INTERFACE,
     "PickleSerializer": _OTHER_INTERFACE,
     "DillSerializer": "there is no dill serializer",
+    "CloudpickleSerializer": "there is no cloudpickle serializer",
+    "all_exceptions": _DISPATCH_INTERNALS,
+    "get_exposed_property_value": _DISPATCH_INTERNALS,
+    "set_exposed_property_value": _DISPATCH_INTERNALS,
+    "reset_exposed_members": _DISPATCH_INTERNALS,
 }
 
 

@@ -98,6 +98,9 @@ MSGPACK_ID = 3
 MARSHAL_ID = 4
 PICKLE_ID = 5
 
+# The name server's own metadata: the tags Pyro4 and Pyro5 programs find their name server by
+NAMESERVER_TAGS = frozenset({"class:Pyro4.naming.NameServer", "class:Pyro5.nameserver.NameServer"})
+
 
 class Message:
     """One decoded message. ``payload`` and ``buffers`` are left as they arrived (no copies)."""
