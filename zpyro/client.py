@@ -82,6 +82,7 @@ class Proxy:
         self._pyroMaxMessageSize: int = config.MAX_MESSAGE_SIZE
         self._pyroMetaFresh = False
         self._pyroMetaFromCache = False
+        self._pyroCreditWindow: int | None = None  # the daemon's credit for oneway calls
         self._pyroAsyncMode = False
         # CURVE: the server's public key (z85 or key file); None: config CURVE_SERVER_PUBLIC_KEY
         self._pyroCurveServerKey: str | None = None
@@ -186,6 +187,7 @@ class Proxy:
         except BaseException:
             conn.close()
             raise
+        conn.set_credit_window(self._pyroCreditWindow)
         self._pyroConnection = conn
         return conn
 
@@ -220,6 +222,10 @@ class Proxy:
         self._pyroAttrs = set(meta.get("attrs", ()))
         self._pyroOneway = set(self._pyroOneway) | set(meta.get("oneway", ()))
         self._pyroMaxMessageSize = int(meta.get("max_message_size", config.MAX_MESSAGE_SIZE))
+        window = meta.get(wire.META_CREDIT)
+        self._pyroCreditWindow = window if type(window) is int and window > 0 else None
+        if self._pyroConnection is not None:  # (fresh metadata confirmed by a reply)
+            self._pyroConnection.set_credit_window(self._pyroCreditWindow)
         self._pyroMetaFresh = fresh  # no need to have it confirmed by the daemon
         self._pyroMetaFromCache = from_cache  # a missing name is re-checked with the daemon
 
@@ -270,7 +276,8 @@ class Proxy:
                     method, args, kwargs, object_id, flags
                 )
                 if oneway:
-                    conn.send_oneway(frames)
+                    # a call of the user's needs room (zpyro.credit); the proxy's own do not
+                    conn.send_oneway(frames, object_id is None, self._pyroTimeout)
                     if deliver is not None:
                         deliver(None, None)
                     return None
@@ -327,9 +334,17 @@ class Proxy:
         conn = self._pyroConnection
         if conn is None or conn.closed:
             with self.__lock:
-                if self._pyroConnection is not None and self._pyroConnection.closed:
+                old = self._pyroConnection
+                if old is not None and old.closed:
                     self._pyroConnection = None
+                    notice = old.take_notice()  # oneway calls lost with it: say so, once
+                    if notice is not None:
+                        raise notice
                 conn = self._pyroConnect()
+        if conn.noticed and object_id is None:  # a oneway call sent earlier was not run
+            notice = conn.take_notice()
+            if notice is not None:
+                raise notice
         serializer = self.__serializer
         if serializer is None or serializer.name != self._pyroSerializer:
             serializer = self.__serializer = get_serializer(self._pyroSerializer)
@@ -346,6 +361,8 @@ class Proxy:
         )
         if oneway:
             flags |= wire.FLAG_ONEWAY
+            if object_id is None and conn.credited:
+                flags |= wire.FLAG_CREDIT  # the daemon gives the credit back once it has run
         elif not self._pyroMetaFresh and object_id is None:
             # cached metadata: have it confirmed with this reply (a oneway call never waits)
             flags |= wire.FLAG_META

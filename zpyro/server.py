@@ -20,6 +20,7 @@ from .brokerlink import BrokerLink
 from .client import Proxy
 from .config import config
 from .coroutines import Coroutines
+from .credit import CreditLedger, window_for
 from .daemonobject import DaemonObject
 from .dispatch import Dispatcher
 from .naming import locate_ns
@@ -29,7 +30,7 @@ from .security import apply_server, server_keys, warn_if_exposed
 from .sockets import apply_heartbeat, bind, context, tcp_endpoint
 from .streams import StreamRegistry
 from .uri import URI, endpoint_to_location
-from .wire import DAEMON_OBJECT_ID
+from .wire import DAEMON_OBJECT_ID, FLAG_CREDIT, READY_INSTANCE_MODES, credit_frames
 
 __all__ = ["Daemon", "DaemonObject", "serve"]
 
@@ -95,7 +96,8 @@ class Daemon:
             router = self._link.socket
             self.endpoint = self._link.endpoint
             self.location = self._link.location
-            self.dispatcher.quiet_reply = self._link.done
+            done = self._link.done
+            self.dispatcher.quiet_reply = lambda client, msg: done(msg)
             if streams is not None:
                 streams.prefix = self._link.route + "/"  # the broker routes stream calls by it
             self.registry.add(own(), f"{DAEMON_OBJECT_ID}:{self._link.route}")
@@ -105,6 +107,14 @@ class Daemon:
         self.locationStr = self.location  # Pyro name
         self.registry.add(own(), DAEMON_OBJECT_ID)
         self._closed = False
+        # direct: this daemon hands its callers credit for oneway calls (a brokered daemon's
+        # broker does that for it, from the DONE messages)
+        self._credit: CreditLedger | None = None
+        if self._link is None:
+            window = window_for(config.ONEWAY_CREDIT, config.DAEMON_MAX_QUEUE)
+            self._credit = CreditLedger(window)
+            self.dispatcher.credit_window = window
+            self.dispatcher.quiet_reply = self._grant
         self._serving = RequestLoop(
             router,
             self.dispatcher,
@@ -114,6 +124,7 @@ class Daemon:
             self.release_client,
             self._link,
             curve=self._curve_keys is not None,
+            credit=self._credit,
         )
 
     # -- setup ----------------------------------------------------------------------------------
@@ -205,6 +216,10 @@ class Daemon:
             "listed": sorted(self._listed & objects.keys()),
             "tags": {k: v for k, v in self._tags.items() if k in objects},
             "pid": os.getpid(),
+            # the broker keeps a caller's calls to a session-mode object on one daemon
+            READY_INSTANCE_MODES: {
+                k: v for k, v in self.registry.instance_modes().items() if k in objects
+            },
         }
 
     def uri_for(self, objectOrId: Any) -> URI:  # noqa: N803
@@ -254,8 +269,19 @@ class Daemon:
         if self.dispatcher.streams is not None:
             self.dispatcher.streams.drop_client(client)
         self.dispatcher.client_keys.pop(client, None)
+        if self._credit is not None:
+            self._credit.forget(client)
         # (the peer watch keeps its fd until the disconnect: a release does not close the
         # connection at once, and a new peer on a reused fd must not be taken for this one)
+
+    def _grant(self, client: bytes, msg: Any) -> list[Any] | None:
+        """A oneway call finished: now and then, credit back to its caller (zpyro.credit)."""
+        if msg.flags & FLAG_CREDIT:
+            assert self._credit is not None
+            count = self._credit.ran(client)
+            if count:
+                return credit_frames(count)
+        return None
 
     def _queue_reply(self, ident: bytes, frames: list[Any]) -> None:
         self._serving.queue_reply(ident, frames)

@@ -45,7 +45,9 @@ PONG = 5
 READY = 6  # daemon -> broker: the objects it serves and its capacity (JSON payload)
 DONE = 7  # daemon -> broker: a oneway call has finished (frees its slot)
 BYE = 8  # daemon -> broker: closing, take my slots away now
-KINDS = frozenset({CALL, RESULT, ERROR, PING, PONG, READY, DONE, BYE})
+# Flow control of oneway calls (docs/PROTOCOL.md, "Oneway flow control"):
+CREDIT = 9  # daemon or broker -> proxy: room for more oneway calls; payload = the count (JSON)
+KINDS = frozenset({CALL, RESULT, ERROR, PING, PONG, READY, DONE, BYE, CREDIT})
 KIND_NAMES = {
     CALL: "CALL",
     RESULT: "RESULT",
@@ -55,6 +57,7 @@ KIND_NAMES = {
     READY: "READY",
     DONE: "DONE",
     BYE: "BYE",
+    CREDIT: "CREDIT",
 }
 
 # Flags (bit set).
@@ -63,6 +66,9 @@ FLAG_META = 0x02  # CALL: also send the object's metadata; RESULT: payload = [va
 FLAG_BATCH = 0x04  # CALL: one arg, [count, methods, arity, args, kwargs]; RESULT: [values, error]
 FLAG_ANNOTATED = 0x08  # CALL: payload has a 3rd item, annotations; RESULT: payload = [value, ann.]
 FLAG_STREAM = 0x10  # RESULT: the value is a stream: payload = [stream_id, items, finished]
+# CALL (with ONEWAY): the caller counts credit, grant this call back once it has run.
+# ERROR (with ONEWAY): a notice about the oneway call with this id, which could not be run.
+FLAG_CREDIT = 0x20
 
 MAX_CALL_ID = 0xFFFFFFFF
 
@@ -71,6 +77,9 @@ DAEMON_OBJECT_ID = "Pyro.Daemon"  # every daemon's own object (metadata, ping, s
 NAMESERVER_ID = "Pyro.NameServer"  # the name server's object id (served by the broker)
 GETATTR = "__getattr__"  # method names a proxy uses to read and write exposed properties
 SETATTR = "__setattr__"
+META_CREDIT = "credit"  # metadata: the oneway calls a proxy may have unconfirmed (flow control)
+READY_INSTANCE_MODES = "instance_modes"  # READY: object id -> instance mode of a served class
+SESSION_MODE = "session"  # the instance mode whose calls a broker keeps on one daemon
 
 # Serializer ids (the header's serializer byte); zpyro.serializers implements them.
 SERPENT_ID = 1
@@ -183,6 +192,11 @@ def decode(frames: Sequence[Any]) -> Message:
         raise ProtocolError("object id or method is not valid UTF-8") from None
     buffers = frames[3:] if len(frames) > 3 else ()
     return Message(kind, flags, serializer_id, call_id, object_id, method, frames[2], buffers)
+
+
+def credit_frames(count: int) -> list[Any]:
+    """A CREDIT message: the receiver has room for `count` more oneway calls of this caller."""
+    return encode(CREDIT, 0, JSON_ID, 0, "", "", str(count).encode())
 
 
 def peek_call_id(frames: Sequence[Any]) -> int:
