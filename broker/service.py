@@ -456,10 +456,11 @@ class Broker:
         if not call.oneway:
             self._error_to(caller, call.call_id, exc, _serializer_id(call.frames))
             return
-        log.warning("oneway call %s.%s not run: %s", call.object_id, call.method, exc)
+        log.warning("oneway call %s.%s failed: %s", call.object_id, call.method, exc)
         if call.credited:
+            told = type(exc)(f"oneway call {call.object_id}.{call.method}: {exc}")
             notice = self.dispatcher.error_reply(
-                call.call_id, exc, _serializer_id(call.frames), wire.FLAG_ONEWAY
+                call.call_id, told, _serializer_id(call.frames), wire.FLAG_ONEWAY
             )
             self._send([caller, *notice])
             self._credit_back(call)

@@ -267,6 +267,8 @@ class Connection:
             sent = self._send(frames)
             if not sent:
                 self._check_closed()
+            if can_read(self._sock):  # credit, and notices for the next call to raise
+                self._recv_all()
         except BaseException:
             if room and not sent:  # not sent after all: its credit is not used
                 with self._mutex:
