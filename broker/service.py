@@ -131,7 +131,7 @@ class Broker:
         # it back as their oneway calls finish (the daemons' DONE) or fail
         self.credit = CreditLedger(window_for(config.ONEWAY_CREDIT, self.max_queue))
         self.dispatcher.credit_window = self.credit.window
-        self.dispatcher.quiet_reply = self._grant  # (oneway calls to the broker's own objects)
+        self.dispatcher.quiet_reply = self.credit.granted  # (oneway calls to its own objects)
         self._refusals = RefusalLog(log)
         self._stopping = False
         self._closed = False
@@ -471,14 +471,6 @@ class Broker:
         count = self.credit.ran(caller)
         if count:
             self._send([caller, *wire.credit_frames(count)])
-
-    def _grant(self, client: bytes, msg: wire.Message) -> list[Any] | None:
-        """A oneway call to the broker's own objects finished: the dispatcher's quiet reply."""
-        if msg.flags & wire.FLAG_CREDIT:
-            count = self.credit.ran(client)
-            if count:
-                return wire.credit_frames(count)
-        return None
 
     def _error_to(
         self, client: bytes, call_id: int, exc: BaseException, serializer_id: int = JSON_ID

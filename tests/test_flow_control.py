@@ -77,7 +77,7 @@ def test_the_proxy_learns_the_window_and_counts_credit(gated: Any) -> None:
     with zpyro.Proxy(uri) as p:
         p._pyroBind()
         assert p._pyroCreditWindow == 4
-        assert p._pyroConnection.credited
+        assert p._pyroConnection.credit.window == 4
         obj.gate.set()
         for i in range(50):  # far more than the window: credit keeps coming back
             p.work(i)
@@ -253,7 +253,7 @@ def test_an_old_daemon_without_credit_is_called_as_before(gated: Any) -> None:
     served.daemon.dispatcher.credit_window = None  # what a daemon before flow control says
     with zpyro.Proxy(uri) as p:
         p._pyroBind()
-        assert p._pyroCreditWindow is None and not p._pyroConnection.credited
+        assert p._pyroCreditWindow is None and p._pyroConnection.credit.window is None
         for i in range(20):  # nothing to wait for: no window
             p.work(i)
         obj.gate.set()

@@ -341,7 +341,8 @@ class Proxy:
                     if notice is not None:
                         raise notice
                 conn = self._pyroConnect()
-        if conn.noticed and object_id is None:  # a oneway call sent earlier was not run
+        credit = conn.credit
+        if credit.attention and object_id is None:  # a oneway call sent earlier was not run
             notice = conn.take_notice()
             if notice is not None:
                 raise notice
@@ -361,7 +362,7 @@ class Proxy:
         )
         if oneway:
             flags |= wire.FLAG_ONEWAY
-            if object_id is None and conn.credited:
+            if object_id is None and credit.window is not None:
                 flags |= wire.FLAG_CREDIT  # the daemon gives the credit back once it has run
         elif not self._pyroMetaFresh and object_id is None:
             # cached metadata: have it confirmed with this reply (a oneway call never waits)

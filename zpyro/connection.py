@@ -49,6 +49,7 @@ POLL_SLICE_MS = 250  # then it re-checks deadlines and the connection state at l
 REAPER_IDLE_SECONDS = 5.0  # a reaper thread with no futures to lead for retires after this
 FLUSH_LINGER_MS = 200  # a released proxy's goodbye (session release) still gets out
 PEER_GONE_WAIT = 1.0  # how long a send that found no peer waits for the monitor to say why
+PEEK_MASK = 15  # a oneway caller reads what came (credit, notices) every 16 calls
 _NOBLOCK = int(zmq.NOBLOCK)
 
 
@@ -82,7 +83,9 @@ class Connection:
         self._calls = CallTable(config.MAX_PENDING_CALLS, self._mutex, endpoint)
         self._pending = self._calls.pending  # (the same dict: the fast path uses it directly)
         self._state = LinkState(endpoint, connect_timeout, server_key is not None, time.monotonic())
-        self._calls.credit.open = self._state.handshaken  # (inproc: at once)
+        # room for oneway calls (zpyro.credit); the proxy reads window and attention directly
+        self.credit = self._calls.credit
+        self.credit.open = self._state.handshaken  # (inproc: at once)
         self._leader = False
         self._outbox: deque[list[Any]] = deque()
         self._waiting: deque[Pending] = deque()  # threads blocked in call(), oldest first
@@ -235,12 +238,16 @@ class Connection:
         credit. Without room it waits, up to `timeout`, leading the connection to read the
         credit that comes back.
         """
+        credit = self.credit
         wait = False
         with self._mutex:
             if self._closed is not None:
                 raise self._closed_as(self._closed)
-            if room:
-                wait = not self._calls.credit.take()
+            if room:  # (SenderCredit.take, inline: this is the oneway hot path)
+                if credit.open and credit.room > 0:
+                    credit.room -= 1
+                else:
+                    wait = True
             if not wait:
                 lead = not self._leader
                 if lead:
@@ -267,12 +274,12 @@ class Connection:
             sent = self._send(frames)
             if not sent:
                 self._check_closed()
-            if can_read(self._sock):  # credit, and notices for the next call to raise
-                self._recv_all()
+            if not credit.room & PEEK_MASK and can_read(self._sock):
+                self._recv_all()  # now and then: credit, and notices for the next call
         except BaseException:
             if room and not sent:  # not sent after all: its credit is not used
                 with self._mutex:
-                    self._calls.credit.grant(1)
+                    credit.grant(1)
             raise
         finally:
             self._handover()
@@ -286,20 +293,10 @@ class Connection:
                 if self._calls.room_waiters:
                     self._calls.wake_room_waiters()
 
-    @property
-    def credited(self) -> bool:
-        """Whether oneway calls on this connection count credit (FLAG_CREDIT)."""
-        return self._calls.credit.window is not None
-
     def has_room(self) -> bool:
         """Whether a oneway call would go out now without waiting (a hint: others may race)."""
         credit = self._calls.credit
         return credit.open and credit.room > 0 and self._closed is None
-
-    @property
-    def noticed(self) -> bool:
-        """Whether a notice about earlier oneway calls waits for the proxy's next call."""
-        return self._calls.notice is not None or self._calls.lost is not None
 
     def take_notice(self) -> errors.ZPyroError | None:
         """What the next call on this proxy must raise about earlier oneway calls, once."""
@@ -564,7 +561,9 @@ class Connection:
             if self._closed is None:
                 self._closed = str(exc)
                 self._closed_as = type(exc)
-                self._calls.lost = str(exc)  # (the notice is made when asked for)
+                if self._calls.credit.unconfirmed:  # (the notice is made when asked for)
+                    self._calls.lost = str(exc)
+                    self._calls.credit.attention = True
 
     def _close_sockets(self) -> None:
         if self._sockets_closed:

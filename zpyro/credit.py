@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
+
+from .wire import FLAG_CREDIT, credit_frames
 
 UNLIMITED = 1 << 62  # the room of a connection without credit (an old daemon: no window)
 FLUSH_INTERVAL = 0.1  # seconds between the receivers' passes over what they still owe
@@ -43,15 +46,17 @@ class SenderCredit:
 
     ``open``: the connection's handshake is done (a oneway call sent before that would vanish if
     the connection were then refused, so it waits). ``window``: None while the receiver grants
-    no credit (an old daemon): the room is then unlimited.
+    no credit (an old daemon): the room is then unlimited. ``attention``: something about
+    earlier oneway calls waits to be told by the proxy's next call (zpyro/pending.py).
     """
 
-    __slots__ = ("window", "room", "open")
+    __slots__ = ("window", "room", "open", "attention")
 
     def __init__(self) -> None:
         self.window: int | None = None
         self.room = UNLIMITED
         self.open = False
+        self.attention = False
 
     def set_window(self, window: int | None) -> None:
         """The receiver's window, from its metadata (None or 0: it grants no credit)."""
@@ -94,6 +99,19 @@ class CreditLedger:
         self.owed: dict[bytes, int] = {}
         self._seen: set[bytes] = set()  # owed at the last flush pass
         self._lock = threading.Lock()
+
+    def granted(self, caller: bytes, msg: Any) -> list[Any] | None:
+        """A oneway call (a ``wire.Message``) of `caller` finished: the CREDIT message to send it
+        now, if any (a daemon's ``Dispatcher.quiet_reply``)."""
+        if not msg.flags & FLAG_CREDIT:
+            return None
+        with self._lock:
+            owed = self.owed.get(caller, 0) + 1
+            if owed < self.batch:
+                self.owed[caller] = owed
+                return None
+            self.owed.pop(caller, None)
+        return credit_frames(owed)
 
     def ran(self, caller: bytes) -> int:
         with self._lock:

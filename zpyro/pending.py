@@ -187,6 +187,7 @@ class CallTable:
                 self.notices += 1
                 if self.notice is None:
                     self.notice = exc
+                    self.credit.attention = True
             return
         log.warning(
             "error for call %d from %s, which nobody waits for any more (a oneway call, or one "
@@ -208,6 +209,7 @@ class CallTable:
                 log.warning("%s", self.notice)
                 self.notices = 1
             self.lost = None
+        self.credit.attention = False
         notice, self.notice = self.notice, None
         if notice is not None and self.notices > 1:
             notice = type(notice)(f"{notice} (and {self.notices - 1} more such oneway calls)")

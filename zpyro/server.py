@@ -30,7 +30,7 @@ from .security import apply_server, server_keys, warn_if_exposed
 from .sockets import apply_heartbeat, bind, context, tcp_endpoint
 from .streams import StreamRegistry
 from .uri import URI, endpoint_to_location
-from .wire import DAEMON_OBJECT_ID, FLAG_CREDIT, READY_INSTANCE_MODES, credit_frames
+from .wire import DAEMON_OBJECT_ID, READY_INSTANCE_MODES
 
 __all__ = ["Daemon", "DaemonObject", "serve"]
 
@@ -114,7 +114,7 @@ class Daemon:
             window = window_for(config.ONEWAY_CREDIT, config.DAEMON_MAX_QUEUE)
             self._credit = CreditLedger(window)
             self.dispatcher.credit_window = window
-            self.dispatcher.quiet_reply = self._grant
+            self.dispatcher.quiet_reply = self._credit.granted
         self._serving = RequestLoop(
             router,
             self.dispatcher,
@@ -273,15 +273,6 @@ class Daemon:
             self._credit.forget(client)
         # (the peer watch keeps its fd until the disconnect: a release does not close the
         # connection at once, and a new peer on a reused fd must not be taken for this one)
-
-    def _grant(self, client: bytes, msg: Any) -> list[Any] | None:
-        """A oneway call finished: now and then, credit back to its caller (zpyro.credit)."""
-        if msg.flags & FLAG_CREDIT:
-            assert self._credit is not None
-            count = self._credit.ran(client)
-            if count:
-                return credit_frames(count)
-        return None
 
     def _queue_reply(self, ident: bytes, frames: list[Any]) -> None:
         self._serving.queue_reply(ident, frames)
