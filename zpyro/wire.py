@@ -61,14 +61,12 @@ KIND_NAMES = {
 }
 
 # Flags (bit set).
-FLAG_ONEWAY = 0x01  # CALL: the caller wants no reply
+FLAG_ONEWAY = 0x01  # CALL: the caller wants no reply; ERROR: a notice about a oneway call
 FLAG_META = 0x02  # CALL: also send the object's metadata; RESULT: payload = [value, metadata]
 FLAG_BATCH = 0x04  # CALL: one arg, [count, methods, arity, args, kwargs]; RESULT: [values, error]
 FLAG_ANNOTATED = 0x08  # CALL: payload has a 3rd item, annotations; RESULT: payload = [value, ann.]
 FLAG_STREAM = 0x10  # RESULT: the value is a stream: payload = [stream_id, items, finished]
-# CALL (with ONEWAY): the caller counts credit, grant this call back once it has run.
-# ERROR (with ONEWAY): a notice about the oneway call with this id, which could not be run.
-FLAG_CREDIT = 0x20
+FLAG_CREDIT = 0x20  # CALL (with ONEWAY): the caller counts credit; grant it back once run
 
 MAX_CALL_ID = 0xFFFFFFFF
 
