@@ -31,6 +31,7 @@ from zpyro.security import (
     warn_if_exposed,
 )
 from zpyro.sockets import (
+    MAXMSGSIZE_MARGIN,
     apply_heartbeat,
     bind,
     context,
@@ -83,7 +84,7 @@ class Broker:
             self.router.sndhwm = 0  # forwarded calls and replies are never dropped for HWM
             self.router.rcvhwm = 0
             apply_heartbeat(self.router)
-            self.router.maxmsgsize = self.max_message_size + 65536
+            self.router.maxmsgsize = self.max_message_size + MAXMSGSIZE_MARGIN
             self.pub.linger = 0
             keys = server_keys(curve_secret_key)
             if keys is not None:  # callers, daemons and subscribers all need our public key

@@ -373,6 +373,25 @@ def test_message_too_large_refused_locally() -> None:
             assert p.add(3, 4) == 7  # and this proxy too
 
 
+def test_a_limit_from_the_metadata_cache_is_checked_before_a_big_call() -> None:
+    """Issue 11 item 5: a daemon with a smaller limit on an address where another daemon served
+    the same object id seconds ago (a port reused while the suite runs, or a restart with new
+    settings). The proxy's cached metadata carries the old daemon's limit; trusting it, the proxy
+    sent 200 kB, the new daemon's libzmq dropped the connection for the frame far over its
+    limit, and the caller got ConnectionClosedError instead of MessageTooLargeError."""
+    with serving() as s:
+        uri = s.register(Thing(), "thing")
+        with zpyro.Proxy(uri) as p:
+            assert p.add(1, 2) == 3  # caches the metadata of PYRO:thing@127.0.0.1:PORT
+    with serving(port=uri.port, max_message_size=100_000) as s:
+        assert s.register(Thing(), "thing") == uri  # the same URI, another daemon
+        with zpyro.Proxy(uri) as p:
+            for big in (b"x" * 200_000, "y" * 200_000):
+                with pytest.raises(errors.MessageTooLargeError, match="limit of 100000"):
+                    p.echo(big)
+            assert p.echo(b"x" * 50_000) == b"x" * 50_000
+
+
 # -- concurrency ------------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from .context import _current as _current_call
 from .futures import Future
 from .security import server_public
 from .serializers import BY_ID, get_serializer
+from .sockets import MAXMSGSIZE_MARGIN
 from .streams import RemoteIterator
 from .uri import URI
 from .wire import DAEMON_OBJECT_ID, GETATTR, JSON_ID, SETATTR
@@ -379,8 +380,16 @@ class Proxy:
             buffers,
         )
         limit = self._pyroMaxMessageSize
-        if buffers or len(payload) > limit // 2:
+        if buffers or len(payload) > min(limit // 2, MAXMSGSIZE_MARGIN):
             size = wire.message_size(frames)
+            if size > MAXMSGSIZE_MARGIN and self._pyroMetaFromCache:
+                # The limit is from the metadata cache: another daemon, with a smaller limit,
+                # may listen at this address now, and a frame far over its limit makes its
+                # libzmq drop the connection (ConnectionClosedError instead of this error).
+                # A big call is worth one round trip to learn this daemon's own limit.
+                with self.__lock:
+                    self._pyroFetchMetadata(conn)
+                limit = self._pyroMaxMessageSize
             if size > limit:
                 raise errors.MessageTooLargeError(
                     f"call of {size} bytes exceeds the daemon's limit of {limit}"

@@ -27,7 +27,7 @@ from .naming import locate_ns
 from .objects import ObjectRegistry
 from .requestloop import RequestLoop
 from .security import apply_server, server_keys, warn_if_exposed
-from .sockets import apply_heartbeat, bind, context, tcp_endpoint
+from .sockets import MAXMSGSIZE_MARGIN, apply_heartbeat, bind, context, tcp_endpoint
 from .streams import StreamRegistry
 from .uri import URI, endpoint_to_location
 from .wire import DAEMON_OBJECT_ID, READY_INSTANCE_MODES
@@ -140,7 +140,7 @@ class Daemon:
             # Single frames far over the limit are refused by libzmq itself (it drops the
             # connection, which the proxy reports as ConnectionClosedError); anything up to the
             # limit is received and checked at the front door, with an error reply.
-            sock.maxmsgsize = self.max_message_size + 65536
+            sock.maxmsgsize = self.max_message_size + MAXMSGSIZE_MARGIN
         if unixsocket:
             endpoint = f"ipc://{unixsocket}"
         elif inproc:
