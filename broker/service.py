@@ -18,7 +18,7 @@ import zmq
 
 from zpyro import announce, errors, wire
 from zpyro.admission import FrontDoor
-from zpyro.config import config
+from zpyro.config import NO_SIZE_LIMIT, config, size_limit
 from zpyro.credit import FLUSH_INTERVAL, CreditLedger, RefusalLog, window_for
 from zpyro.dispatch import Dispatcher
 from zpyro.objects import ObjectRegistry
@@ -72,7 +72,10 @@ class Broker:
         host = host or config.NS_HOST
         port = config.NS_PORT if port is None else port
         pub_port = config.NS_PUB_PORT if pub_port is None else pub_port
-        self.max_message_size = max_message_size or config.MAX_MESSAGE_SIZE
+        # 0 means no limit, as in Pyro (None: config MAX_MESSAGE_SIZE)
+        self.max_message_size = size_limit(
+            config.MAX_MESSAGE_SIZE if max_message_size is None else max_message_size
+        )
         self.epoch = int.from_bytes(os.urandom(6), "big")  # new at every start
         ctx = context()
         self.router = ctx.socket(zmq.ROUTER)
@@ -84,7 +87,8 @@ class Broker:
             self.router.sndhwm = 0  # forwarded calls and replies are never dropped for HWM
             self.router.rcvhwm = 0
             apply_heartbeat(self.router)
-            self.router.maxmsgsize = self.max_message_size + MAXMSGSIZE_MARGIN
+            if self.max_message_size < NO_SIZE_LIMIT:
+                self.router.maxmsgsize = self.max_message_size + MAXMSGSIZE_MARGIN
             self.pub.linger = 0
             keys = server_keys(curve_secret_key)
             if keys is not None:  # callers, daemons and subscribers all need our public key
@@ -124,6 +128,7 @@ class Broker:
             self.max_message_size,
             config.OOB_THRESHOLD,
         )
+        self.dispatcher.compress = config.COMPRESSION
         self._admit = FrontDoor(
             self.max_message_size, "the broker", self.dispatcher.error_reply, self._reply, log
         ).admit
@@ -150,9 +155,8 @@ class Broker:
         if meta is None:
             raise errors.DaemonError(f"unknown object {object_id!r}: no daemon serves it")
         meta = dict(meta)
-        meta["max_message_size"] = min(
-            self.max_message_size, int(meta.get("max_message_size", self.max_message_size))
-        )
+        limit = min(self.max_message_size, size_limit(int(meta.get("max_message_size", 0))))
+        meta["max_message_size"] = limit if limit < NO_SIZE_LIMIT else 0  # 0: no limit
         meta[wire.META_CREDIT] = self.credit.window  # a caller's oneway credit is the broker's
         return meta
 

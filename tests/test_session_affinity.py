@@ -81,7 +81,7 @@ def test_futures_and_oneway_calls_follow_the_session_too(
     broker: BrokerProcess, pool: dict[int, Spawned]
 ) -> None:
     with tally(broker) as p:
-        a = zpyro.asyncproxy(p)  # (a copy of the proxy: its own connection, its own session)
+        a = zpyro.asyncproxy(p)  # (p itself, switched to futures: the same session)
         pids = {f.result(scaled(20)) for f in [a.add(n, 0.01) for n in range(8)]}
         values, pid = a.values_and_pid().result(scaled(20))
         # all in the one instance (in any order: the daemon runs two at once)

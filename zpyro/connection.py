@@ -18,7 +18,7 @@ Safety without ZMQ_IMMEDIATE: a socket monitor tracks the connection. A call in 
 connection drops fails with ``ConnectionClosedError``; a connection refused, or not made within
 ``connect_timeout``, fails the calls waiting on it with ``CommunicationError`` and the socket is
 closed, which drops what it had queued, so no call runs late after its caller gave up. A
-connection never reconnects by itself (see ``StaleConnection``): the proxy makes a new one.
+connection never reconnects by itself: the proxy makes a new one (see ``StaleConnection``).
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class Connection:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._mutex:
             if self._closed is not None:
-                raise self._closed_as(self._closed)
+                raise self._closed_error()
             self._calls.check_room()
             lead = not self._leader
             if lead:
@@ -178,8 +178,7 @@ class Connection:
                     self._outbox.append(frames)
                     wake = self._wake_needed()
         if closed is not None:
-            callback(None, closed)
-            return
+            raise closed  # (as call() does: the proxy retries a StaleConnection on a new one)
         if lead:
             try:
                 self._check_closed()  # (raises before anything is registered or sent)
@@ -242,7 +241,7 @@ class Connection:
         wait = False
         with self._mutex:
             if self._closed is not None:
-                raise self._closed_as(self._closed)
+                raise self._closed_error()
             if room:  # (SenderCredit.take, inline: this is the oneway hot path)
                 if credit.open and credit.room > 0:
                     credit.room -= 1
@@ -268,18 +267,20 @@ class Connection:
             if wake:
                 self._waker.wake()
             return
-        sent = False
+        held = int(room)  # our credit, until the call is sent (or given back)
         try:
-            self._check_closed()  # a connection that closed unseen would swallow the call
-            sent = self._send(frames)
-            if not sent:
-                self._check_closed()
+            self._check_closed(held)  # a connection that closed unseen would swallow the call
+            if not self._send(frames):
+                self._check_closed(held)
+            held = 0
             if not credit.room & PEEK_MASK and can_read(self._sock):
                 self._recv_all()  # now and then: credit, and notices for the next call
+        except errors.ZPyroError:
+            raise  # (_check_closed gave the credit back)
         except BaseException:
-            if room and not sent:  # not sent after all: its credit is not used
+            if held:  # not sent after all: its credit is not used
                 with self._mutex:
-                    credit.grant(1)
+                    credit.grant(held)
             raise
         finally:
             self._handover()
@@ -314,7 +315,7 @@ class Connection:
         while True:
             with self._mutex:
                 if self._closed is not None:
-                    raise self._closed_as(self._closed)
+                    raise self._closed_error()
                 if calls.credit.take():
                     return
                 lead = not self._leader
@@ -539,16 +540,27 @@ class Connection:
                 self._calls.credit.open = True
                 self._calls.wake_room_waiters()
 
-    def _check_closed(self) -> None:
+    def _check_closed(self, held: int = 0) -> None:
         """As a new leader, before sending: read what the monitor said while nobody led (it
-        concerns only calls already pending). A connection that closed while nobody used it has
-        sent nothing of this call, so the proxy may try again on a new one."""
+        concerns only calls already pending). A connection refused while nobody used it has
+        sent nothing of this call (StaleConnection: the proxy tries again on a new one); one
+        that was made and is lost now fails this call with ConnectionClosedError, as in Pyro."""
         if can_read(self._monitor):
             self._drain_monitor()
         if self._closed is not None:
-            if issubclass(self._closed_as, errors.ConnectionClosedError):
-                raise StaleConnection(self._closed)
-            raise self._closed_as(self._closed)  # e.g. a refused handshake: no use retrying
+            with self._mutex:
+                if held:  # the caller's own credit: that call is not sent, it is not unconfirmed
+                    self._calls.credit.grant(held)
+                raise self._closed_error()  # e.g. a refused handshake: no use retrying
+
+    def _closed_error(self) -> BaseException:
+        """What a call on this closed connection raises (mutex held): why it closed, with the
+        count of oneway calls that may have been lost with it, once (the notice)."""
+        if self._calls.lost is not None:
+            notice = self._calls.take_notice()
+            if notice is not None:
+                return notice
+        return self._closed_as(self._closed)
 
     def _give_up(self, exc: BaseException) -> None:
         """Fail the calls in flight and close: the socket and what it queued are dropped.

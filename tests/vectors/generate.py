@@ -189,14 +189,24 @@ def frames_vectors() -> dict[str, Any]:
         ("kind 0", [sig, header_with(b0=0), payload], "kind", 7),
         ("kind 10", [sig, header_with(b0=10), payload], "kind", 7),
         ("kind 255", [sig, header_with(b0=255), payload], "kind", 7),
-        ("reserved flag 0x40 on CALL", [sig, header_with(b1=0x40), payload], "flags", 7),
+        (
+            "INFLATES flag on a RESULT",
+            [sig, header_with(b0=wire.RESULT, b1=wire.FLAG_INFLATES), payload],
+            "flags",
+            7,
+        ),
         (
             "CREDIT flag on a RESULT",
             [sig, header_with(b0=wire.RESULT, b1=wire.FLAG_CREDIT), payload],
             "flags",
             7,
         ),
-        ("reserved flag 0x80 on CALL", [sig, header_with(b1=0x80), payload], "flags", 7),
+        (
+            "CREDIT flag on a CREDIT",
+            [sig, header_with(b0=wire.CREDIT, b1=wire.FLAG_CREDIT), payload],
+            "flags",
+            7,
+        ),
         ("STREAM flag on a CALL", [sig, header_with(b1=wire.FLAG_STREAM), payload], "flags", 7),
         (
             "ONEWAY flag on a RESULT",

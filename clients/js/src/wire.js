@@ -26,7 +26,7 @@ export const FLAG_META = 0x02;
 export const FLAG_BATCH = 0x04;
 export const FLAG_ANNOTATED = 0x08;
 export const FLAG_STREAM = 0x10;
-export const FLAG_CREDIT = 0x20; // CALL with ONEWAY: the caller counts credit (flow control)
+export const FLAG_CREDIT = 0x80; // CALL with ONEWAY: the caller counts credit (flow control)
 /** The flags each kind may carry; any other bit is a ProtocolError. */
 export const ALLOWED_FLAGS = {
   [CALL]: FLAG_ONEWAY | FLAG_META | FLAG_BATCH | FLAG_ANNOTATED | FLAG_CREDIT,
