@@ -23,6 +23,7 @@ import zmq
 from zpyro import announce, errors, wire
 from zpyro.admission import FrontDoor
 from zpyro.config import NO_SIZE_LIMIT, config, size_limit
+from zpyro.credit import FLUSH_INTERVAL, CreditLedger, RefusalLog, window_for
 from zpyro.dispatch import Dispatcher
 from zpyro.objects import ObjectRegistry
 from zpyro.security import (
@@ -33,6 +34,7 @@ from zpyro.security import (
     warn_if_exposed,
 )
 from zpyro.sockets import (
+    MAXMSGSIZE_MARGIN,
     apply_heartbeat,
     bind,
     context,
@@ -67,7 +69,7 @@ class Broker:
         port: int | None = None,
         pub_port: int | None = None,
         storage: str = "memory",
-        max_queue: int = 10_000,
+        max_queue: int | None = None,
         max_message_size: int | None = None,
         curve_secret_key: str | None = None,
         curve_allowed_clients: str | None = None,
@@ -97,7 +99,7 @@ class Broker:
             self.router.rcvhwm = 0
             apply_heartbeat(self.router)
             if self.max_message_size < NO_SIZE_LIMIT:
-                self.router.maxmsgsize = self.max_message_size + 65536
+                self.router.maxmsgsize = self.max_message_size + MAXMSGSIZE_MARGIN
             self.pub.linger = 0
             keys = server_keys(curve_secret_key)
             if keys is not None:  # callers, daemons and subscribers all need our public key
@@ -136,6 +138,7 @@ class Broker:
             raise
         self._loop_thread: int | None = None  # the thread that serves (the last one that did)
         self._next_tick = 0.0
+        self._next_flush = 0.0
         self.announcer = Announcer(self._publish, self.epoch)
         self.nameserver = NameServer(Registry(), self.storage, self.announcer, self.uri)
         self.objects = ObjectRegistry()
@@ -162,7 +165,14 @@ class Broker:
         self._admit = FrontDoor(
             self.max_message_size, "the broker", self.dispatcher.error_reply, self._reply, log
         ).admit
-        self.pools = Pools(max_queue, config.HEARTBEAT_TIMEOUT)
+        self.max_queue = config.BROKER_MAX_QUEUE if max_queue is None else max_queue
+        self.pools = Pools(self.max_queue, config.HEARTBEAT_TIMEOUT)
+        # oneway flow control (zpyro/credit.py): the broker grants its callers credit, and gives
+        # it back as their oneway calls finish (the daemons' DONE) or fail
+        self.credit = CreditLedger(window_for(config.ONEWAY_CREDIT, self.max_queue))
+        self.dispatcher.credit_window = self.credit.window
+        self.dispatcher.quiet_reply = self.credit.granted  # (oneway calls to its own objects)
+        self._refusals = RefusalLog(log)
         self._stopping = False
         self._closed = False
         self._last_key: bytes | None = None  # CURVE key of the message being handled
@@ -186,6 +196,7 @@ class Broker:
         meta = dict(meta)
         limit = min(self.max_message_size, size_limit(int(meta.get("max_message_size", 0))))
         meta["max_message_size"] = limit if limit < NO_SIZE_LIMIT else 0  # 0: no limit
+        meta[wire.META_CREDIT] = self.credit.window  # a caller's oneway credit is the broker's
         return meta
 
     def _registered(self) -> list[str]:
@@ -212,7 +223,7 @@ class Broker:
         while not self._stopping and (loop_condition is None or loop_condition()):
             now = time.monotonic()
             self._timers(now)
-            wait = min(self._next_tick, self.waiting.next_deadline()) - now
+            wait = min(self._next_tick, self._next_flush, self.waiting.next_deadline()) - now
             if loop_condition is not None:
                 wait = min(wait, config.POLL_TIMEOUT)
             ready = dict(poller.poll(max(1, math.ceil(wait * 1000))))
@@ -249,6 +260,10 @@ class Broker:
             except Exception:  # as for messages: log a bug, keep serving
                 log.exception("error in the broker's periodic work")
             self._next_tick = now + max(0.05, config.HEARTBEAT_INTERVAL)
+        if now >= self._next_flush:  # credit owed to oneway callers for a while
+            for client, count in self.credit.due():
+                self._send([client, *wire.credit_frames(count)])
+            self._next_flush = now + FLUSH_INTERVAL
         self.waiting.expire(now)
 
     def _receive(self, limit: int) -> int:
@@ -343,9 +358,13 @@ class Broker:
             return
         if msg.object_id == DAEMON_OBJECT_ID and msg.method == "release_session":
             # the proxy is gone: every daemon drops the session instances and streams it held
-            # (its replies, DONE for a call not in flight, are dropped as unknown)
+            # (its replies, DONE for a call not in flight, are dropped as unknown), and its
+            # calls to session-mode pools are free to start new sessions
+            route = self._route(client)
             for ident in list(self.pools.daemons):
-                self._send([ident, client, *body])
+                self._send([ident, route, *body])
+            self.pools.sessions.release(route)
+            self.credit.forget(client)
         if msg.object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID):
             reply = self.dispatcher.handle(client, msg)
             if isinstance(reply, list):
@@ -360,13 +379,14 @@ class Broker:
             body,
             oneway=oneway,
             retry=not msg.flags & wire.FLAG_BATCH,
+            credited=oneway and bool(msg.flags & wire.FLAG_CREDIT),
         )
         try:
             daemon = self.pools.submit(call)
         except errors.ZPyroError as exc:
-            log.info("call %s.%s refused: %s", msg.object_id, msg.method, exc)
-            if not oneway:
-                self._error_to(client, msg.call_id, exc, msg.serializer_id)
+            what = f"call {msg.object_id}.{msg.method} from {client.hex()}"
+            self._refusals.refused(time.monotonic(), what, exc)
+            self._fail(call, exc)
             return
         if daemon is not None:
             self._forward(daemon.ident, call)
@@ -382,6 +402,8 @@ class Broker:
                 log.debug("late or unknown reply from daemon %s dropped", ident.hex())
             elif kind != wire.DONE:
                 self._send([self._caller(route), *body])
+            elif call.credited:
+                self._credit_back(call)
             if known:
                 for queued in self.pools.fill(ident):
                     self._forward(ident, queued)
@@ -411,12 +433,17 @@ class Broker:
             listed = [check_name(x) for x in info.get("listed", ())]  # as ns.register does
             tags = {str(k): [str(t) for t in v] for k, v in dict(info.get("tags", {})).items()}
             pid = int(info.get("pid", 0))
+            modes = {
+                str(k): str(v) for k, v in dict(info.get(wire.READY_INSTANCE_MODES, {})).items()
+            }
         except Exception as exc:
             log.warning("malformed READY from daemon %s ignored: %s", ident.hex(), exc)
             return
         before = self.pools.daemons.get(ident)
         old_listed = set(before.listed) if before is not None else set()
-        new, opened, closed = self.pools.attach(ident, now, capacity, objects, listed, tags, pid)
+        new, opened, closed = self.pools.attach(
+            ident, now, capacity, objects, listed, tags, pid, modes
+        )
         daemon = self.pools.daemons[ident]
         for object_id in sorted(daemon.listed - old_listed):
             try:
@@ -448,7 +475,7 @@ class Broker:
             self._forward(ident, queued)
 
     def _drop_daemon(self, ident: bytes, reason: str) -> None:
-        daemon, closed, orphans = self.pools.detach(ident)
+        daemon, closed, orphans = self.pools.detach(ident, f"went away ({reason})")
         if daemon is None:
             return
         log.info("daemon %s left (%s)", ident.hex(), reason)
@@ -459,10 +486,30 @@ class Broker:
         self._close_pools(closed, f"its last daemon went away ({reason})")
         for call in orphans:
             self._rescue(daemon, call, reason)
+        for call in daemon.pinned:  # session calls that waited for it: they never ran
+            self._fail(
+                call,
+                errors.ConnectionClosedError(
+                    f"the session of this proxy with {call.object_id!r} is lost: daemon "
+                    f"{ident.hex()}, which held it, went away ({reason}); the call did not run"
+                ),
+            )
+        daemon.pinned.clear()
 
     def _rescue(self, daemon: AttachedDaemon, call: Call, reason: str) -> None:
-        """A call in flight on a daemon that went away: run it elsewhere only if idempotent."""
+        """A call in flight on a daemon that went away: run it elsewhere only if idempotent
+        (and not bound to a session, which went with the daemon)."""
         meta = daemon.objects.get(call.object_id) or {}
+        if call.session:
+            self._fail(
+                call,
+                errors.ConnectionClosedError(
+                    f"the session of this proxy with {call.object_id!r} is lost: daemon "
+                    f"{daemon.ident.hex()}, which held it, went away ({reason}) while running "
+                    f"{call.method}; the call may or may not have run"
+                ),
+            )
+            return
         if call.retry and call.method in meta.get("idempotent", ()):
             try:
                 target = self.pools.requeue(call)
@@ -496,10 +543,28 @@ class Broker:
         self._send([daemon, call.client, *call.frames])
 
     def _fail(self, call: Call, exc: BaseException) -> None:
+        """Tell the caller its call failed. A oneway call with credit gets its credit back and
+        a notice (an ERROR flagged ONEWAY: the proxy's next call raises it); one without (an
+        old proxy's) can only be logged."""
+        caller = self._caller(call.client)
         if not call.oneway:
-            self._error_to(
-                self._caller(call.client), call.call_id, exc, _serializer_id(call.frames)
+            self._error_to(caller, call.call_id, exc, _serializer_id(call.frames))
+            return
+        log.warning("oneway call %s.%s failed: %s", call.object_id, call.method, exc)
+        if call.credited:
+            told = type(exc)(f"oneway call {call.object_id}.{call.method}: {exc}")
+            notice = self.dispatcher.error_reply(
+                call.call_id, told, _serializer_id(call.frames), wire.FLAG_ONEWAY
             )
+            self._send([caller, *notice])
+            self._credit_back(call)
+
+    def _credit_back(self, call: Call) -> None:
+        """A oneway call with credit finished (or failed): its caller has room for one more."""
+        caller = self._caller(call.client)
+        count = self.credit.ran(caller)
+        if count:
+            self._send([caller, *wire.credit_frames(count)])
 
     def _error_to(
         self, client: bytes, call_id: int, exc: BaseException, serializer_id: int = JSON_ID

@@ -216,6 +216,17 @@ EXPECTED = {
         r"^  ns: Persistent store contains 3 existing registrations\.$",
         r"^still there: example\.weather -> PYRO:weather@127\.0\.0\.1:5001$",
     ],
+    "session_pool.py": [
+        r"^2 workers serve shop\.cart through the broker at 127\.0\.0\.1:\d+$",
+        # every call of a proxy reaches the one worker holding its session
+        r"^alice's cart: \['apple', 'bread', 'cheese'\], every call served by \['worker-\d'\]$",
+        r"^bob's cart: \['milk', 'eggs', 'flour'\], every call served by \['worker-\d'\]$",
+        r"^killed worker-\d, which held alice's cart$",
+        r"^alice's next call: ConnectionClosedError: the session of this proxy with "
+        r"'shop\.cart' is lost: ",
+        r"^alice's new cart: \['bananas'\] on \['worker-\d'\]$",
+        r"^stopped broker \(pid \d+\)$",
+    ],
     "event_loop.py": [
         r"^client: recorded 22\.5 C \(3 readings so far\)$",
         r"^client: average is 21\.0 C$",
@@ -245,7 +256,7 @@ def test_example_runs(name: str) -> None:
         )
 
 
-HELPERS = {"launch.py", "pool_worker.py"}  # used by the examples, not run alone
+HELPERS = {"launch.py", "pool_worker.py", "cart_worker.py"}  # used by the examples, not run alone
 
 
 def test_every_example_is_checked() -> None:

@@ -24,6 +24,7 @@ from .context import note_response_annotations
 from .futures import Future
 from .security import server_public
 from .serializers import BY_ID, get_serializer
+from .sockets import MAXMSGSIZE_MARGIN
 from .streams import RemoteIterator
 from .uri import URI
 from .wire import DAEMON_OBJECT_ID, GETATTR, JSON_ID, SETATTR
@@ -99,6 +100,7 @@ class Proxy:
         self._pyroMaxMessageSize: int = size_limit(config.MAX_MESSAGE_SIZE)
         self._pyroMetaFresh = False
         self._pyroMetaFromCache = False
+        self._pyroCreditWindow: int | None = None  # the daemon's credit for oneway calls
         self._pyroAsyncMode = False
         # CURVE: the server's public key (z85 or key file); None: config CURVE_SERVER_PUBLIC_KEY
         self._pyroCurveServerKey: str | None = None
@@ -222,6 +224,7 @@ class Proxy:
         except BaseException:
             conn.close()
             raise
+        conn.set_credit_window(self._pyroCreditWindow)
         self._pyroConnection = conn
         return conn
 
@@ -258,6 +261,10 @@ class Proxy:
         self._pyroMaxMessageSize = min(
             size_limit(config.MAX_MESSAGE_SIZE), size_limit(int(meta.get("max_message_size", 0)))
         )
+        window = meta.get(wire.META_CREDIT)
+        self._pyroCreditWindow = window if type(window) is int and window > 0 else None
+        if self._pyroConnection is not None:  # (fresh metadata confirmed by a reply)
+            self._pyroConnection.set_credit_window(self._pyroCreditWindow)
         accepted = metadata.accepted_serializers(meta)
         if accepted is not None:
             self._pyroAgree(accepted)
@@ -352,7 +359,8 @@ class Proxy:
                     method, args, kwargs, object_id, flags
                 )
                 if oneway:
-                    conn.send_oneway(frames)
+                    # a call of the user's needs room (zpyro.credit); the proxy's own do not
+                    conn.send_oneway(frames, object_id is None, self._pyroTimeout)
                     if deliver is not None:
                         deliver(None, None)
                     return None
@@ -409,9 +417,18 @@ class Proxy:
         conn = self._pyroConnection
         if conn is None or conn.closed:
             with self.__lock:
-                if self._pyroConnection is not None and self._pyroConnection.closed:
+                old = self._pyroConnection
+                if old is not None and old.closed:
                     self._pyroConnection = None
+                    notice = old.take_notice()  # oneway calls lost with it: say so, once
+                    if notice is not None:
+                        raise notice
                 conn = self._pyroConnect()
+        credit = conn.credit
+        if credit.attention and object_id is None:  # a oneway call sent earlier was not run
+            notice = conn.take_notice()
+            if notice is not None:
+                raise notice
         serializer = self.__serializer
         if serializer is None or serializer.name != self._pyroSerializer:
             serializer = self.__serializer = self._pyroAcceptedSerializer()
@@ -435,6 +452,8 @@ class Proxy:
         )
         if oneway:
             flags |= wire.FLAG_ONEWAY
+            if object_id is None and credit.window is not None:
+                flags |= wire.FLAG_CREDIT  # the daemon gives the credit back once it has run
         elif not self._pyroMetaFresh and object_id is None:
             # cached metadata: have it confirmed with this reply (a oneway call never waits)
             flags |= wire.FLAG_META
@@ -450,8 +469,16 @@ class Proxy:
             buffers,
         )
         limit = self._pyroMaxMessageSize
-        if buffers or len(payload) > limit // 2:
+        if buffers or len(payload) > min(limit // 2, MAXMSGSIZE_MARGIN):
             size = wire.message_size(frames)
+            if size > MAXMSGSIZE_MARGIN and self._pyroMetaFromCache:
+                # The limit is from the metadata cache: another daemon, with a smaller limit,
+                # may listen at this address now, and a frame far over its limit makes its
+                # libzmq drop the connection (ConnectionClosedError instead of this error).
+                # A big call is worth one round trip to learn this daemon's own limit.
+                with self.__lock:
+                    self._pyroFetchMetadata(conn)
+                limit = self._pyroMaxMessageSize
             if size > limit:
                 whose = (
                     "this client's MAX_MESSAGE_SIZE"

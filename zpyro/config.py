@@ -97,6 +97,14 @@ class Config:
     HEARTBEAT_TIMEOUT: float = 5.0  # a few missed intervals before a peer counts as dead
     DETAILED_TRACEBACK: bool = False  # local variables in remote tracebacks can leak secrets
     MAX_PENDING_CALLS: int = 100_000  # per proxy connection: beyond, an error (bounded memory)
+    # oneway calls a proxy may have unconfirmed per connection (credit; a daemon or broker grants
+    # at most 1/4 of its queue bound): a few ms of a fast daemon's work, kilobytes of memory
+    ONEWAY_CREDIT: int = 1000
+    # calls a daemon's worker pool holds waiting for a thread before "daemon busy" (oneway calls
+    # with credit are bounded by it instead): seconds of backlog, yet bounded memory
+    DAEMON_MAX_QUEUE: int = 10_000
+    # calls that may wait per pool in a broker before "broker busy" (zpyro-broker --max-queue)
+    BROKER_MAX_QUEUE: int = 10_000
     MAX_RETRIES: int = 0  # retries of a call that timed out or lost its connection (Pyro4 habit)
     POLL_TIMEOUT: float = 0.5  # seconds a request loop waits before re-checking loop_condition
     ITER_STREAMING: bool = True  # returned generators stream lazily instead of being refused

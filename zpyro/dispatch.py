@@ -67,9 +67,13 @@ class Dispatcher:
         self.make_proxy = make_proxy
         self.streams = streams  # None: generators are not streamed (ITER_STREAMING off)
         self.compress = False  # zlib-compress big replies (config COMPRESSION, set by the daemon)
-        # What a call that wants no reply gets back: nothing, except from a brokered daemon,
-        # which tells its broker the call is done (wire.DONE) so its slot is freed.
-        self.quiet_reply: Callable[[wire.Message], list[Any] | None] | None = None
+        # What a call that wants no reply gets back, quiet_reply(client, msg): nothing, or from a
+        # brokered daemon a DONE for its broker (the call's slot is freed), or from a direct
+        # daemon now and then a CREDIT for the caller (zpyro.credit: room for more oneway calls).
+        self.quiet_reply: Callable[[bytes, wire.Message], list[Any] | None] | None = None
+        # The oneway credit this daemon grants each caller (metadata), None: none (brokered:
+        # the broker grants it).
+        self.credit_window: int | None = None
         # CURVE: connection identity -> the caller's public key (filled by remember_key)
         self.client_keys: dict[bytes, bytes] = {}
 
@@ -83,6 +87,8 @@ class Dispatcher:
         meta: dict[str, Any] = members_of(cls, self.require_expose).as_metadata()
         limit = self.max_message_size
         meta["max_message_size"] = limit if limit < NO_SIZE_LIMIT else 0  # 0: no limit
+        if self.credit_window is not None:
+            meta[wire.META_CREDIT] = self.credit_window
         meta["serializers"] = list(self.accepted_names)  # a proxy picks one of these
         return meta
 
@@ -99,7 +105,7 @@ class Dispatcher:
         silent = oneway and not flags & wire.FLAG_META  # nothing at all goes back
         ser_id = msg.serializer_id
         if ser_id not in self.accepted_ids:
-            return self._refused_serializer(msg)
+            return self._refused_serializer(client, msg)
         try:
             args, kwargs, annotations = self._unpack_call(BY_ID[ser_id], msg, self.max_message_size)
             obj = self.registry.resolve(msg.object_id, client)
@@ -112,7 +118,9 @@ class Dispatcher:
                 target = self._find(obj, msg.method, args)
         except Exception as exc:
             log.warning("bad call %s.%s from %s: %s", msg.object_id, msg.method, client.hex(), exc)
-            return self._quiet(msg) if silent else self.error_reply(msg.call_id, exc, ser_id)
+            return (
+                self._quiet(client, msg) if silent else self.error_reply(msg.call_id, exc, ser_id)
+            )
         key = self.client_keys.get(client) if self.client_keys else None
         info = context.CallInfo(client, msg.call_id, msg.object_id, msg.method, annotations, key)
         token = context.enter(info)
@@ -132,12 +140,14 @@ class Dispatcher:
             raise
         except BaseException as exc:  # also SystemExit, CancelledError: the caller gets an answer
             self._log_call_error(msg, target, exc)
-            return self._quiet(msg) if silent else self.error_reply(msg.call_id, exc, ser_id)
+            return (
+                self._quiet(client, msg) if silent else self.error_reply(msg.call_id, exc, ser_id)
+            )
         finally:
             context.leave(token)
-        return (
-            self._quiet(msg) if silent else self.result_reply(msg, info, None if oneway else result)
-        )
+        if silent:
+            return self._quiet(client, msg)
+        return self.result_reply(msg, info, None if oneway else result)
 
     def _finish(
         self,
@@ -152,12 +162,12 @@ class Dispatcher:
         if exc is not None:
             self._log_call_error(msg, target, exc)
             return (
-                self._quiet(msg)
+                self._quiet(info.client, msg)
                 if silent
                 else self.error_reply(msg.call_id, exc, msg.serializer_id)
             )
         if silent:
-            return self._quiet(msg)
+            return self._quiet(info.client, msg)
         return self.result_reply(msg, info, None if msg.flags & wire.FLAG_ONEWAY else result)
 
     def remember_key(self, client: bytes, key: bytes) -> None:
@@ -168,8 +178,8 @@ class Dispatcher:
                 del keys[next(iter(keys))]
             keys[client] = key
 
-    def _quiet(self, msg: wire.Message) -> list[Any] | None:
-        return None if self.quiet_reply is None else self.quiet_reply(msg)
+    def _quiet(self, client: bytes, msg: wire.Message) -> list[Any] | None:
+        return None if self.quiet_reply is None else self.quiet_reply(client, msg)
 
     def result_reply(
         self, msg: wire.Message, info: context.CallInfo | None, result: Any
@@ -204,9 +214,10 @@ class Dispatcher:
         )
 
     def error_reply(
-        self, call_id: int, exc: BaseException, serializer_id: int = JSON_ID
+        self, call_id: int, exc: BaseException, serializer_id: int = JSON_ID, flags: int = 0
     ) -> list[Any]:
-        """An ERROR message carrying `exc` as data, in the caller's serializer when accepted."""
+        """An ERROR message carrying `exc` as data, in the caller's serializer when accepted.
+        (`flags` FLAG_ONEWAY: a notice about a oneway call that could not be run.)"""
         if serializer_id not in self.accepted_ids:
             serializer_id = JSON_ID
         body = errors.exception_to_payload(exc)
@@ -215,7 +226,7 @@ class Dispatcher:
         except Exception:
             serializer_id = JSON_ID
             payload, _ = BY_ID[JSON_ID].dumps(body)
-        return wire.encode(wire.ERROR, 0, serializer_id, call_id, "", "", payload)
+        return wire.encode(wire.ERROR, flags, serializer_id, call_id, "", "", payload)
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -281,7 +292,7 @@ class Dispatcher:
         assert self.make_proxy is not None
         return self.make_proxy(object_id)
 
-    def _refused_serializer(self, msg: wire.Message) -> list[Any] | None:
+    def _refused_serializer(self, client: bytes, msg: wire.Message) -> list[Any] | None:
         known = BY_ID.get(msg.serializer_id)
         name = known.name if known else f"id {msg.serializer_id}"
         exc = errors.SerializeError(
@@ -290,7 +301,7 @@ class Dispatcher:
         )
         log.warning("refused call %s.%s: %s", msg.object_id, msg.method, exc)
         if msg.flags & wire.FLAG_ONEWAY and not msg.flags & wire.FLAG_META:
-            return self._quiet(msg)
+            return self._quiet(client, msg)
         return self.error_reply(msg.call_id, exc, JSON_ID)
 
     @staticmethod

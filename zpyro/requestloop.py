@@ -30,6 +30,7 @@ from . import errors, wire
 from .admission import FrontDoor
 from .brokerlink import BrokerLink
 from .config import config
+from .credit import FLUSH_INTERVAL, CreditLedger, RefusalLog
 from .dispatch import DEFERRED, Dispatcher
 from .objects import ObjectRegistry
 from .peers import PeerWatch
@@ -45,7 +46,9 @@ log = logging.getLogger("zpyro.server")
 WATCH_INTERVAL = 0.005  # standby checks the owner this often; takeover after 1-2 intervals
 SWEEP_EVERY = 200  # standby intervals between sweeps of abandoned streams (~1 s)
 RECV_BATCH = 64  # messages taken from the ROUTER before checking the reply queue again
-MAX_QUEUED = 10_000  # calls waiting for a worker before the daemon answers "busy"
+FLUSH_EVERY = max(
+    1, round(FLUSH_INTERVAL / WATCH_INTERVAL)
+)  # standby intervals between credit flushes
 
 _LOST = object()  # _serve's result when another thread took the sockets over
 
@@ -63,6 +66,7 @@ class RequestLoop:
         release_client: Callable[[bytes], None],
         link: BrokerLink | None = None,
         curve: bool = False,
+        credit: CreditLedger | None = None,
         multiplex: bool = False,
     ) -> None:
         self.router = router
@@ -90,7 +94,11 @@ class RequestLoop:
         self._loop_done.set()
         self._loop_condition: Callable[[], bool] = lambda: True
         self._max_threads = threads
-        self._pool = WorkerPool(config.THREADPOOL_SIZE_MIN, threads, MAX_QUEUED, "zpyro-daemon")
+        self.max_queue = config.DAEMON_MAX_QUEUE
+        self._pool = WorkerPool(config.THREADPOOL_SIZE_MIN, threads, self.max_queue, "zpyro-daemon")
+        self.credit = credit  # what this daemon owes its oneway callers (None: brokered)
+        self._next_flush = 0.0  # (events() mode: when to flush owed credit next)
+        self._refusals = RefusalLog(log)
         self._poller = zmq.Poller()
         self._poller.register(router, zmq.POLLIN)
         self._poller.register(self.waker.fileno(), zmq.POLLIN)
@@ -192,11 +200,22 @@ class RequestLoop:
         if self.multiplex and not pooled:
             pool = False
         if pooled or pool:
-            if not self._pool.submit(self._run_pooled, ident, msg, not pooled):
-                busy = errors.DaemonError("daemon busy: too many calls waiting for a worker")
-                self.reply(ident, self.dispatcher.error_reply(msg.call_id, busy, msg.serializer_id))
+            # a oneway call with credit was promised room: its bound is the credit
+            bounded = not msg.flags & wire.FLAG_CREDIT or self.credit is None
+            if not self._pool.submit(self._run_pooled, ident, msg, not pooled, bounded=bounded):
+                self._busy(ident, msg)
             return None
         return self._run_inline(ident, msg, key, me)
+
+    def _busy(self, ident: bytes, msg: wire.Message) -> None:
+        """The worker pool's queue is full: refuse the call, with an error to its caller."""
+        busy = errors.DaemonError(
+            f"daemon busy: {self.max_queue} calls already wait for a worker "
+            "(config DAEMON_MAX_QUEUE)"
+        )
+        what = f"call {msg.object_id}.{msg.method} from {ident.hex()}"
+        self._refusals.refused(time.monotonic(), what, busy)
+        self.reply(ident, self.dispatcher.error_reply(msg.call_id, busy, msg.serializer_id))
 
     def _run_inline(self, ident: bytes, msg: wire.Message, key: tuple[str, str], me: int) -> object:
         # only this thread writes these two; the standby reads them under the mutex and a stale
@@ -248,6 +267,8 @@ class RequestLoop:
             sweeps += 1
             if sweeps % SWEEP_EVERY == 0 and streams is not None:
                 streams.sweep()  # abandoned remote iterators
+            if sweeps % FLUSH_EVERY == 0:
+                self.flush_credit()
             with self._mutex:
                 if self._owner is None:
                     return
@@ -279,6 +300,12 @@ class RequestLoop:
         except zmq.ZMQError as exc:
             # ROUTER_MANDATORY: the client went away; nobody is left to tell
             log.info("reply to departed client %s dropped: %s", ident.hex(), exc)
+
+    def flush_credit(self) -> None:
+        """Any thread: grant the credit owed to callers for a while (zpyro.credit)."""
+        if self.credit is not None and self.credit.owed:
+            for client, count in self.credit.due():
+                self.queue_reply(client, wire.credit_frames(count))
 
     def queue_reply(self, ident: bytes, frames: list[Any]) -> None:
         """Hand a reply to the owner thread (any thread)."""
@@ -329,6 +356,10 @@ class RequestLoop:
         socks = {item[0] if isinstance(item, tuple) else item for item in items}
         if self.link is not None:
             self._heartbeat(self.link)
+        now = time.monotonic()
+        if now >= self._next_flush:
+            self._next_flush = now + FLUSH_INTERVAL
+            self.flush_credit()
         if self.waker.fileno() in socks:
             self.waker.drain()
         if self.watch is not None:

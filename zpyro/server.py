@@ -20,16 +20,17 @@ from .brokerlink import BrokerLink
 from .client import Proxy
 from .config import NO_SIZE_LIMIT, config, size_limit
 from .coroutines import Coroutines
+from .credit import CreditLedger, window_for
 from .daemonobject import DaemonObject
 from .dispatch import Dispatcher
 from .naming import locate_ns
 from .objects import ObjectRegistry
 from .requestloop import RequestLoop
 from .security import apply_server, server_keys, warn_if_exposed
-from .sockets import apply_heartbeat, bind, context, tcp_endpoint
+from .sockets import MAXMSGSIZE_MARGIN, apply_heartbeat, bind, context, tcp_endpoint
 from .streams import StreamRegistry
 from .uri import URI, endpoint_to_location
-from .wire import DAEMON_OBJECT_ID
+from .wire import DAEMON_OBJECT_ID, READY_INSTANCE_MODES
 
 __all__ = ["Daemon", "DaemonObject", "serve"]
 
@@ -101,7 +102,8 @@ class Daemon:
             router = self._link.socket
             self.endpoint = self._link.endpoint
             self.location = self._link.location
-            self.dispatcher.quiet_reply = self._link.done
+            done = self._link.done
+            self.dispatcher.quiet_reply = lambda client, msg: done(msg)
             if streams is not None:
                 streams.prefix = self._link.route + "/"  # the broker routes stream calls by it
             self.registry.add(own(), f"{DAEMON_OBJECT_ID}:{self._link.route}")
@@ -111,6 +113,14 @@ class Daemon:
         self.locationStr = self.location  # Pyro name
         self.registry.add(own(), DAEMON_OBJECT_ID)
         self._closed = False
+        # direct: this daemon hands its callers credit for oneway calls (a brokered daemon's
+        # broker does that for it, from the DONE messages)
+        self._credit: CreditLedger | None = None
+        if self._link is None:
+            window = window_for(config.ONEWAY_CREDIT, config.DAEMON_MAX_QUEUE)
+            self._credit = CreditLedger(window)
+            self.dispatcher.credit_window = window
+            self.dispatcher.quiet_reply = self._credit.granted
         self._serving = RequestLoop(
             router,
             self.dispatcher,
@@ -120,6 +130,7 @@ class Daemon:
             self.release_client,
             self._link,
             curve=self._curve_keys is not None,
+            credit=self._credit,
             multiplex=config.SERVERTYPE == "multiplex",
         )
 
@@ -136,7 +147,7 @@ class Daemon:
             # Single frames far over the limit are refused by libzmq itself (it drops the
             # connection, which the proxy reports as ConnectionClosedError); anything up to the
             # limit is received and checked at the front door, with an error reply.
-            sock.maxmsgsize = self.max_message_size + 65536
+            sock.maxmsgsize = self.max_message_size + MAXMSGSIZE_MARGIN
         if unixsocket:
             endpoint = f"ipc://{unixsocket}"
         elif inproc:
@@ -212,6 +223,10 @@ class Daemon:
             "listed": sorted(self._listed & objects.keys()),
             "tags": {k: v for k, v in self._tags.items() if k in objects},
             "pid": os.getpid(),
+            # the broker keeps a caller's calls to a session-mode object on one daemon
+            READY_INSTANCE_MODES: {
+                k: v for k, v in self.registry.instance_modes().items() if k in objects
+            },
         }
 
     def uri_for(self, objectOrId: Any) -> URI:  # noqa: N803
@@ -261,6 +276,8 @@ class Daemon:
         if self.dispatcher.streams is not None:
             self.dispatcher.streams.drop_client(client)
         self.dispatcher.client_keys.pop(client, None)
+        if self._credit is not None:
+            self._credit.forget(client)
         # (the peer watch keeps its fd until the disconnect: a release does not close the
         # connection at once, and a new peer on a reused fd must not be taken for this one)
 

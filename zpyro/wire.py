@@ -46,7 +46,9 @@ PONG = 5
 READY = 6  # daemon -> broker: the objects it serves and its capacity (JSON payload)
 DONE = 7  # daemon -> broker: a oneway call has finished (frees its slot)
 BYE = 8  # daemon -> broker: closing, take my slots away now
-KINDS = frozenset({CALL, RESULT, ERROR, PING, PONG, READY, DONE, BYE})
+# Flow control of oneway calls (docs/PROTOCOL.md, "Oneway flow control"):
+CREDIT = 9  # daemon or broker -> proxy: room for more oneway calls; payload = the count (JSON)
+KINDS = frozenset({CALL, RESULT, ERROR, PING, PONG, READY, DONE, BYE, CREDIT})
 KIND_NAMES = {
     CALL: "CALL",
     RESULT: "RESULT",
@@ -56,23 +58,32 @@ KIND_NAMES = {
     READY: "READY",
     DONE: "DONE",
     BYE: "BYE",
+    CREDIT: "CREDIT",
 }
 
 # Flags (bit set).
-FLAG_ONEWAY = 0x01  # CALL: the caller wants no reply
+FLAG_ONEWAY = 0x01  # CALL: the caller wants no reply; ERROR: a notice about a oneway call
 FLAG_META = 0x02  # CALL: also send the object's metadata; RESULT: payload = [value, metadata]
 FLAG_BATCH = 0x04  # CALL: one arg, [count, methods, arity, args, kwargs]; RESULT: [values, error]
 FLAG_ANNOTATED = 0x08  # CALL: payload has a 3rd item, annotations; RESULT: payload = [value, ann.]
 FLAG_STREAM = 0x10  # RESULT: the value is a stream: payload = [stream_id, items, finished, error]
 FLAG_COMPRESSED = 0x20  # CALL, RESULT: the payload frame is zlib-compressed (buffers are not)
 FLAG_INFLATES = 0x40  # CALL: the caller takes a compressed RESULT (a daemon compresses only then)
+FLAG_CREDIT = 0x80  # CALL (with ONEWAY): the caller counts credit; grant it back once run
 
 # The flags each kind may carry. A receiver refuses any other bit (and a nonzero reserved byte)
 # with ProtocolError: every flag changes how the payload is read, so a bit it does not know
 # would make it misread the message silently (docs/PROTOCOL.md, "Flags").
 ALLOWED_FLAGS = {
-    CALL: FLAG_ONEWAY | FLAG_META | FLAG_BATCH | FLAG_ANNOTATED | FLAG_COMPRESSED | FLAG_INFLATES,
+    CALL: FLAG_ONEWAY
+    | FLAG_META
+    | FLAG_BATCH
+    | FLAG_ANNOTATED
+    | FLAG_COMPRESSED
+    | FLAG_INFLATES
+    | FLAG_CREDIT,
     RESULT: FLAG_META | FLAG_BATCH | FLAG_ANNOTATED | FLAG_STREAM | FLAG_COMPRESSED,
+    ERROR: FLAG_ONEWAY,  # a notice about a oneway call that could not be run
 }
 # decode checks kind, flags and reserved byte with one test: per kind byte, the bits of
 # (0x10000 | reserved << 8 | flags) that must be 0 (for a kind that does not exist, all of them)
@@ -88,6 +99,9 @@ DAEMON_OBJECT_ID = "Pyro.Daemon"  # every daemon's own object (metadata, ping, s
 NAMESERVER_ID = "Pyro.NameServer"  # the name server's object id (served by the broker)
 GETATTR = "__getattr__"  # method names a proxy uses to read and write exposed properties
 SETATTR = "__setattr__"
+META_CREDIT = "credit"  # metadata: the oneway calls a proxy may have unconfirmed (flow control)
+READY_INSTANCE_MODES = "instance_modes"  # READY: object id -> instance mode of a served class
+SESSION_MODE = "session"  # the instance mode whose calls a broker keeps on one daemon
 STREAM_NEXT = "stream_next"  # Pyro.Daemon's methods a proxy fetches stream chunks with
 STREAM_CLOSE = "stream_close"
 
@@ -205,6 +219,11 @@ def decode(frames: Sequence[Any]) -> Message:
         raise ProtocolError("object id or method is not valid UTF-8") from None
     buffers = frames[3:] if len(frames) > 3 else ()
     return Message(kind, flags, serializer_id, call_id, object_id, method, frames[2], buffers)
+
+
+def credit_frames(count: int) -> list[Any]:
+    """A CREDIT message: the receiver has room for `count` more oneway calls of this caller."""
+    return encode(CREDIT, 0, JSON_ID, 0, "", "", str(count).encode())
 
 
 def _refused(kind: int, flags: int, reserved: int) -> ProtocolError:
