@@ -24,6 +24,7 @@ Exit status: 0 = done (quick: always, if the workload ran), 1 = the workload fai
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import json
 import os
@@ -253,7 +254,7 @@ class Target:
     service_uri: str
     session_uri: str
     fresh_uris: list[str]  # alternated by the fresh-proxy cycles
-    pooled: bool  # several daemons: oneway totals and session affinity are not per daemon
+    pooled: bool  # several daemons: oneway totals are not per daemon
     proxy: Any = None
     futures: Any = None
     counts: dict[str, int] = field(default_factory=dict)
@@ -261,7 +262,7 @@ class Target:
     def open(self) -> None:
         self.proxy = zpyro.Proxy(self.service_uri)
         self.proxy._pyroTimeout = CALL_TIMEOUT
-        self.futures = zpyro.asyncproxy(self.proxy)
+        self.futures = zpyro.asyncproxy(copy.copy(self.proxy))
 
     def close(self) -> None:
         for p in (self.proxy, self.futures):
@@ -371,8 +372,8 @@ def sessions(t: Target, n: int) -> None:
                 first, second = sorted(f.result(CALL_TIMEOUT) for f in pair)
             else:
                 first, second = p.hello(), p.hello()
-            if not t.pooled:  # a pool has no session affinity: each daemon may make its own
-                check(first[0] == second[0] and second[1] == first[1] + 1, "session instance")
+            # through a pool too: the broker keeps a proxy's calls on its session's daemon
+            check(first[0] == second[0] and second[1] == first[1] + 1, "session instance")
     t.count("sessions", n)
     t.count("sync", 2 * ((n + 1) // 2))
     t.count("futures", 2 * (n // 2))

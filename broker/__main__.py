@@ -34,7 +34,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="memory | sqlite:PATH (default: sqlite in the user's state directory, one file per port)",
     )
     ap.add_argument(
-        "--max-queue", type=int, default=10_000, help="calls that may wait per pool (default 10000)"
+        "--max-queue",
+        type=int,
+        default=None,
+        help=f"calls that may wait per pool (default config BROKER_MAX_QUEUE, "
+        f"{config.BROKER_MAX_QUEUE}); each oneway caller is granted at most a quarter of it",
     )
     ap.add_argument(
         "--curve-secret",

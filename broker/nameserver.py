@@ -8,22 +8,31 @@ returns is announced as ``name.registered`` / ``name.removed``, inside the same 
 
 Only the methods of the table in docs/BROKER.md are exposed; ``add_lease`` / ``drop_lease`` are
 for the broker itself (pooled names of brokered daemons) and are not reachable remotely.
+
+``lookup`` and ``yplookup`` take Pyro5's ``delay_time``: when the name is not there yet, a remote
+call becomes a coroutine the broker parks until the names change (``broker/waiting.py``); a
+direct call in the broker's own process waits on a condition instead.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from zpyro import announce
+from zpyro.context import current_context
 from zpyro.errors import NamingError, ZPyroError
 from zpyro.exposure import expose
 from zpyro.uri import URI
-from zpyro.wire import NAMESERVER_ID
+from zpyro.wire import NAMESERVER_ID, NAMESERVER_TAGS
 
 from .registry import Entry, Registry, check_metadata, check_name, check_uri
 from .storage import Storage, StorageError
+from .waiting import NameChange
 
 __all__ = ["NameServer", "NAME"]
 
@@ -43,12 +52,19 @@ class Publisher(Protocol):
 
 class NameServer:
     def __init__(
-        self, registry: Registry, storage: Storage, announcer: Publisher, self_uri: str | URI
+        self,
+        registry: Registry,
+        storage: Storage,
+        announcer: Publisher,
+        self_uri: str | URI,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._registry = registry
         self._storage = storage
         self._announcer = announcer
         self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)  # for direct calls that wait for a name
+        self._clock = clock
         self.uri = check_uri(self_uri)
         self.name = URI(self.uri).object  # never removed by remove(): Pyro's habit
         for name, (uri, tags) in storage.load().items():
@@ -56,7 +72,7 @@ class NameServer:
                 registry.register(name, uri, tags)
             except ZPyroError as exc:  # one damaged row must not keep the broker from starting
                 log.warning("stored name %r skipped: %s", name, exc)
-        self.add_lease(self.name, self.uri)
+        self.add_lease(self.name, self.uri, NAMESERVER_TAGS)  # Pyro programs find it by its tags
 
     # -- remote API (docs/BROKER.md) ------------------------------------------------------------
 
@@ -72,11 +88,21 @@ class NameServer:
             self._announce_change(name, before)
 
     @expose
-    def lookup(self, name: str, return_metadata: bool = False) -> Any:
-        with self._lock:
-            entry = self._registry.lookup(name)
-        uri = URI(entry.uri)
-        return (uri, set(entry.metadata)) if return_metadata else uri
+    def lookup(self, name: str, return_metadata: bool = False, delay_time: float = 0.0) -> Any:
+        """The URI of `name` (or ``(URI, tags)``); with `delay_time`, wait that long for it."""
+
+        def ask() -> Any:
+            with self._lock:
+                entry = self._registry.lookup(name)
+            uri = URI(entry.uri)
+            return (uri, set(entry.metadata)) if return_metadata else uri
+
+        try:
+            return ask()
+        except NamingError:
+            if not _delay(delay_time):
+                raise
+        return self._wait(ask, lambda _: True, _delay(delay_time))
 
     @expose
     def list(
@@ -95,11 +121,23 @@ class NameServer:
 
     @expose
     def yplookup(
-        self, meta_all: Any = None, meta_any: Any = None, return_metadata: bool = True
-    ) -> dict[str, Any]:
-        return self.list(
-            metadata_all=meta_all, metadata_any=meta_any, return_metadata=return_metadata
-        )
+        self,
+        meta_all: Any = None,
+        meta_any: Any = None,
+        return_metadata: bool = True,
+        delay_time: float = 0.0,
+    ) -> Any:
+        """The names carrying the tags; with `delay_time`, wait that long for at least one."""
+
+        def ask() -> dict[str, Any]:
+            return self.list(
+                metadata_all=meta_all, metadata_any=meta_any, return_metadata=return_metadata
+            )
+
+        found = ask()
+        if found or not _delay(delay_time):
+            return found
+        return self._wait(ask, bool, _delay(delay_time))
 
     @expose
     def set_metadata(self, name: str, metadata: Any) -> None:
@@ -122,6 +160,8 @@ class NameServer:
             if stored:
                 self._write(self._storage.delete, stored)
             self._registry.discard(names)
+            if names:
+                self._changed.notify_all()
             for n in names:
                 self._announcer.publish(announce.NAME_REMOVED, {"name": n})
             return len(names)
@@ -158,6 +198,43 @@ class NameServer:
             if self._registry.drop_lease(name):
                 self._announce_change(name, before)
 
+    # -- waiting for a name ----------------------------------------------------------------------
+
+    def _wait(self, ask: Callable[[], Any], good: Callable[[Any], bool], delay: float) -> Any:
+        """Ask again as the names change, until `good(answer)` or `delay` seconds have passed.
+
+        A remote call gets a coroutine back, which the dispatcher hands to the broker to park;
+        a direct call (the in-process name server) blocks on the condition."""
+        deadline = self._clock() + delay
+        if current_context.object_id == self.name:
+            return self._later(ask, good, deadline)
+        with self._changed:
+            while True:
+                left = deadline - self._clock()
+                if left <= 0:
+                    return ask()
+                self._changed.wait(left)
+                try:
+                    answer = ask()
+                except NamingError:
+                    continue
+                if good(answer):
+                    return answer
+
+    async def _later(
+        self, ask: Callable[[], Any], good: Callable[[Any], bool], deadline: float
+    ) -> Any:
+        while True:
+            await NameChange(deadline)
+            if self._clock() >= deadline:
+                return ask()  # the last word: the answer, or the NamingError
+            try:
+                answer = ask()
+            except NamingError:
+                continue
+            if good(answer):
+                return answer
+
     # -- helpers ---------------------------------------------------------------------------------
 
     def _write(self, change: Any, *args: Any) -> None:
@@ -171,6 +248,7 @@ class NameServer:
         after = self._registry.get(name)
         if _visible(after) == _visible(before):
             return
+        self._changed.notify_all()
         if after is None:
             self._announcer.publish(announce.NAME_REMOVED, {"name": name})
         else:
@@ -181,3 +259,14 @@ class NameServer:
 def _visible(entry: Entry | None) -> tuple[str, frozenset[str]] | None:
     """What a lookup shows of an entry (whether it is a lease does not show)."""
     return None if entry is None else (entry.uri, entry.metadata)
+
+
+def _delay(delay_time: Any) -> float:
+    """Pyro5's delay_time as seconds to wait (0: do not wait); a bad value is a NamingError."""
+    try:
+        delay = float(delay_time or 0.0)
+    except (TypeError, ValueError):
+        raise NamingError(f"delay_time must be a number of seconds, not {delay_time!r}") from None
+    if math.isnan(delay) or delay < 0:
+        raise NamingError(f"delay_time must be 0 or more seconds, not {delay_time!r}")
+    return delay

@@ -1,6 +1,7 @@
 """The broker's event loop: one ROUTER for callers and daemons, one PUB for announcements.
 
-One thread owns both sockets (``run``); ``stop`` from any thread or a signal handler wakes it.
+One thread owns both sockets (``run``, or ``serve_ready`` called from someone else's loop);
+``stop`` from any thread or a signal handler wakes it.
 Calls for the broker's own objects (``Pyro.NameServer``, ``Pyro.Daemon``) are served inline by a
 zpyro ``Dispatcher``; calls for pooled objects are forwarded frame for frame, payload untouched,
 to the daemon ``broker/pools.py`` picks. See docs/BROKER.md for the messages.
@@ -10,15 +11,19 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import threading
 import time
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, cast
 
 import zmq
 
 from zpyro import announce, errors, wire
 from zpyro.admission import FrontDoor
-from zpyro.config import config
+from zpyro.config import NO_SIZE_LIMIT, config, size_limit
+from zpyro.credit import FLUSH_INTERVAL, CreditLedger, RefusalLog, window_for
 from zpyro.dispatch import Dispatcher
 from zpyro.gatekeeper import answer_handshake
 from zpyro.objects import ObjectRegistry
@@ -30,6 +35,7 @@ from zpyro.security import (
     warn_if_exposed,
 )
 from zpyro.sockets import (
+    MAXMSGSIZE_MARGIN,
     apply_heartbeat,
     bind,
     context,
@@ -37,7 +43,7 @@ from zpyro.sockets import (
     send_frames,
     tcp_endpoint,
 )
-from zpyro.uri import endpoint_to_location
+from zpyro.uri import endpoint_to_location, host_port
 from zpyro.waker import Waker
 from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, NAMESERVER_ID, RELEASE_SESSION
 
@@ -48,11 +54,11 @@ from .pools import AttachedDaemon, Call, Pool, Pools
 from .registry import Registry, check_name
 from .status import BrokerDaemonObject
 from .storage import open_storage
+from .waiting import Waiting
 
 log = logging.getLogger("zpyro.broker")
 
 BIG_FRAME = 65536  # frames from this size on are sent without a copy
-_NOBLOCK = int(zmq.NOBLOCK)
 RECV_BATCH = 256  # messages taken per poll before timers are looked at again
 
 
@@ -63,15 +69,24 @@ class Broker:
         port: int | None = None,
         pub_port: int | None = None,
         storage: str = "memory",
-        max_queue: int = 10_000,
+        max_queue: int | None = None,
         max_message_size: int | None = None,
         curve_secret_key: str | None = None,
         curve_allowed_clients: str | None = None,
+        unixsocket: str | None = None,
+        nathost: str | None = None,
+        natport: int | None = None,
     ) -> None:
+        """Bind and set up (``run`` serves). `unixsocket`: the ROUTER on ``ipc://PATH`` and the
+        PUB on ``ipc://PATH.pub`` instead of tcp. `nathost`/`natport`: the address put in URIs
+        when clients reach this broker through NAT (natport 0 or None: the bound port)."""
         host = host or config.NS_HOST
         port = config.NS_PORT if port is None else port
         pub_port = config.NS_PUB_PORT if pub_port is None else pub_port
-        self.max_message_size = max_message_size or config.MAX_MESSAGE_SIZE
+        # 0 means no limit, as in Pyro (None: config MAX_MESSAGE_SIZE)
+        self.max_message_size = size_limit(
+            config.MAX_MESSAGE_SIZE if max_message_size is None else max_message_size
+        )
         self.epoch = int.from_bytes(os.urandom(6), "big")  # new at every start
         ctx = context()
         self.router = ctx.socket(zmq.ROUTER)
@@ -83,31 +98,49 @@ class Broker:
             self.router.sndhwm = 0  # forwarded calls and replies are never dropped for HWM
             self.router.rcvhwm = 0
             apply_heartbeat(self.router)
-            self.router.maxmsgsize = self.max_message_size + 65536
+            if self.max_message_size < NO_SIZE_LIMIT:
+                self.router.maxmsgsize = self.max_message_size + MAXMSGSIZE_MARGIN
             self.pub.linger = 0
             keys = server_keys(curve_secret_key)
             if keys is not None:  # callers, daemons and subscribers all need our public key
                 apply_server(self.router, ctx, keys, curve_allowed_clients)
                 apply_server(self.pub, ctx, keys, curve_allowed_clients)
             self.secure = keys is not None
-            warn_if_exposed(host, "broker", self.secure)
-            endpoint = bind(self.router, tcp_endpoint(host, port), errors.CommunicationError)
-            self.pub_endpoint = bind(
-                self.pub, tcp_endpoint(host, pub_port), errors.CommunicationError
-            )
+            if unixsocket:
+                endpoints = (f"ipc://{unixsocket}", f"ipc://{unixsocket}.pub")
+            else:
+                warn_if_exposed(host, "broker", self.secure)
+                endpoints = (tcp_endpoint(host, port), tcp_endpoint(host, pub_port))
+            endpoint = bind(self.router, endpoints[0], errors.CommunicationError)
+            self.pub_endpoint = bind(self.pub, endpoints[1], errors.CommunicationError)
         except Exception:
             self.router.close(linger=0)
             self.pub.close(linger=0)
             self._waker.close()
             raise
-        self.location = endpoint_to_location(endpoint)
+        self.location = endpoint_to_location(endpoint)  # where it is bound
         self.pub_location = endpoint_to_location(self.pub_endpoint)
+        self.nat_location: str | None = None  # where clients reach it, when that differs
+        if nathost and unixsocket:
+            self.router.close(linger=0)
+            self.pub.close(linger=0)
+            self._waker.close()
+            raise ValueError("nathost is for tcp: a unix socket is reached by its path")
+        if nathost:
+            self.nat_location = host_port(nathost, natport or self.location.rsplit(":", 1)[1])
         self.storage_spec = storage
-        self.storage = open_storage(storage)
-        self.announcer = Announcer(self.pub.send_multipart, self.epoch)
-        self.nameserver = NameServer(
-            Registry(), self.storage, self.announcer, f"PYRO:{NAMESERVER_ID}@{self.location}"
-        )
+        try:
+            self.storage = open_storage(storage)
+        except Exception:
+            self.router.close(linger=0)
+            self.pub.close(linger=0)
+            self._waker.close()
+            raise
+        self._loop_thread: int | None = None  # the thread that serves (the last one that did)
+        self._next_tick = 0.0
+        self._next_flush = 0.0
+        self.announcer = Announcer(self._publish, self.epoch)
+        self.nameserver = NameServer(Registry(), self.storage, self.announcer, self.uri)
         self.objects = ObjectRegistry()
         self.objects.add(self.nameserver, NAMESERVER_ID)
         # the broker's Pyro.Daemon: what a proxy asks any daemon when it connects (a departed
@@ -122,19 +155,38 @@ class Broker:
             True,
             self.max_message_size,
             config.OOB_THRESHOLD,
+            run_coroutine=_no_waiting_in_batches,
         )
+        self.dispatcher.compress = config.COMPRESSION
+        # lookups with delay_time wait here for the names to change (broker/waiting.py)
+        self.waiting = Waiting(self._reply)
+        self.dispatcher.defer = self.waiting.park
+        self._names_seen = self.announcer.seq
         self._admit = FrontDoor(
             self.max_message_size, "the broker", self.dispatcher.error_reply, self._reply, log
         ).admit
-        self.pools = Pools(max_queue, config.HEARTBEAT_TIMEOUT)
-        self.callers = Callers(self.router)
+        self.max_queue = config.BROKER_MAX_QUEUE if max_queue is None else max_queue
+        self.pools = Pools(self.max_queue, config.HEARTBEAT_TIMEOUT)
+        # oneway flow control (zpyro/credit.py): the broker grants its callers credit, and gives
+        # it back as their oneway calls finish (the daemons' DONE) or fail
+        self.credit = CreditLedger(window_for(config.ONEWAY_CREDIT, self.max_queue))
+        self.dispatcher.credit_window = self.credit.window
+        self.dispatcher.quiet_reply = self.credit.granted  # (oneway calls to its own objects)
+        self._refusals = RefusalLog(log)
+        self.callers = Callers(self.router)  # their handshakes, and their going
         self._stopping = False
         self._closed = False
         self._last_key: bytes | None = None  # CURVE key of the message being handled
 
     @property
     def uri(self) -> str:
-        return f"PYRO:{NAMESERVER_ID}@{self.location}"
+        """The name server's URI as clients use it (the NAT address when there is one)."""
+        return f"PYRO:{NAMESERVER_ID}@{self.advertised}"
+
+    @property
+    def advertised(self) -> str:
+        """The location put in URIs: the NAT address when given, else the bound one."""
+        return self.nat_location or self.location
 
     def metadata(self, object_id: str) -> dict[str, Any]:
         if object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID):
@@ -143,9 +195,9 @@ class Broker:
         if meta is None:
             raise errors.DaemonError(f"unknown object {object_id!r}: no daemon serves it")
         meta = dict(meta)
-        meta["max_message_size"] = min(
-            self.max_message_size, int(meta.get("max_message_size", self.max_message_size))
-        )
+        limit = min(self.max_message_size, size_limit(int(meta.get("max_message_size", 0))))
+        meta["max_message_size"] = limit if limit < NO_SIZE_LIMIT else 0  # 0: no limit
+        meta[wire.META_CREDIT] = self.credit.window  # a caller's oneway credit is the broker's
         return meta
 
     def _registered(self) -> list[str]:
@@ -162,38 +214,93 @@ class Broker:
 
     # -- the loop ---------------------------------------------------------------------------------
 
-    def run(self) -> None:
-        """Serve until stop()."""
+    def run(self, loop_condition: Callable[[], bool] | None = None) -> None:
+        """Serve until stop() (or until `loop_condition()` is false, checked every
+        POLL_TIMEOUT)."""
         poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
         poller.register(self._waker.fileno(), zmq.POLLIN)
         poller.register(self.callers.monitor, zmq.POLLIN)
-        interval = max(0.05, config.HEARTBEAT_INTERVAL)
-        next_tick = time.monotonic()
-        router = self.router
-        while not self._stopping:
+        self._loop_thread = threading.get_ident()
+        while not self._stopping and (loop_condition is None or loop_condition()):
             now = time.monotonic()
-            if now >= next_tick:
-                try:
-                    self._tick(now)
-                except Exception:  # as for messages: log a bug, keep serving
-                    log.exception("error in the broker's periodic work")
-                next_tick = now + interval
-            ready = dict(poller.poll(max(1, int((next_tick - now) * 1000))))
-            if router in ready:
-                for _ in range(RECV_BATCH):
-                    try:  # (asking first with can_read would cost more than one Again a batch)
-                        frames = self._recv_curve() if self.secure else self.callers.recv(router)
-                    except zmq.Again:
-                        break
-                    try:
-                        self._on_message(frames)
-                    except Exception:  # a bug must not take the broker down: log and go on
-                        log.exception("error handling a message from %s", frames[0].hex())
+            self._timers(now)
+            wait = min(self._next_tick, self._next_flush, self.waiting.next_deadline()) - now
+            if loop_condition is not None:
+                wait = min(wait, config.POLL_TIMEOUT)
+            ready = dict(poller.poll(max(1, math.ceil(wait * 1000))))
+            if self.router in ready:
+                self._receive(RECV_BATCH)
             if self._waker.fileno() in ready:
                 self._waker.drain()
             if self.callers.monitor in ready:
                 self._callers_gone(self.callers.gone())
+            self._wake_waiting()
+
+    def serve_ready(self) -> None:
+        """Handle what has arrived, without blocking: for a broker polled by another loop (its
+        ``sockets``). Drains the ROUTER (its fd only signals edges) and does the periodic work
+        that is due."""
+        self._loop_thread = threading.get_ident()
+        self._timers(time.monotonic())
+        while self._receive(RECV_BATCH) == RECV_BATCH or self._readable():
+            pass
+        self._waker.drain()
+        # drained at every turn: an unread monitor that fills up stalls libzmq's I/O thread
+        self._callers_gone(self.callers.gone())
+        self._wake_waiting()
+
+    def _readable(self) -> bool:
+        """More has arrived on the ROUTER (asked, not waited for)."""
+        return bool(cast(int, self.router.get(zmq.EVENTS)) & zmq.POLLIN)
+
+    @property
+    def sockets(self) -> list[Any]:
+        """What another loop polls for this broker: the ROUTER, the waker's fd and the monitor
+        that tells callers gone."""
+        return [self.router, self._waker.fileno(), self.callers.monitor]
+
+    def _timers(self, now: float) -> None:
+        if now >= self._next_tick:
+            try:
+                self._tick(now)
+            except Exception:  # as for messages: log a bug, keep serving
+                log.exception("error in the broker's periodic work")
+            self._next_tick = now + max(0.05, config.HEARTBEAT_INTERVAL)
+        if now >= self._next_flush:  # credit owed to oneway callers for a while
+            for client, count in self.credit.due():
+                self._send([client, *wire.credit_frames(count)])
+            self._next_flush = now + FLUSH_INTERVAL
+        self.waiting.expire(now)
+
+    def _receive(self, limit: int) -> int:
+        """Handle up to `limit` messages that have arrived; how many there were."""
+        router = self.router
+        for count in range(limit):
+            try:  # (asking first with can_read would cost more than one Again a batch)
+                frames = self._recv_curve() if self.secure else self.callers.recv(router)
+            except zmq.Again:
+                return count
+            try:
+                self._on_message(frames)
+            except Exception:  # a bug must not take the broker down: log and go on
+                log.exception("error handling a message from %s", frames[0].hex())
+        return limit
+
+    def _wake_waiting(self) -> None:
+        """Names changed since the waiting lookups last looked: they look again."""
+        if self._names_seen != self.announcer.seq:
+            self._names_seen = self.announcer.seq
+            if self.waiting:
+                self.waiting.changed()
+
+    def _publish(self, frames: list[bytes]) -> None:
+        """The announcer's sender (called under its lock, so one thread at a time): a change
+        made outside the serving thread (the in-process name server) wakes that thread, for
+        the lookups waiting on it."""
+        self.pub.send_multipart(frames)
+        if self._loop_thread not in (None, threading.get_ident()):
+            self._waker.wake()
 
     def _recv_curve(self) -> list[bytes]:
         """Receive one message and note the sender's CURVE public key (passed on to daemons)."""
@@ -215,12 +322,15 @@ class Broker:
             self._release(route)
 
     def _release(self, route: bytes) -> None:
-        """Every daemon drops what this caller held (its replies, DONE for a call not in flight,
-        are dropped as unknown)."""
+        """A caller left (its release_session, or its connection closed): every daemon drops
+        what it held (their replies, DONE for a call not in flight, are dropped as unknown), its
+        calls to session-mode pools are free to start new sessions, nothing is owed to it."""
         self.callers.forget(route)
         frames = release_frames()
         for ident in list(self.pools.daemons):
             self._send([ident, route, *frames])
+        self.pools.sessions.release(route)
+        self.credit.forget(self._caller(route))
 
     def _route(self, client: bytes) -> bytes:
         """What a daemon sees as the caller: its identity, led by its CURVE key when secure
@@ -241,6 +351,7 @@ class Broker:
         if self._closed:
             return
         self._closed = True
+        self.waiting.close(errors.ConnectionClosedError("the name server stopped"))
         self.storage.close()
         self.callers.close()  # the monitor stops before its socket closes
         self.router.close(linger=0)
@@ -313,13 +424,14 @@ class Broker:
             body,
             oneway=oneway,
             retry=not msg.flags & wire.FLAG_BATCH,
+            credited=oneway and bool(msg.flags & wire.FLAG_CREDIT),
         )
         try:
             daemon = self.pools.submit(call)
         except errors.ZPyroError as exc:
-            log.info("call %s.%s refused: %s", msg.object_id, msg.method, exc)
-            if not oneway:
-                self._error_to(client, msg.call_id, exc, msg.serializer_id)
+            what = f"call {msg.object_id}.{msg.method} from {client.hex()}"
+            self._refusals.refused(time.monotonic(), what, exc)
+            self._fail(call, exc)
             return
         if daemon is not None:
             self._forward(daemon.ident, call)
@@ -333,16 +445,18 @@ class Broker:
             call = self.pools.finished(ident, route, wire.peek_call_id(body))
             if call is None:
                 log.debug("late or unknown reply from daemon %s dropped", ident.hex())
-            elif kind != wire.DONE:
-                self._send([self._caller(route), *body])
+            else:
+                if kind != wire.DONE:  # (for a oneway call: a notice, e.g. refused at a gate)
+                    self._send([self._caller(route), *body])
+                if call.credited:  # its end, either way
+                    self._credit_back(call)
             if known:
                 for queued in self.pools.fill(ident):
                     self._forward(ident, queued)
             return
         if kind == wire.PING:
             known = self.pools.seen(ident, now)
-            pong = {"epoch": self.epoch, "known": known}
-            self._control(ident, wire.PONG, pong)
+            self._pong(ident, known)
         elif kind == wire.READY:
             self._attach(ident, body, now)
         elif kind == wire.BYE:
@@ -364,18 +478,23 @@ class Broker:
             listed = [check_name(x) for x in info.get("listed", ())]  # as ns.register does
             tags = {str(k): [str(t) for t in v] for k, v in dict(info.get("tags", {})).items()}
             pid = int(info.get("pid", 0))
+            modes = {
+                str(k): str(v) for k, v in dict(info.get(wire.READY_INSTANCE_MODES, {})).items()
+            }
         except Exception as exc:
             log.warning("malformed READY from daemon %s ignored: %s", ident.hex(), exc)
             return
         before = self.pools.daemons.get(ident)
         old_listed = set(before.listed) if before is not None else set()
-        new, opened, closed = self.pools.attach(ident, now, capacity, objects, listed, tags, pid)
+        new, opened, closed = self.pools.attach(
+            ident, now, capacity, objects, listed, tags, pid, modes
+        )
         daemon = self.pools.daemons[ident]
         for object_id in sorted(daemon.listed - old_listed):
             try:
                 self.nameserver.add_lease(
                     object_id,
-                    f"PYRO:{object_id}@{self.location}",
+                    f"PYRO:{object_id}@{self.advertised}",
                     daemon.tags.get(object_id, frozenset()),
                 )
             except errors.ZPyroError as exc:  # e.g. an id that is no valid name: still routable
@@ -395,13 +514,13 @@ class Broker:
                 announce.DAEMON_JOINED,
                 {"daemon": ident.hex(), "names": sorted(objects), "capacity": daemon.capacity},
             )
-        self._control(ident, wire.PONG, {"epoch": self.epoch, "known": True})
+        self._pong(ident, True)
         del opened  # pools opened need nothing more: their first calls simply arrive
         for queued in self.pools.fill(ident):
             self._forward(ident, queued)
 
     def _drop_daemon(self, ident: bytes, reason: str) -> None:
-        daemon, closed, orphans = self.pools.detach(ident)
+        daemon, closed, orphans = self.pools.detach(ident, f"went away ({reason})")
         if daemon is None:
             return
         log.info("daemon %s left (%s)", ident.hex(), reason)
@@ -412,10 +531,30 @@ class Broker:
         self._close_pools(closed, f"its last daemon went away ({reason})")
         for call in orphans:
             self._rescue(daemon, call, reason)
+        for call in daemon.pinned:  # session calls that waited for it: they never ran
+            self._fail(
+                call,
+                errors.ConnectionClosedError(
+                    f"the session of this proxy with {call.object_id!r} is lost: daemon "
+                    f"{ident.hex()}, which held it, went away ({reason}); the call did not run"
+                ),
+            )
+        daemon.pinned.clear()
 
     def _rescue(self, daemon: AttachedDaemon, call: Call, reason: str) -> None:
-        """A call in flight on a daemon that went away: run it elsewhere only if idempotent."""
+        """A call in flight on a daemon that went away: run it elsewhere only if idempotent
+        (and not bound to a session, which went with the daemon)."""
         meta = daemon.objects.get(call.object_id) or {}
+        if call.session:
+            self._fail(
+                call,
+                errors.ConnectionClosedError(
+                    f"the session of this proxy with {call.object_id!r} is lost: daemon "
+                    f"{daemon.ident.hex()}, which held it, went away ({reason}) while running "
+                    f"{call.method}; the call may or may not have run"
+                ),
+            )
+            return
         if call.retry and call.method in meta.get("idempotent", ()):
             try:
                 target = self.pools.requeue(call)
@@ -453,10 +592,28 @@ class Broker:
         self._send([daemon, call.client, *call.frames])
 
     def _fail(self, call: Call, exc: BaseException) -> None:
+        """Tell the caller its call failed. A oneway call with credit gets its credit back and
+        a notice (an ERROR flagged ONEWAY: the proxy's next call raises it); one without (an
+        old proxy's) can only be logged."""
+        caller = self._caller(call.client)
         if not call.oneway:
-            self._error_to(
-                self._caller(call.client), call.call_id, exc, _serializer_id(call.frames)
+            self._error_to(caller, call.call_id, exc, _serializer_id(call.frames))
+            return
+        log.warning("oneway call %s.%s failed: %s", call.object_id, call.method, exc)
+        if call.credited:
+            told = type(exc)(f"oneway call {call.object_id}.{call.method}: {exc}")
+            notice = self.dispatcher.error_reply(
+                call.call_id, told, _serializer_id(call.frames), wire.FLAG_ONEWAY
             )
+            self._send([caller, *notice])
+            self._credit_back(call)
+
+    def _credit_back(self, call: Call) -> None:
+        """A oneway call with credit finished (or failed): its caller has room for one more."""
+        caller = self._caller(call.client)
+        count = self.credit.ran(caller)
+        if count:
+            self._send([caller, *wire.credit_frames(count)])
 
     def _error_to(
         self, client: bytes, call_id: int, exc: BaseException, serializer_id: int = JSON_ID
@@ -465,6 +622,16 @@ class Broker:
 
     def _reply(self, peer: bytes, frames: list[Any]) -> None:
         self._send([peer, *frames])
+
+    def _pong(self, daemon: bytes, known: bool) -> None:
+        """PONG: our epoch, whether we know the daemon, and the terms callers get through us
+        (the daemon answers a handshake with the metadata we would give: brokerlink.py)."""
+        limit = self.max_message_size
+        terms = {
+            wire.META_CREDIT: self.credit.window,
+            "max_message_size": limit if limit < NO_SIZE_LIMIT else 0,
+        }
+        self._control(daemon, wire.PONG, {"epoch": self.epoch, "known": known, **terms})
 
     def _control(self, daemon: bytes, kind: int, body: dict[str, Any]) -> None:
         payload = json.dumps(body).encode()
@@ -488,6 +655,12 @@ def _check_pooled(object_id: str, meta: dict[str, Any]) -> None:
     idempotent = meta.get("idempotent", [])
     if not isinstance(idempotent, list) or not all(isinstance(m, str) for m in idempotent):
         raise ValueError(f"{object_id!r}: idempotent must be a list of method names")
+
+
+def _no_waiting_in_batches(coro: Coroutine[Any, Any, Any]) -> Any:
+    """A lookup that would wait, inside a batch: the broker never blocks its loop for one."""
+    coro.close()
+    raise errors.NamingError("a lookup with delay_time cannot wait inside a batch")
 
 
 def _serializer_id(frames: list[Any]) -> int:

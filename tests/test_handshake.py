@@ -357,11 +357,9 @@ def test_hmac_keys_are_refused_pointing_to_curve() -> None:
 
 @pytest.mark.parametrize("item", ["SSL", "SSL_SERVERCERT", "SSL_CACERTS"])
 def test_ssl_is_refused_pointing_to_curve(item: str) -> None:
-    setattr(Pyro4.config, item, True if item == "SSL" else "cert.pem")
-    with pytest.raises(Pyro4.errors.SecurityError, match=f"{item}.*CURVE"):
-        Pyro4.Daemon(host="127.0.0.1")
-    with pytest.raises(Pyro4.errors.SecurityError, match="no SSL"):
-        Pyro4.Proxy("PYRO:x@127.0.0.1:1")._pyroBind()
+    with pytest.raises(ValueError, match=f"{item}.*CURVE"):
+        setattr(Pyro4.config, item, True if item == "SSL" else "cert.pem")
+    assert not getattr(Pyro4.config, item)  # nothing to be ignored later
 
 
 def test_refused_clients_do_not_disturb_the_others(guarded: Any) -> None:

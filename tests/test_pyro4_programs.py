@@ -37,38 +37,16 @@ TOPICS = sorted(p.parent.name for p in PROGRAMS.glob("*/run.py"))
 # topic -> the first Pyro4 API the program stops at on zpyro today ("dN": the deliverable of
 # issue 9 that covers it; docs/pyro-api-inventory.md lists what follows behind it)
 ZPYRO_GAPS: dict[str, str] = {
-    "asyncproxy_futures": "d4: Pyro4.asyncproxy(p) returns a copy instead of switching p to async",
-    "attributes": "d7: setting an unknown attribute on a proxy is silently local (Pyro raises)",
-    "autoretry": "d8: a call on a connection its daemon dropped (COMMTIMEOUT) reconnects "
-    "silently instead of raising ConnectionClosedError (then MAX_RETRIES on a timeout)",
-    "batch": "d4: proxy._pyroBatch() is internal (takes calls) instead of giving a batch proxy",
-    "blob_dispatch": "d7: Pyro4.util.SerializerBase missing (then Pyro4.core.SerializedBlob)",
-    "call_context": "d7: no correlation id is generated when the client sets none",
-    "config": "d5: config.POLLTIMEOUT cannot be assigned (SERVERTYPE, COMPRESSION, ... neither)",
-    "custom_serialization": "d7: Pyro4.util.SerializerBase missing",
-    "daemon_object": "d7: Pyro4.constants missing (then Pyro4.socketutil)",
-    "disconnects": "d8: a call on a connection its daemon dropped (COMMTIMEOUT) reconnects "
-    "silently instead of raising ConnectionClosedError",
-    "distributed_computing": "d7: Pyro4.util.SerializerBase missing",
-    "echoserver": "d6: python -m Pyro4.test.echoserver missing (and its -N, error_with_text, ...)",
-    "eventloop": "d6: Pyro4.naming.startNS missing",
-    "exceptions": "d5: DETAILED_TRACEBACK accepted and ignored (no local values)",
+    "attributes": "d7: explicitly exposed dunder methods (__len__, __getitem__) are unreachable",
+    "autoretry": "d8: a daemon ignores COMMTIMEOUT (idle connections are never dropped)",
+    "call_context": "d7: Daemon.annotations() is never called (then seq, msg_flags, serializer_id)",
+    "daemon_object": "d1: Daemon.combine missing (then resetMetadataCache)",
+    "disconnects": "d8: a daemon ignores COMMTIMEOUT (idle connections are never dropped)",
+    "echoserver": "d7: an exposed dunder method (__dunder__) is unreachable",
     "hmac_key": "by design: _pyroHmacKey is refused with SecurityError (use CURVE), never ignored",
-    "httpgateway": "d6: python -m Pyro4.naming starts no name server (then Pyro4.utils.httpgateway)",
-    "local_future": "d4: Pyro4.Future(callable) missing (zpyro.Future takes no callable)",
-    "maxsize": "d5: a client's own MAX_MESSAGE_SIZE is not enforced on what it sends",
-    "name_server_command": "d6: python -m Pyro4.naming starts no name server",
-    "name_server_inprocess": "d6: Pyro4.naming.startNS missing",
-    "ns_metadata": "d6: python -m Pyro4.naming starts no name server",
-    "ns_storage_sql": "d6: python -m Pyro4.naming starts no name server",
-    "proxy_arguments": "d5: config.SERIALIZERS_ACCEPTED is a frozenset (.add fails)",
-    "reconnect": "d8: a call to a daemon that died raises StaleConnection or CommunicationError, not "
-    "ConnectionClosedError",
-    "request_loop": "d5: config.POLLTIMEOUT cannot be assigned",
-    "serializers": "d5: config.SERIALIZERS_ACCEPTED is a frozenset (.update fails)",
-    "serve_simple_ns": "d6: python -m Pyro4.naming starts no name server (then serveSimple)",
-    "servertypes": "d5: config.SERVERTYPE cannot be assigned",
-    "streaming": "d8: a stream's first item waits for a chunk of 200 items (or the end)",
+    "request_loop": "d1: requestLoop(loopCondition=...) keyword missing",
+    "serializers": "d7: current_context.serializer_id missing",
+    "serve_simple_ns": "d1: Daemon.serveSimple missing",
 }
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(scaled(TIMEOUT) + 30)]

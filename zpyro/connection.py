@@ -18,12 +18,13 @@ Safety without ZMQ_IMMEDIATE: a socket monitor tracks the connection. A call in 
 connection drops fails with ``ConnectionClosedError``; a connection refused, or not made within
 ``connect_timeout``, fails the calls waiting on it with ``CommunicationError`` and the socket is
 closed, which drops what it had queued, so no call runs late after its caller gave up. A
-connection never reconnects by itself (see ``StaleConnection``): the proxy makes a new one.
+connection never reconnects by itself: the proxy makes a new one (see ``StaleConnection``).
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from collections import deque
@@ -35,9 +36,11 @@ from zmq.utils.monitor import recv_monitor_message
 from . import errors, wire
 from .config import config
 from .linkstate import LinkState, StaleConnection
-from .pending import Callback, CallTable, Pending
+from .pending import Callback, CallTable, Pending, in_result_callback
 from .sockets import MONITOR_EVENTS, can_read, dealer, recv_frames, send_frames
 from .waker import Waker
+
+log = logging.getLogger("zpyro.connection")
 
 __all__ = ["Connection", "StaleConnection"]
 
@@ -46,6 +49,7 @@ POLL_SLICE_MS = 250  # then it re-checks deadlines and the connection state at l
 REAPER_IDLE_SECONDS = 5.0  # a reaper thread with no futures to lead for retires after this
 FLUSH_LINGER_MS = 200  # a released proxy's goodbye (session release) still gets out
 PEER_GONE_WAIT = 1.0  # how long a send that found no peer waits for the monitor to say why
+PEEK_MASK = 15  # a oneway caller reads what came (credit, notices) every 16 calls
 _NOBLOCK = int(zmq.NOBLOCK)
 
 
@@ -79,6 +83,9 @@ class Connection:
         self._calls = CallTable(config.MAX_PENDING_CALLS, self._mutex, endpoint)
         self._pending = self._calls.pending  # (the same dict: the fast path uses it directly)
         self._state = LinkState(endpoint, connect_timeout, server_key is not None, time.monotonic())
+        # room for oneway calls (zpyro.credit); the proxy reads window and attention directly
+        self.credit = self._calls.credit
+        self.credit.open = self._state.handshaken  # (inproc: at once)
         self._leader = False
         self._outbox: deque[list[Any]] = deque()
         self._waiting: deque[Pending] = deque()  # threads blocked in call(), oldest first
@@ -106,7 +113,7 @@ class Connection:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._mutex:
             if self._closed is not None:
-                raise self._closed_as(self._closed)
+                raise self._closed_error()
             self._calls.check_room()
             lead = not self._leader
             if lead:
@@ -171,8 +178,7 @@ class Connection:
                     self._outbox.append(frames)
                     wake = self._wake_needed()
         if closed is not None:
-            callback(None, closed)
-            return
+            raise closed  # (as call() does: the proxy retries a StaleConnection on a new one)
         if lead:
             try:
                 self._check_closed()  # (raises before anything is registered or sent)
@@ -220,27 +226,133 @@ class Connection:
             finally:
                 self._handover()
 
-    def send_oneway(self, frames: list[Any]) -> None:
-        """Send without waiting for any reply."""
+    def send_oneway(
+        self, frames: list[Any], room: bool = False, timeout: float | None = None
+    ) -> None:
+        """Send without waiting for any reply.
+
+        With `room` (a user's oneway call, not the proxy's own housekeeping) the call first
+        needs room (:mod:`zpyro.credit`): the connection's handshake done, so a refused
+        connection raises instead of swallowing the call, and a credit when the daemon grants
+        credit. Without room it waits, up to `timeout`, leading the connection to read the
+        credit that comes back.
+        """
+        credit = self.credit
+        wait = False
         with self._mutex:
             if self._closed is not None:
-                raise self._closed_as(self._closed)
-            lead = not self._leader
-            if lead:
-                self._leader = True
-            else:
-                self._outbox.append(frames)
-                wake = self._wake_needed()
+                raise self._closed_error()
+            if room:  # (SenderCredit.take, inline: this is the oneway hot path)
+                if credit.open and credit.room > 0:
+                    credit.room -= 1
+                else:
+                    wait = True
+            if not wait:
+                lead = not self._leader
+                if lead:
+                    self._leader = True
+                else:
+                    self._outbox.append(frames)
+                    wake = self._wake_needed()
+        if wait:
+            self._await_room(timeout)
+            with self._mutex:  # (a credit is ours now: send as above)
+                lead = not self._leader
+                if lead:
+                    self._leader = True
+                else:
+                    self._outbox.append(frames)
+                    wake = self._wake_needed()
         if not lead:
             if wake:
                 self._waker.wake()
             return
+        held = int(room)  # our credit, until the call is sent (or given back)
         try:
-            self._check_closed()  # a connection that closed unseen would swallow the call
+            self._check_closed(held)  # a connection that closed unseen would swallow the call
             if not self._send(frames):
-                self._check_closed()
+                self._check_closed(held)
+            held = 0
+            if not credit.room & PEEK_MASK and can_read(self._sock):
+                self._recv_all()  # now and then: credit, and notices for the next call
+        except errors.ZPyroError:
+            raise  # (_check_closed gave the credit back)
+        except BaseException:
+            if held:  # not sent after all: its credit is not used
+                with self._mutex:
+                    credit.grant(held)
+            raise
         finally:
             self._handover()
+
+    def set_credit_window(self, window: int | None) -> None:
+        """The daemon's credit window for oneway calls (its metadata); None: it grants none."""
+        with self._mutex:
+            credit = self._calls.credit
+            if (window or None) != credit.window:
+                credit.set_window(window)
+                if self._calls.room_waiters:
+                    self._calls.wake_room_waiters()
+
+    def has_room(self) -> bool:
+        """Whether a oneway call would go out now without waiting (a hint: others may race)."""
+        credit = self._calls.credit
+        return credit.open and credit.room > 0 and self._closed is None
+
+    def take_notice(self) -> errors.ZPyroError | None:
+        """What the next call on this proxy must raise about earlier oneway calls, once."""
+        with self._mutex:
+            return self._calls.take_notice()
+
+    def _await_room(self, timeout: float | None) -> None:
+        """Wait until a oneway call may go and take its credit; raises when it may not.
+
+        The waiting thread leads the connection if nobody does (it reads the CREDIT messages and
+        the monitor's handshake event itself), else waits to be woken or handed the lead.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        calls = self._calls
+        while True:
+            with self._mutex:
+                if self._closed is not None:
+                    raise self._closed_error()
+                if calls.credit.take():
+                    return
+                lead = not self._leader
+                if not lead and in_result_callback():
+                    # the thread reading replies runs this callback: it cannot wait for itself
+                    raise errors.CommunicationError(
+                        f"no room at {self.endpoint} for a oneway call made inside a result "
+                        "callback (the call was not sent): make it from another thread"
+                    )
+                pend = Pending(waiting=not lead)
+                key = calls.add_room_waiter(pend)
+                if lead:
+                    self._leader = True
+                else:
+                    self._waiting.append(pend)
+            if lead:
+                try:
+                    self._check_closed()  # (drains the monitor: the handshake may open it)
+                    if not pend.done:
+                        self._lead(pend, deadline)
+                finally:
+                    self._let_go(pend, key)
+            else:
+                self._follow(pend, key, deadline)
+            if not pend.done:
+                with self._mutex:
+                    calls.forget_room_waiter(key)
+                if pend.done:  # woken just now after all
+                    continue
+                if self._closed is not None:
+                    raise self._closed_as(self._closed)
+                raise errors.TimeoutError(
+                    f"no room at {self.endpoint} for a oneway call within {timeout} s: the "
+                    "daemon is still busy with earlier ones (the call was not sent)"
+                )
+            if pend.error is not None:
+                raise pend.error
 
     def __del__(self) -> None:
         # Stop the monitor before the garbage collector closes the two sockets in any order:
@@ -423,26 +535,47 @@ class Connection:
             ended = state.on_event(info["event"], info.get("value"), bool(self._pending))
             if ended is not None:
                 self._give_up(ended)
+        if state.handshaken and not self._calls.credit.open and self._closed is None:
+            with self._mutex:  # oneway calls may go out now: none can vanish unseen any more
+                self._calls.credit.open = True
+                self._calls.wake_room_waiters()
 
-    def _check_closed(self) -> None:
+    def _check_closed(self, held: int = 0) -> None:
         """As a new leader, before sending: read what the monitor said while nobody led (it
-        concerns only calls already pending). A connection that closed while nobody used it has
-        sent nothing of this call, so the proxy may try again on a new one."""
+        concerns only calls already pending). A connection refused while nobody used it has
+        sent nothing of this call (StaleConnection: the proxy tries again on a new one); one
+        that was made and is lost now fails this call with ConnectionClosedError, as in Pyro."""
         if can_read(self._monitor):
             self._drain_monitor()
         if self._closed is not None:
-            if issubclass(self._closed_as, errors.ConnectionClosedError):
-                raise StaleConnection(self._closed)
-            raise self._closed_as(self._closed)  # e.g. a refused handshake: no use retrying
+            with self._mutex:
+                if held:  # the caller's own credit: that call is not sent, it is not unconfirmed
+                    self._calls.credit.grant(held)
+                raise self._closed_error()  # e.g. a refused handshake: no use retrying
+
+    def _closed_error(self) -> BaseException:
+        """What a call on this closed connection raises (mutex held): why it closed, with the
+        count of oneway calls that may have been lost with it, once (the notice)."""
+        if self._calls.lost is not None:
+            notice = self._calls.take_notice()
+            if notice is not None:
+                return notice
+        return self._closed_as(self._closed)
 
     def _give_up(self, exc: BaseException) -> None:
-        """Fail the calls in flight and close: the socket and what it queued are dropped."""
+        """Fail the calls in flight and close: the socket and what it queued are dropped.
+
+        Oneway calls whose credit had not come back may have been lost with it: the proxy's
+        next call says so (the notice), rather than carry on as if they had all run."""
         with self._mutex:
             self._waiting.clear()
             self._calls.fail_all(exc)
             if self._closed is None:
                 self._closed = str(exc)
                 self._closed_as = type(exc)
+                if self._calls.credit.unconfirmed:  # (the notice is made when asked for)
+                    self._calls.lost = str(exc)
+                    self._calls.credit.attention = True
 
     def _close_sockets(self) -> None:
         if self._sockets_closed:

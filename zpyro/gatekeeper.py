@@ -102,6 +102,9 @@ class Gatekeeper:
         self._queue_reply = queue_reply
         self._submit = submit
         self._resume = resume
+        # an object's metadata as a handshake's answer carries it (a brokered daemon's: with
+        # the broker's terms, brokerlink.py)
+        self.metadata: Callable[[str], dict[str, Any]] = dispatcher.metadata
 
     def handshake(self, ident: bytes, msg: wire.Message) -> None:
         """Owner thread: a handshake came."""
@@ -109,7 +112,7 @@ class Gatekeeper:
         if validate is None:
             if self.clients.hooked:
                 self.clients.connection(ident)
-            reply = answer_handshake(self.dispatcher, msg)
+            reply = answer_handshake(self.dispatcher, msg, self.metadata)
             if reply is not None:
                 self._reply(ident, reply)
             return
@@ -133,8 +136,18 @@ class Gatekeeper:
             "call %s.%s from %s refused: %s", msg.object_id, msg.method, ident.hex(), verdict
         )
         if msg.flags & wire.FLAG_ONEWAY and not msg.flags & wire.FLAG_META:
-            quiet = self.dispatcher.quiet_reply
-            reply = None if quiet is None else quiet(msg)
+            if msg.flags & wire.FLAG_CREDIT:  # a notice, for the proxy's next call to raise
+                notice = errors.HandshakeError(
+                    f"oneway call {msg.object_id}.{msg.method}: {verdict}"
+                )
+                self._reply(
+                    ident,
+                    self.dispatcher.error_reply(
+                        msg.call_id, notice, msg.serializer_id, wire.FLAG_ONEWAY
+                    ),
+                )
+            quiet = self.dispatcher.quiet_reply  # (its credit back, or a broker's DONE)
+            reply = None if quiet is None else quiet(ident, msg)
         else:
             reply = self.dispatcher.error_reply(msg.call_id, verdict, msg.serializer_id)
         if reply is not None:
@@ -168,7 +181,7 @@ class Gatekeeper:
         refusal: BaseException | None,
     ) -> None:
         held = self.clients.settle(conn, refusal)
-        reply = handshake_reply(self.dispatcher, msg, response, refusal)
+        reply = handshake_reply(self.dispatcher, msg, response, refusal, self.metadata)
         if reply is not None:
             self._queue_reply(ident, reply)
         if held:

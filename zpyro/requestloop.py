@@ -31,6 +31,7 @@ from .admission import FrontDoor
 from .brokerlink import BrokerLink
 from .clients import Clients
 from .config import config
+from .credit import FLUSH_INTERVAL, CreditLedger, RefusalLog
 from .dispatch import DEFERRED, Dispatcher
 from .gatekeeper import Gatekeeper, Validate
 from .idlepeers import IdlePeers
@@ -40,7 +41,7 @@ from .security import ROUTE_KEY_MARK, client_key_of
 from .slowmethods import SlowMethods
 from .sockets import can_read, recv_frames, recv_noting, send_frames
 from .waker import Waker
-from .wire import DAEMON_OBJECT_ID
+from .wire import DAEMON_OBJECT_ID, STREAM_NEXT
 from .workers import WorkerPool
 
 log = logging.getLogger("zpyro.server")
@@ -48,8 +49,8 @@ log = logging.getLogger("zpyro.server")
 WATCH_INTERVAL = 0.005  # standby checks the owner this often; takeover after 1-2 intervals
 SWEEP_EVERY = 200  # standby intervals between sweeps of abandoned streams (~1 s)
 RECV_BATCH = 64  # messages taken from the ROUTER before checking the reply queue again
-MAX_QUEUED = 10_000  # calls waiting for a worker before the daemon answers "busy"
 EVENTS_BATCH = 1024  # messages one events() call takes before handing back to the host loop
+FLUSH_EVERY = max(1, round(FLUSH_INTERVAL / WATCH_INTERVAL))  # standby intervals, credit flushes
 
 _LOST = object()  # _serve's result when another thread took the sockets over
 
@@ -70,8 +71,13 @@ class RequestLoop:
         validate: Validate | None = None,
         housekeeping: Callable[[], None] | None = None,
         idle_limit: float = 0.0,
+        credit: CreditLedger | None = None,
+        multiplex: bool = False,
     ) -> None:
         self.router = router
+        # Pyro's SERVERTYPE "multiplex": every call runs in the loop's thread, one at a time
+        # (no takeover, no worker pool; async def methods still run on the daemon's loop)
+        self.multiplex = multiplex
         self.dispatcher = dispatcher
         self.registry = registry
         self.clients: Clients = dispatcher.clients
@@ -97,10 +103,16 @@ class RequestLoop:
         self._loop_done.set()
         self._loop_condition: Callable[[], bool] = lambda: True
         self._max_threads = threads
-        self._pool = WorkerPool(config.THREADPOOL_SIZE_MIN, threads, MAX_QUEUED, "zpyro-daemon")
+        self.max_queue = config.DAEMON_MAX_QUEUE
+        self._pool = WorkerPool(config.THREADPOOL_SIZE_MIN, threads, self.max_queue, "zpyro-daemon")
         self._gate = Gatekeeper(
             dispatcher, validate, self.reply, self.queue_reply, self._pool.submit, self._resume
         )
+        if link is not None:  # a handshake answered here carries what the broker gives callers
+            self._gate.metadata = lambda object_id: link.brokered(dispatcher.metadata(object_id))
+        self.credit = credit  # what this daemon owes its oneway callers (None: brokered)
+        self._next_flush = 0.0  # (events() mode: when to flush owed credit next)
+        self._refusals = RefusalLog(log)
         self._poller = zmq.Poller()
         self._poller.register(router, zmq.POLLIN)
         self._poller.register(self.waker.fileno(), zmq.POLLIN)
@@ -217,7 +229,8 @@ class RequestLoop:
         if idle is not None and (not msg.flags & wire.FLAG_ONEWAY or msg.flags & wire.FLAG_META):
             idle.started(ident)  # not idle while it runs: Pyro's timeout is for the next request
         key = (msg.object_id, msg.method)
-        if pooled and msg.object_id == DAEMON_OBJECT_ID:  # cheap: answer right here
+        if pooled and msg.object_id == DAEMON_OBJECT_ID and msg.method != STREAM_NEXT:
+            # cheap: answer right here (not a stream fetch: it may wait for the next item)
             reply = self._handle(ident, msg)
             if reply is not None:
                 self.reply(ident, reply)
@@ -225,12 +238,25 @@ class RequestLoop:
         pool = self._to_pool.get(key)
         if pool is None:  # first call of this method
             pool = self._slow.first_call(key)
+        if self.multiplex and not pooled:
+            pool = False
         if pooled or pool:
-            if not self._pool.submit(self._run_pooled, ident, msg, not pooled):
-                busy = errors.DaemonError("daemon busy: too many calls waiting for a worker")
-                self.reply(ident, self.dispatcher.error_reply(msg.call_id, busy, msg.serializer_id))
+            # a oneway call with credit was promised room: its bound is the credit
+            bounded = not msg.flags & wire.FLAG_CREDIT or self.credit is None
+            if not self._pool.submit(self._run_pooled, ident, msg, not pooled, bounded=bounded):
+                self._busy(ident, msg)
             return None
         return self._run_inline(ident, msg, key, me)
+
+    def _busy(self, ident: bytes, msg: wire.Message) -> None:
+        """The worker pool's queue is full: refuse the call, with an error to its caller."""
+        busy = errors.DaemonError(
+            f"daemon busy: {self.max_queue} calls already wait for a worker "
+            "(config DAEMON_MAX_QUEUE)"
+        )
+        what = f"call {msg.object_id}.{msg.method} from {ident.hex()}"
+        self._refusals.refused(time.monotonic(), what, busy)
+        self.reply(ident, self.dispatcher.error_reply(msg.call_id, busy, msg.serializer_id))
 
     def _run_inline(self, ident: bytes, msg: wire.Message, key: tuple[str, str], me: int) -> object:
         # only this thread writes these two; the standby reads them under the mutex and a stale
@@ -282,6 +308,8 @@ class RequestLoop:
             sweeps += 1
             if sweeps % SWEEP_EVERY == 0:
                 self._sweep(streams)
+            if sweeps % FLUSH_EVERY == 0:
+                self.flush_credit()
             with self._mutex:
                 if self._owner is None:
                     return
@@ -291,8 +319,8 @@ class RequestLoop:
                 if seen != self._inline_seq:
                     seen = self._inline_seq
                     continue
-                if self._taken_over >= self._max_threads:
-                    continue  # every thread is busy in a long call: the pool is exhausted
+                if self._taken_over >= self._max_threads or self.multiplex:
+                    continue  # every thread is busy in a long call (or one at a time it is)
                 self._owner = me
                 self._inline_active = False
                 self._taken_over += 1
@@ -325,6 +353,12 @@ class RequestLoop:
         except zmq.ZMQError as exc:
             # ROUTER_MANDATORY: the client went away; nobody is left to tell
             log.info("reply to departed client %s dropped: %s", ident.hex(), exc)
+
+    def flush_credit(self) -> None:
+        """Any thread: grant the credit owed to callers for a while (zpyro.credit)."""
+        if self.credit is not None and self.credit.owed:
+            for client, count in self.credit.due():
+                self.queue_reply(client, wire.credit_frames(count))
 
     def queue_reply(self, ident: bytes, frames: list[Any]) -> None:
         """Hand a reply to the owner thread (any thread)."""
@@ -423,6 +457,10 @@ class RequestLoop:
             self._heartbeat(self.link)
         if self._idle is not None:
             self._drop_idle(self._idle, 0)
+        now = time.monotonic()
+        if now >= self._next_flush:
+            self._next_flush = now + FLUSH_INTERVAL
+            self.flush_credit()
         if self.waker.fileno() in socks:
             self.waker.drain()
         if self.watch is not None:
@@ -471,5 +509,7 @@ class RequestLoop:
         else:
             if self.watch is not None:
                 self.watch.close()  # the monitor stops before its socket closes
-            self.router.close(linger=0)
+            # the last replies (say, to the call that asked the daemon to stop) still go out:
+            # libzmq sends them from its I/O thread, for at most 0.5 s (a gone peer waits nobody)
+            self.router.close(linger=500)
         self.waker.close()

@@ -41,41 +41,17 @@ _domains = itertools.count(1)
 _ephemeral: Keys | None = None
 
 
-# -- Pyro's HMAC keys and SSL: refused where a program uses them, pointing to CURVE -------------
+# -- Pyro's HMAC keys: refused where a program uses them, pointing to CURVE (SSL: configrules) ----
 
-CURVE_INSTEAD = (
-    "use CURVE instead (README, section Security): `zpyro-keygen server --dir keys`, then "
-    "Daemon(curve_secret_key='keys/server.key_secret') and, in clients, "
-    "zpyro.config.CURVE_SERVER_PUBLIC_KEY = 'keys/server.key'"
-)
-SSL_ITEMS = (
-    "SSL",
-    "SSL_SERVERCERT",
-    "SSL_SERVERKEY",
-    "SSL_SERVERKEYPASSWD",
-    "SSL_REQUIRECLIENTCERT",
-    "SSL_CLIENTCERT",
-    "SSL_CLIENTKEY",
-    "SSL_CLIENTKEYPASSWD",
-    "SSL_CACERTS",
+HMAC_REFUSED = (
+    "HMAC keys are not supported: zpyro authenticates and encrypts with CURVE "
+    "(zpyro-keygen, the CURVE_* config items; README section Security)"
 )
 
 
 def hmac_refusal(what: str) -> str:
     """Why `what` (an HMAC key setting) is refused."""
-    return (
-        f"{what}: Pyro's HMAC keys are not supported (a shared key that encrypts nothing and "
-        f"that every client must hold); {CURVE_INSTEAD}"
-    )
-
-
-def refuse_ssl(what: str) -> None:
-    """SecurityError when the configuration asks for Pyro's SSL/TLS (`what`: who is being made)."""
-    asked = [name for name in SSL_ITEMS if getattr(config, name, None)]
-    if asked:
-        raise errors.SecurityError(
-            f"{what} with config {', '.join(asked)} set: zpyro has no SSL/TLS; {CURVE_INSTEAD}"
-        )
+    return f"{what}: {HMAC_REFUSED}"
 
 
 def load_keys(path: str) -> Keys:
@@ -194,6 +170,13 @@ def warn_if_exposed(host: str, what: str, secure: bool) -> None:
         what,
         host,
     )
+
+
+def refuse_hmac(key: Any) -> None:
+    """Pyro's HMAC key: refused, never accepted and ignored -- a server relying on it would let
+    everyone in. SecurityError when a key is given."""
+    if key:
+        raise errors.SecurityError(HMAC_REFUSED)
 
 
 def is_loopback(host: str) -> bool:

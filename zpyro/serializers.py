@@ -315,7 +315,8 @@ class _Pickler(pickle.Pickler):
 
 
 class PickleSerializer(Serializer):
-    """pickle (protocol 5). Keeps real objects; ignores the class/dict registries.
+    """pickle (the highest protocol unless set: config PICKLE_PROTOCOL_VERSION, which the package
+    passes to `set_protocol`). Keeps real objects; ignores the class/dict registries.
 
     Loading pickle from an untrusted peer runs arbitrary code.
     """
@@ -323,10 +324,15 @@ class PickleSerializer(Serializer):
     name = "pickle"
     serializer_id = wire.PICKLE_ID
     _cycles_ok = True
+    protocol = pickle.HIGHEST_PROTOCOL
+
+    @classmethod
+    def set_protocol(cls, protocol: int) -> None:
+        cls.protocol = pickle.HIGHEST_PROTOCOL if protocol < 0 else protocol
 
     def _encode(self, obj: Any) -> bytes:
         buffer = io.BytesIO()
-        _Pickler(buffer, protocol=5).dump(obj)
+        _Pickler(buffer, protocol=self.protocol).dump(obj)
         return buffer.getvalue()
 
     def _decode(self, payload: Any, bufs: list[bytes] | None) -> Any:

@@ -156,6 +156,11 @@ class URI:
     def asString(self) -> str:  # Pyro4 name
         return self._text
 
+    @staticmethod
+    def isUnixsockLocation(location: str) -> bool:  # noqa: N802 - Pyro's name
+        """Whether a location is a unix socket's (``./u:PATH``)."""
+        return location.startswith(_IPC)
+
     def __str__(self) -> str:
         return self._text
 

@@ -28,9 +28,11 @@ FLAG_NAMES = {
     wire.FLAG_META: "META",
     wire.FLAG_BATCH: "BATCH",
     wire.FLAG_ANNOTATED: "ANNOTATED",
-    wire.FLAG_STREAM: "STREAM",
-    wire.FLAG_HANDSHAKE: "HANDSHAKE",
+    wire.FLAG_CREDIT: "CREDIT",
 }
+# flags are per kind: bit 0x10 is HANDSHAKE on a CALL and STREAM on a RESULT
+CALL_FLAG_NAMES = {**FLAG_NAMES, wire.FLAG_HANDSHAKE: "HANDSHAKE"}
+OTHER_FLAG_NAMES = {**FLAG_NAMES, wire.FLAG_STREAM: "STREAM"}
 
 
 def tagged(value: Any) -> Any:
@@ -52,8 +54,9 @@ def hexes(frames: list[Any]) -> list[str]:
     return [bytes(f).hex() for f in frames]
 
 
-def flag_names(flags: int) -> list[str]:
-    return [name for bit, name in FLAG_NAMES.items() if flags & bit]
+def flag_names(kind: int, flags: int) -> list[str]:
+    names = CALL_FLAG_NAMES if kind == wire.CALL else OTHER_FLAG_NAMES
+    return [name for bit, name in names.items() if flags & bit]
 
 
 # -- frames.json: the header codec ---------------------------------------------------------------
@@ -130,6 +133,29 @@ def frames_vectors() -> dict[str, Any]:
             [],
         ),
         ("ERROR, empty payload", wire.ERROR, 0, 2, 0, "", "", b"", []),
+        (
+            "CALL, oneway with credit",
+            wire.CALL,
+            wire.FLAG_ONEWAY | wire.FLAG_CREDIT,
+            3,
+            12,
+            "sink",
+            "work",
+            b"\x92\x90\x80",
+            [],
+        ),  # fmt: skip
+        (
+            "ERROR, a notice about oneway call 12",
+            wire.ERROR,
+            wire.FLAG_ONEWAY,
+            2,
+            12,
+            "",
+            "",
+            b"{}",
+            [],
+        ),  # fmt: skip
+        ("CREDIT for 250 oneway calls", wire.CREDIT, 0, 2, 0, "", "", b"250", []),
         ("PING", wire.PING, 0, 0, 5, "", "", b"", []),
         ("PONG", wire.PONG, 0, 0, 5, "", "", b"", []),
         ("READY", wire.READY, 0, 2, 0, "", "", b"{}", []),
@@ -144,7 +170,7 @@ def frames_vectors() -> dict[str, Any]:
                 "frames": hexes(frames),
                 "message": {
                     "kind": wire.KIND_NAMES[kind],
-                    "flags": flag_names(flags),
+                    "flags": flag_names(kind, flags),
                     "serializer": ser,
                     "call_id": call_id,
                     "object": obj,
@@ -175,17 +201,40 @@ def frames_vectors() -> dict[str, Any]:
         ("header of 11 bytes", [sig, header[:11], payload], "short", 0),
         ("empty header", [sig, b"", payload], "short", 0),
         ("kind 0", [sig, header_with(b0=0), payload], "kind", 7),
-        ("kind 9", [sig, header_with(b0=9), payload], "kind", 7),
+        ("kind 10", [sig, header_with(b0=10), payload], "kind", 7),
         ("kind 255", [sig, header_with(b0=255), payload], "kind", 7),
-        ("reserved flag 0x40 on CALL", [sig, header_with(b1=0x40), payload], "flags", 7),
+        # (a CALL may carry every flag bit: its refused headers are other kinds' and the
+        # reserved byte's)
         (
-            "HANDSHAKE flag on a RESULT",
-            [sig, header_with(b0=wire.RESULT, b1=wire.FLAG_HANDSHAKE), payload],
+            "INFLATES flag on a RESULT",
+            [sig, header_with(b0=wire.RESULT, b1=wire.FLAG_INFLATES), payload],
             "flags",
             7,
         ),
-        ("reserved flag 0x80 on CALL", [sig, header_with(b1=0x80), payload], "flags", 7),
-        ("STREAM flag on a CALL", [sig, header_with(b1=wire.FLAG_STREAM), payload], "flags", 7),
+        (
+            "CREDIT flag on a RESULT",
+            [sig, header_with(b0=wire.RESULT, b1=wire.FLAG_CREDIT), payload],
+            "flags",
+            7,
+        ),
+        (
+            "CREDIT flag on a CREDIT",
+            [sig, header_with(b0=wire.CREDIT, b1=wire.FLAG_CREDIT), payload],
+            "flags",
+            7,
+        ),
+        (
+            "reserved flag 0x40 on a RESULT",
+            [sig, header_with(b0=wire.RESULT, b1=0x40), payload],
+            "flags",
+            7,
+        ),
+        (
+            "bit 0x10 (STREAM on a RESULT, HANDSHAKE on a CALL) on an ERROR",
+            [sig, header_with(b0=wire.ERROR, b1=0x10), payload],
+            "flags",
+            7,
+        ),
         (
             "ONEWAY flag on a RESULT",
             [sig, header_with(b0=wire.RESULT, b1=wire.FLAG_ONEWAY), payload],
@@ -470,7 +519,7 @@ def message(
         "frames": hexes(frames),
         "meaning": {
             "kind": wire.KIND_NAMES[kind],
-            "flags": flag_names(flags),
+            "flags": flag_names(kind, flags),
             "serializer": ser.name if ser else None,
             "call_id": call_id,
             "object": obj,
@@ -713,6 +762,28 @@ def messages_vectors() -> dict[str, Any]:
             "",
             [[1, META], {"served_by": "x"}],
             {"value": 1, "metadata": META, "annotations": {"served_by": "x"}},
+        ),
+        message(
+            "connection handshake (same bit as STREAM, on a CALL)",
+            C,
+            wire.FLAG_HANDSHAKE,
+            M,
+            17,
+            "greeter",
+            "",
+            [["hello"], {}],
+            {"args": ["hello"], "kwargs": {}},
+        ),
+        message(
+            "result: the answer to a handshake",
+            R,
+            0,
+            M,
+            17,
+            "",
+            "",
+            {"handshake": "hello", "meta": META},
+            {"value": {"handshake": "hello", "meta": META}},
         ),
         message(
             "result: a stream's first chunk",

@@ -5,6 +5,9 @@ Name-server proxies are kept per location and shared (proxies are thread-safe), 
 ``PYRONAME:`` costs one round trip on a connection that is already open. Importing this module
 installs ``resolve`` as the resolver of ``PYRONAME:``/``PYROMETA:`` proxies (the client layer
 below cannot import it). ``zpyro.namewatch`` keeps a live copy of the names.
+
+The rest of Pyro's ``naming`` -- ``startNS``, Pyro5's ``lookup`` with ``delay_time``, ... -- is in
+:mod:`zpyro.naming.pyro`, and ``python -m zpyro.naming`` starts the name server (``zpyro-ns``).
 """
 
 from __future__ import annotations
@@ -14,19 +17,49 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from . import client, errors
-from .config import config
-from .security import hmac_refusal
-from .uri import URI, host_port
-from .wire import NAMESERVER_ID
+from .. import client, errors
+from ..config import config
+from ..security import hmac_refusal
+from ..uri import URI, host_port
+from ..wire import NAMESERVER_ID
+from .pyro import (
+    __getattr__,  # noqa: F401 - the module-level hook: Pyro's name-server classes
+    lookup,
+    main,
+    start_ns,
+    start_ns_loop,
+    startNS,
+    startNSloop,
+    type_meta,
+    yplookup,
+)
+
+__all__ = [
+    "locate_ns",
+    "locateNS",
+    "resolve",
+    "lookup",
+    "yplookup",
+    "type_meta",
+    "start_ns",
+    "start_ns_loop",
+    "startNS",
+    "startNSloop",
+    "main",
+]
 
 _shared: dict[str, Any] = {}  # location -> shared name-server Proxy
 _shared_lock = threading.Lock()
 
 
 def ns_location(host: str | None, port: int | None) -> str:
-    """The name server's ``host:port`` (default config NS_HOST:NS_PORT)."""
-    return host_port(host or config.NS_HOST, port or config.NS_PORT)
+    """The name server's ``host:port`` (default config NS_HOST:NS_PORT); a `host` that is a
+    unix-socket or inproc location (``./u:PATH``, as Pyro's nsc ``-u`` makes it) is the whole
+    location."""
+    host = host or config.NS_HOST
+    if host.startswith(("./u:", "./inproc:")):
+        return host
+    return host_port(host, port or config.NS_PORT)
 
 
 def locate_ns(
@@ -81,29 +114,31 @@ def _ask(host: str | None, port: int | None, question: Callable[[Any], Any]) -> 
         return question(_shared_ns(host, port))
 
 
-def resolve(uri: str | URI, hmac_key: bytes | str | None = None) -> URI:
-    """The PYRO: URI for a PYRO:, PYRONAME: or PYROMETA: URI (the latter two ask the name server).
+def resolve(uri: str | URI, delay_time: float = 0.0, hmac_key: bytes | str | None = None) -> URI:
+    """The PYRO: URI for a PYRO:, PYRONAME: or PYROMETA: URI (the latter two ask the name
+    server, waiting up to `delay_time` -- default config NS_LOOKUP_DELAY -- for a match).
 
-    Pyro4's `hmac_key` is refused: use CURVE."""
+    Pyro4's `hmac_key` (Pyro4's second argument) is refused: use CURVE."""
+    if isinstance(delay_time, (bytes, str)):  # Pyro4's resolve(uri, hmac_key)
+        hmac_key = delay_time
     if hmac_key is not None:
         raise errors.SecurityError(hmac_refusal("resolve(hmac_key=...)"))
     uri = URI(uri)
     if uri.protocol == "PYRO":
         return uri
+    host, port = (uri.location, None) if uri.sockpath or uri.inproc else (uri.host, uri.port)
     if uri.protocol == "PYRONAME":
-        found = _ask(uri.host, uri.port, lambda ns: ns.lookup(uri.object))
+        found = _ask(host, port, lambda ns: lookup(ns, uri.object, delay_time=delay_time))
         return URI(found)
     tags = sorted(uri.metadata)
-    matches = _ask(uri.host, uri.port, lambda ns: ns.list(metadata_all=tags, return_metadata=False))
+    matches = _ask(
+        host,
+        port,
+        lambda ns: yplookup(ns, tags, None, return_metadata=False, delay_time=delay_time),
+    )
     if not matches:
         raise errors.NamingError(f"no object carries all of the metadata {', '.join(tags)}")
     return URI(random.choice(sorted(matches.values())))
-
-
-def type_meta(obj: Any) -> set[str]:
-    """Pyro's class metadata tags for an object or class (``class:module.Name`` for its MRO)."""
-    cls = obj if isinstance(obj, type) else type(obj)
-    return {f"class:{k.__module__}.{k.__qualname__}" for k in cls.__mro__ if k is not object}
 
 
 client.set_resolver(resolve)
