@@ -48,7 +48,7 @@ from zpyro.waker import Waker
 from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, NAMESERVER_ID, RELEASE_SESSION
 
 from .announcer import Announcer
-from .callers import Callers, release_frames, replay_frames
+from .callers import Callers, replay_frames
 from .nameserver import NameServer
 from .pools import AttachedDaemon, Call, Pool, Pools
 from .registry import Registry, check_name
@@ -173,7 +173,15 @@ class Broker:
         self.dispatcher.credit_window = self.credit.window
         self.dispatcher.quiet_reply = self.credit.granted  # (oneway calls to its own objects)
         self._refusals = RefusalLog(log)
-        self.callers = Callers(self.router)  # their handshakes, and their going
+        # their handshakes, and their going (what is released then)
+        self.callers = Callers(
+            self.router,
+            self.pools,
+            self.credit,
+            self._send,
+            self.dispatcher.client_keys,
+            self.secure,
+        )
         self._stopping = False
         self._closed = False
         self._last_key: bytes | None = None  # CURVE key of the message being handled
@@ -234,7 +242,7 @@ class Broker:
             if self._waker.fileno() in ready:
                 self._waker.drain()
             if self.callers.monitor in ready:
-                self._callers_gone(self.callers.gone())
+                self.callers.departed(self.callers.gone())
             self._wake_waiting()
 
     def serve_ready(self) -> None:
@@ -247,7 +255,7 @@ class Broker:
             pass
         self._waker.drain()
         # drained at every turn: an unread monitor that fills up stalls libzmq's I/O thread
-        self._callers_gone(self.callers.gone())
+        self.callers.departed(self.callers.gone())
         self._wake_waiting()
 
     def _readable(self) -> bool:
@@ -309,28 +317,8 @@ class Broker:
         self._last_key = key
         if key is not None:
             self.dispatcher.remember_key(data[0], key)  # for the name server's own calls
-        self._callers_gone(self.callers.note(data[0], last))
+        self.callers.departed(self.callers.note(data[0], last))
         return data
-
-    def _callers_gone(self, peers: list[bytes]) -> None:
-        """Callers whose connections closed: their daemons hear it as a release_session."""
-        for peer in peers:
-            if peer in self.pools.daemons:
-                continue  # a daemon: its heartbeats tell
-            key = self.dispatcher.client_keys.pop(peer, None)
-            route = peer if not self.secure else ROUTE_KEY_MARK + (key or b"\0" * 40) + peer
-            self._release(route)
-
-    def _release(self, route: bytes) -> None:
-        """A caller left (its release_session, or its connection closed): every daemon drops
-        what it held (their replies, DONE for a call not in flight, are dropped as unknown), its
-        calls to session-mode pools are free to start new sessions, nothing is owed to it."""
-        self.callers.forget(route)
-        frames = release_frames()
-        for ident in list(self.pools.daemons):
-            self._send([ident, route, *frames])
-        self.pools.sessions.release(route)
-        self.credit.forget(self._caller(route))
 
     def _route(self, client: bytes) -> bytes:
         """What a daemon sees as the caller: its identity, led by its CURVE key when secure
@@ -390,7 +378,7 @@ class Broker:
             return
         if msg.object_id == DAEMON_OBJECT_ID and msg.method == RELEASE_SESSION:
             # the proxy is gone: every daemon drops the session instances and streams it held
-            self._release(self._route(client))
+            self.callers.release(self._route(client))
         if msg.object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID):
             reply = self.dispatcher.handle(client, msg)
             if isinstance(reply, list):

@@ -263,6 +263,10 @@ def wait_any(workers: list[GuardedWorker], marker: str, timeout: float = 10) -> 
     return False
 
 
+def notes(worker: GuardedWorker) -> list[str]:
+    return [line for line in list(worker.spawned.output) if line.startswith("NOTE ")]
+
+
 def pooled(broker: BrokerProcess, handshake: Any = None, cls: type = Pyro4.Proxy) -> Any:
     proxy = cls(f"PYRO:vault@{broker.location}")
     proxy._pyroTimeout = scaled(20)
@@ -335,6 +339,63 @@ def test_through_the_broker_a_caller_that_dies_is_a_disconnect(
     )
     for worker in pool:  # the broker saw the caller's connection close and told its daemons
         worker.spawned.wait_for(f"DISCONNECT {worker.pid} 1", 15)
+
+
+def test_through_the_broker_the_handshake_answer_carries_the_brokers_terms(
+    start_broker: Any, spawn: Any
+) -> None:
+    """A handshake a daemon of the pool answers gives the proxy what the broker grants (its
+    oneway credit, its size limit), not the daemon's own terms: oneway calls stay flow
+    controlled by the broker."""
+    broker = start_broker("--max-queue", "40", env={"ZPYRO_MAX_MESSAGE_SIZE": "200000"})
+    program = str(ROOT / "tests" / "programs" / "guarded_worker.py")
+    workers = [
+        GuardedWorker(
+            spawn([PYTHON, program, broker.endpoint, "vault", SECRET], env=FAST_HEARTBEAT_ENV)
+        )
+        for _ in range(2)
+    ]
+    vault = pooled(broker, SECRET, CheckingProxy)
+    vault._pyroBind()
+    assert vault._responses[0]["welcome"] in {w.pid for w in workers}  # a daemon answered
+    assert vault._pyroCreditWindow == 10  # the broker's: a quarter of its queue bound
+    assert vault._pyroMaxMessageSize == 200000  # the broker's limit, below the daemons'
+    for n in range(60):  # more than the window: the proxy waits for credit, nothing is lost
+        vault.note(n)
+
+    def noted() -> list[int]:
+        return sorted(int(line.split()[2]) for w in workers for line in notes(w))
+
+    pause = threading.Event()
+    for _ in range(int(scaled(10) / 0.05)):  # bounded wait for the daemons' lines
+        if len(noted()) >= 60:
+            break
+        pause.wait(0.05)
+    assert noted() == list(range(60))
+    vault._pyroRelease()
+
+
+def test_a_oneway_call_refused_at_the_gate_gets_a_notice_and_its_credit_back(
+    guarded: Any,
+) -> None:
+    _, uri = guarded
+    ser = get_serializer("serpent")
+    sock = raw_dealer(uri.endpoint)
+    try:
+        payload, _ = ser.dumps([("wrong",), {}])  # a refused handshake
+        sock.send_multipart(wire.encode(wire.CALL, wire.FLAG_HANDSHAKE, 1, 1, "vault", "", payload))
+        assert wire.decode(sock.recv_multipart()).kind == wire.ERROR
+        payload, _ = ser.dumps([(), {}])
+        flags = wire.FLAG_ONEWAY | wire.FLAG_CREDIT
+        sock.send_multipart(wire.encode(wire.CALL, flags, 1, 5, "vault", "open", payload))
+        notice = wire.decode(sock.recv_multipart())  # (the socket has a receive timeout)
+        assert (notice.kind, notice.flags, notice.call_id) == (wire.ERROR, wire.FLAG_ONEWAY, 5)
+        error = Pyro4.errors.payload_to_exception(ser.loads(notice.payload))
+        assert isinstance(error, Pyro4.errors.HandshakeError) and "open" in str(error)
+        credit = wire.decode(sock.recv_multipart())  # the flush gives the one credit back
+        assert (credit.kind, bytes(credit.payload)) == (wire.CREDIT, b"1")
+    finally:
+        sock.close(linger=0)
 
 
 # -- refused, never accepted and ignored ----------------------------------------------------------

@@ -3,7 +3,7 @@
 usage: guarded_worker.py BROKER_ENDPOINT NAME SECRET
 Prints ``READY <pid>`` once attached; then, as they happen, ``VALIDATED <pid> <data>``,
 ``REFUSED <pid> <data>``, ``DISCONNECT <pid> <n>`` (n: how many clients went so far) and
-``CLOSED <pid> <resource>``. Exits on SIGTERM or stdin EOF.
+``CLOSED <pid> <resource>`` and ``NOTE <pid> <n>`` (a oneway call ran). Exits on SIGTERM or stdin EOF.
 """
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ class Resource:
 class Vault:
     def whoami(self) -> int:
         return PID
+
+    @zpyro.oneway
+    def note(self, n: int) -> None:
+        say(f"NOTE {PID} {n}")
 
     def allocate_and_tell(self, name: str) -> int:
         """Track a resource for the calling client; which process holds it."""
