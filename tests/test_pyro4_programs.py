@@ -37,16 +37,7 @@ TOPICS = sorted(p.parent.name for p in PROGRAMS.glob("*/run.py"))
 # topic -> the first Pyro4 API the program stops at on zpyro today ("dN": the deliverable of
 # issue 9 that covers it; docs/pyro-api-inventory.md lists what follows behind it)
 ZPYRO_GAPS: dict[str, str] = {
-    "attributes": "d7: explicitly exposed dunder methods (__len__, __getitem__) are unreachable",
-    "autoretry": "d8: a daemon ignores COMMTIMEOUT (idle connections are never dropped)",
-    "call_context": "d7: Daemon.annotations() is never called (then seq, msg_flags, serializer_id)",
-    "daemon_object": "d1: Daemon.combine missing (then resetMetadataCache)",
-    "disconnects": "d8: a daemon ignores COMMTIMEOUT (idle connections are never dropped)",
-    "echoserver": "d7: an exposed dunder method (__dunder__) is unreachable",
     "hmac_key": "by design: _pyroHmacKey is refused with SecurityError (use CURVE), never ignored",
-    "request_loop": "d1: requestLoop(loopCondition=...) keyword missing",
-    "serializers": "d7: current_context.serializer_id missing",
-    "serve_simple_ns": "d1: Daemon.serveSimple missing",
 }
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(scaled(TIMEOUT) + 30)]

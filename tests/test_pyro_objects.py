@@ -185,6 +185,14 @@ def test_exposed_dunder_methods_are_callable_by_name() -> None:
                 p._pyroInvoke("__reduce__", (), {})  # Python's machinery: never
             with pytest.raises(AttributeError):
                 p._pyroInvoke("__init__", (), {})
+        with Pyro4.Proxy(uri) as p:
+            with pytest.raises(AttributeError):  # metadata not known yet: a probe never connects
+                p.__len__  # noqa: B018
+            assert p._pyroConnection is None
+            p._pyroBind()
+            assert p.__len__() == 3 and p.__getitem__(1) == "b"  # as Pyro: exposed, by name
+            with pytest.raises(AttributeError):
+                p.__deepcopy__  # noqa: B018 - not exposed: copy's probe finds nothing
 
 
 # -- COMMTIMEOUT on the daemon side -----------------------------------------------------------------

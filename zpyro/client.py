@@ -42,6 +42,11 @@ _NO_SUCH_PROXY_ATTRIBUTE = {
     "_pyroInvokeBatch": "_pyroInvokeBatch: Pyro's batch internals; use batch(p) or p._pyroBatch()",
 }
 
+
+def _is_dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
+
+
 # How a PYRONAME:/PYROMETA: URI becomes the PYRO: URI to connect to. The naming layer sits above
 # this one and installs it (set_resolver) when imported, which ``import zpyro`` always does.
 _resolver: Callable[[URI], URI] | None = None
@@ -123,6 +128,11 @@ class Proxy:
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
+            if _is_dunder(name) and name in self.__dict__.get("_pyroMethods", ()):
+                # an exposed dunder of the remote object, called by name (p.__len__()), as in
+                # Pyro; only once the metadata is known: copy, pickle and friends probe dunders
+                # on any object, and a probe must never connect
+                return _RemoteMethod(self, name)
             raise AttributeError(_NO_SUCH_PROXY_ATTRIBUTE.get(name, name))
         if not (self._pyroMethods or self._pyroAttrs):
             self._pyroGetMetadata()
