@@ -26,12 +26,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--pub-port",
         type=int,
         default=None,
-        help=f"announcement port (default {config.NS_PUB_PORT}; 0: any)",
+        help=f"announcement port (default {config.NS_PUB_PORT}, or any free port when --port is 0; "
+        "0: any)",
     )
     ap.add_argument(
         "--storage",
         default=None,
-        help="memory | sqlite:PATH (default: sqlite in the user's state directory, one file per port)",
+        help="memory | sqlite:PATH (default: sqlite in the user's state directory, one file per "
+        "port, named after the port bound)",
     )
     ap.add_argument(
         "--max-queue", type=int, default=10_000, help="calls that may wait per pool (default 10000)"
@@ -58,16 +60,16 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     from .service import Broker
-    from .storage import default_storage_spec
 
     port = config.NS_PORT if args.port is None else args.port
+    # --port 0 (any free port) takes any free announcement port too, so brokers sit side by side
+    pub_port = 0 if args.pub_port is None and port == 0 else args.pub_port
     try:
-        storage = args.storage or default_storage_spec(port)  # may fail: no usable state dir
         broker = Broker(
             args.host,
             port,
-            args.pub_port,
-            storage,
+            pub_port,
+            args.storage,  # None: the default file, named after the port bound
             args.max_queue,
             curve_secret_key=args.curve_secret,
             curve_allowed_clients=args.curve_allowed,
@@ -82,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     print(
-        f"READY {broker.uri} pub={broker.pub_location} epoch={broker.epoch} storage={storage}",
+        f"READY {broker.uri} pub={broker.pub_location} epoch={broker.epoch} "
+        f"storage={broker.storage_spec}",
         flush=True,
     )
     try:

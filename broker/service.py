@@ -46,7 +46,7 @@ from .announcer import Announcer
 from .nameserver import NameServer
 from .pools import AttachedDaemon, Call, Pool, Pools
 from .registry import Registry, check_name
-from .storage import open_storage
+from .storage import default_storage_spec, open_storage
 
 log = logging.getLogger("zpyro.broker")
 
@@ -61,7 +61,7 @@ class Broker:
         host: str | None = None,
         port: int | None = None,
         pub_port: int | None = None,
-        storage: str = "memory",
+        storage: str | None = "memory",
         max_queue: int = 10_000,
         max_message_size: int | None = None,
         curve_secret_key: str | None = None,
@@ -101,8 +101,15 @@ class Broker:
             raise
         self.location = endpoint_to_location(endpoint)
         self.pub_location = endpoint_to_location(self.pub_endpoint)
+        try:  # None: the default file, named after the port actually bound (port 0: a free one)
+            storage = storage or default_storage_spec(int(self.location.rsplit(":", 1)[1]))
+            self.storage = open_storage(storage)
+        except Exception:
+            self.router.close(linger=0)
+            self.pub.close(linger=0)
+            self._waker.close()
+            raise
         self.storage_spec = storage
-        self.storage = open_storage(storage)
         self.announcer = Announcer(self.pub.send_multipart, self.epoch)
         self.nameserver = NameServer(
             Registry(), self.storage, self.announcer, f"PYRO:{NAMESERVER_ID}@{self.location}"
