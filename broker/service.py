@@ -44,6 +44,8 @@ from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, NAMESERVER_ID
 
 from .announcer import Announcer
 from .nameserver import NameServer
+from .pair import BrokerPair
+from .pairlink import PairLink
 from .pools import AttachedDaemon, Call, Pool, Pools
 from .registry import Registry, check_name
 from .storage import default_storage_spec, open_storage
@@ -53,6 +55,9 @@ log = logging.getLogger("zpyro.broker")
 BIG_FRAME = 65536  # frames from this size on are sent without a copy
 _NOBLOCK = int(zmq.NOBLOCK)
 RECV_BATCH = 256  # messages taken per poll before timers are looked at again
+_PING = bytes([wire.PING])  # the kind byte of a header
+_ERROR = bytes([wire.ERROR])
+_WAIT_FOR_DAEMONS = ("get_metadata", "lookup")  # failing just after a takeover: wait a while
 
 
 class Broker:
@@ -66,6 +71,9 @@ class Broker:
         max_message_size: int | None = None,
         curve_secret_key: str | None = None,
         curve_allowed_clients: str | None = None,
+        pair_role: str | None = None,
+        pair_peer: str | None = None,
+        pair_listen: str | None = None,
     ) -> None:
         host = host or config.NS_HOST
         port = config.NS_PORT if port is None else port
@@ -85,6 +93,7 @@ class Broker:
             self.router.maxmsgsize = self.max_message_size + 65536
             self.pub.linger = 0
             keys = server_keys(curve_secret_key)
+            self._curve_allowed = curve_allowed_clients
             if keys is not None:  # callers, daemons and subscribers all need our public key
                 apply_server(self.router, ctx, keys, curve_allowed_clients)
                 apply_server(self.pub, ctx, keys, curve_allowed_clients)
@@ -128,17 +137,65 @@ class Broker:
             self.max_message_size,
             config.OOB_THRESHOLD,
         )
-        self._admit = FrontDoor(
-            self.max_message_size, "the broker", self.dispatcher.error_reply, self._reply, log
-        ).admit
         self.pools = Pools(max_queue, config.HEARTBEAT_TIMEOUT)
         self._stopping = False
         self._closed = False
         self._last_key: bytes | None = None  # CURVE key of the message being handled
+        self._on_caller = self._from_caller  # a broker of a pair that is not active: refuses
+        self.pair: BrokerPair | None = None
+        self._takeover = Takeover()
+        if pair_role is not None:
+            listen = pair_listen or tcp_endpoint(host, port + 2 if port else 0)
+            try:
+                self._join_pair(pair_role, pair_peer, listen, keys)
+            except BaseException:
+                self.close()
+                raise
+            self._on_caller = self._from_caller_inactive
+            self.announcer.muted = True  # announcements come from the active broker only
+        self._admit = FrontDoor(
+            self.max_message_size,
+            "the broker",
+            self.dispatcher.error_reply,
+            self._reply,
+            log,
+            pong=self._pong if self.pair is not None else None,
+        ).admit
+
+    def _join_pair(
+        self, role: str, peer: str | None, listen: str, keys: tuple[bytes, bytes] | None
+    ) -> None:
+        if not peer:
+            raise errors.CommunicationError(
+                f"--{role} needs --peer: where the other broker listens"
+            )
+        link = PairLink(listen, peer, keys, self._curve_allowed)
+        try:
+            self.pair = BrokerPair(
+                role,
+                link,
+                self.nameserver,
+                self.epoch,
+                self.location,
+                self.pub_location,
+                config.HEARTBEAT_TIMEOUT,
+                time.monotonic(),
+                self._reply,
+                self._pair_state_changed,
+                self._rename_leases,
+            )
+        except BaseException:
+            link.close()
+            raise
 
     @property
     def uri(self) -> str:
         return f"PYRO:{NAMESERVER_ID}@{self.location}"
+
+    @property
+    def lease_location(self) -> str:
+        """Where the objects this broker routes live: the pair's addresses, or its own."""
+        return self.location if self.pair is None else self.pair.locations()
 
     def metadata(self, object_id: str) -> dict[str, Any]:
         if object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID):
@@ -156,9 +213,10 @@ class Broker:
         return sorted([*self.objects.ids(), *self.pools.pools])
 
     def _info(self) -> str:
+        pair = "" if self.pair is None else f", {self.pair.role} of a pair, {self.pair.state}"
         return (
-            f"zpyro broker at {self.location}, epoch {self.epoch}: {len(self.pools.daemons)} "
-            f"daemons, {len(self.pools.pools)} pooled objects"
+            f"zpyro broker at {self.location}, epoch {self.epoch}{pair}: "
+            f"{len(self.pools.daemons)} daemons, {len(self.pools.pools)} pooled objects"
         )
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -168,6 +226,9 @@ class Broker:
         poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
         poller.register(self._waker.fileno(), zmq.POLLIN)
+        pair_inbox = None if self.pair is None else self.pair.link.inbox
+        if pair_inbox is not None:  # the pair's own socket: never behind queued calls
+            poller.register(pair_inbox, zmq.POLLIN)
         interval = max(0.05, config.HEARTBEAT_INTERVAL)
         next_tick = time.monotonic()
         router = self.router
@@ -194,6 +255,11 @@ class Broker:
                         log.exception("error handling a message from %s", frames[0].hex())
             if self._waker.fileno() in ready:
                 self._waker.drain()
+            if pair_inbox is not None and pair_inbox in ready:
+                try:
+                    self.pair.on_messages(time.monotonic())  # type: ignore[union-attr]
+                except Exception:
+                    log.exception("error handling a message from the pair's peer")
 
     def _recv_curve(self) -> list[bytes]:
         """Receive one message and note the sender's CURVE public key (passed on to daemons)."""
@@ -223,6 +289,8 @@ class Broker:
         if self._closed:
             return
         self._closed = True
+        if self.pair is not None:
+            self.pair.close()
         self.storage.close()
         self.router.close(linger=0)
         self.pub.close(linger=0)
@@ -230,6 +298,10 @@ class Broker:
 
     def _tick(self, now: float) -> None:
         self.announcer.alive()
+        if self.pair is not None:
+            self.pair.tick(now)
+            for client, body in self._takeover.expired(now):
+                self._from_caller(client, body)  # no daemon came for it: answered as usual
         for ident in self.pools.expired(now):
             log.warning(
                 "daemon %s silent for over %.1f s: declared dead",
@@ -242,7 +314,7 @@ class Broker:
 
     def _on_message(self, frames: list[bytes]) -> None:
         if len(frames) >= 2 and frames[1] == wire.SIGNATURE:
-            self._from_caller(frames[0], frames[1:])
+            self._on_caller(frames[0], frames[1:])
         elif len(frames) >= 4 and frames[2] == wire.SIGNATURE:
             self._from_daemon(frames[0], frames[1], frames[2:])
         else:
@@ -263,6 +335,8 @@ class Broker:
         if msg.object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID):
             reply = self.dispatcher.handle(client, msg)
             if isinstance(reply, list):
+                if self.pair is not None and self._held_by_pair(client, body, msg, reply):
+                    return
                 self._send([client, *reply])
             return
         oneway = bool(msg.flags & wire.FLAG_ONEWAY) and not msg.flags & wire.FLAG_META
@@ -278,6 +352,8 @@ class Broker:
         try:
             daemon = self.pools.submit(call)
         except errors.ZPyroError as exc:
+            if self._takeover.hold(client, body, msg.object_id not in self.pools.pools):
+                return  # just took over: its daemons may not have come yet
             log.info("call %s.%s refused: %s", msg.object_id, msg.method, exc)
             if not oneway:
                 self._error_to(client, msg.call_id, exc, msg.serializer_id)
@@ -302,8 +378,7 @@ class Broker:
             return
         if kind == wire.PING:
             known = self.pools.seen(ident, now)
-            pong = {"epoch": self.epoch, "known": known}
-            self._control(ident, wire.PONG, pong)
+            self._control(ident, wire.PONG, self._daemon_pong(known, now))
         elif kind == wire.READY:
             self._attach(ident, body, now)
         elif kind == wire.BYE:
@@ -336,7 +411,7 @@ class Broker:
             try:
                 self.nameserver.add_lease(
                     object_id,
-                    f"PYRO:{object_id}@{self.location}",
+                    f"PYRO:{object_id}@{self.lease_location}",
                     daemon.tags.get(object_id, frozenset()),
                 )
             except errors.ZPyroError as exc:  # e.g. an id that is no valid name: still routable
@@ -356,10 +431,12 @@ class Broker:
                 announce.DAEMON_JOINED,
                 {"daemon": ident.hex(), "names": sorted(objects), "capacity": daemon.capacity},
             )
-        self._control(ident, wire.PONG, {"epoch": self.epoch, "known": True})
+        self._control(ident, wire.PONG, self._daemon_pong(True, now))
         del opened  # pools opened need nothing more: their first calls simply arrive
         for queued in self.pools.fill(ident):
             self._forward(ident, queued)
+        for client, held in self._takeover.release():
+            self._from_caller(client, held)  # calls that waited for a pool after a takeover
 
     def _drop_daemon(self, ident: bytes, reason: str) -> None:
         daemon, closed, orphans = self.pools.detach(ident)
@@ -404,6 +481,71 @@ class Broker:
                 )
             pool.queue.clear()
 
+    # -- the pair (broker/pair.py; none of this is on the forwarding path) ------------------------
+
+    def _from_caller_inactive(self, client: bytes, body: list[bytes]) -> None:
+        """A caller's message while this broker of a pair is not active: a PING is answered
+        (with the pair's state); a call makes it take over if its peer is lost (the Binary Star
+        rule), else is refused naming the active broker."""
+        assert self.pair is not None
+        header = body[1] if len(body) > 1 else b""
+        if header[:1] == _PING or self.pair.client_request(time.monotonic()):
+            self._from_caller(client, body)
+            return
+        active = self.pair.active_location()
+        where = f"the active one is {active}" if active else "none is active yet: ask again"
+        refused = errors.NotActiveError(
+            f"broker {self.location} is the {self.pair.role} of a pair and {self.pair.state}: "
+            f"{where}",
+            active,
+        )
+        if len(header) > 1 and header[1] & wire.FLAG_ONEWAY:
+            log.warning("oneway call refused (%s)", refused)
+        self._error_to(client, wire.peek_call_id(body), refused, _serializer_id(body))
+
+    def _pair_state_changed(self, before: str, now_state: str) -> None:
+        assert self.pair is not None
+        active = self.pair.active
+        log.warning("pair: %s now %s (was %s)", self.pair.role, now_state, before)
+        self._on_caller = self._from_caller if active else self._from_caller_inactive
+        self.announcer.muted = not active
+        if active:  # daemons of the old active one come within a heartbeat timeout
+            self._takeover.start(time.monotonic() + config.HEARTBEAT_TIMEOUT)
+        self.announcer.alive()
+
+    def _rename_leases(self) -> None:
+        """The pair's addresses changed (the peer was heard): name every pool anew with them."""
+        location = self.lease_location
+        self.nameserver.add_lease(NAMESERVER_ID, f"PYRO:{NAMESERVER_ID}@{location}")
+        for daemon in self.pools.daemons.values():
+            for object_id in daemon.listed:
+                tags = daemon.tags.get(object_id, frozenset())
+                self.nameserver.add_lease(object_id, f"PYRO:{object_id}@{location}", tags)
+
+    def _pong(self) -> bytes:
+        assert self.pair is not None
+        return json.dumps({"pair": self.pair.info(time.monotonic())}).encode()
+
+    def _daemon_pong(self, known: bool, now: float) -> dict[str, Any]:
+        pong: dict[str, Any] = {"epoch": self.epoch, "known": known}
+        if self.pair is not None:  # a daemon on a broker that is not active moves on
+            pong["pair"] = self.pair.info(now)
+        return pong
+
+    def _held_by_pair(
+        self, client: bytes, body: list[bytes], msg: wire.Message, reply: list[Any]
+    ) -> bool:
+        """A name-server call's reply: held until the peer has the change it made; or, just
+        after a takeover, a failed lookup or metadata request (of a pool whose daemons have not
+        come yet: they bring its name and metadata)."""
+        assert self.pair is not None
+        now = time.monotonic()
+        if self.pair.held(client, reply, now):
+            return True
+        if msg.method in _WAIT_FOR_DAEMONS and reply[1][:1] == _ERROR:
+            return self._takeover.hold(client, body, True)
+        return False
+
     # -- sending ----------------------------------------------------------------------------------
 
     def _forward(self, daemon: bytes, call: Call) -> None:
@@ -445,6 +587,37 @@ def _check_pooled(object_id: str, meta: dict[str, Any]) -> None:
     idempotent = meta.get("idempotent", [])
     if not isinstance(idempotent, list) or not all(isinstance(m, str) for m in idempotent):
         raise ValueError(f"{object_id!r}: idempotent must be a list of method names")
+
+
+class Takeover:
+    """Right after a broker of a pair becomes active, calls for objects no daemon serves yet
+    wait (until `until`) instead of failing: the daemons of the broker that went away are on
+    their way (they notice its silence within a heartbeat timeout, as the broker does)."""
+
+    def __init__(self) -> None:
+        self.until = 0.0
+        self.waiting: list[tuple[bytes, list[bytes]]] = []
+
+    def start(self, until: float) -> None:
+        self.until = until
+
+    def hold(self, client: bytes, body: list[bytes], unserved: bool) -> bool:
+        if not unserved or not self.until or time.monotonic() >= self.until:
+            return False
+        self.waiting.append((client, body))
+        return True
+
+    def release(self) -> list[tuple[bytes, list[bytes]]]:
+        """Everything waiting, to be tried again (a daemon came)."""
+        waiting, self.waiting = self.waiting, []
+        return waiting
+
+    def expired(self, now: float) -> list[tuple[bytes, list[bytes]]]:
+        """At the end of the window: everything waiting, to be answered as usual."""
+        if not self.until or now < self.until:
+            return []
+        self.until = 0.0
+        return self.release()
 
 
 def _serializer_id(frames: list[Any]) -> int:

@@ -4,6 +4,12 @@ A proxy holds one :class:`~zpyro.connection.Connection` (one DEALER), made on fi
 threads may call through one proxy at once; their calls are pipelined on that connection.
 Metadata (which names are methods, oneway methods or properties) comes from the daemon on
 connect, or from the process-wide cache of it (:mod:`zpyro.metadata`).
+
+A URI that lists several addresses (``PYRO:obj@h1:p1,h2:p2``: a broker pair) connects to the
+active broker (:mod:`zpyro.failover`), and follows it: a call refused by a broker that is not
+active (``NotActiveError``) goes to the active one, and a call of an ``@idempotent`` method lost
+with its broker is sent again to the one that took over. Other calls lost with it fail with
+``ConnectionClosedError`` (they may have run); the next call finds the active broker.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import errors, metadata, wire
+from . import errors, failover, metadata, wire
 from .batch import batch_results
 from .classdicts import register_proxy_class
 from .config import config
@@ -77,6 +83,8 @@ class Proxy:
         self._pyroOneway: set[str] = set()
         self._pyroMethods: set[str] = set()
         self._pyroAttrs: set[str] = set()
+        self._pyroIdempotent: frozenset[str] = frozenset()  # sent again after a failover
+        self._pyroPaired = False  # the target lists several addresses (a broker pair)
         self._pyroMaxRetries: int = config.MAX_RETRIES
         self._pyroConnection: Any = None
         self._pyroMaxMessageSize: int = config.MAX_MESSAGE_SIZE
@@ -174,9 +182,13 @@ class Proxy:
         assert endpoint is not None  # _pyroResolve gives a PYRO: URI with a location
         if self._pyroConnection is not None and self._pyroConnection.closed:
             self._pyroConnection = None  # lost or refused: a connection is never reopened
-        conn = self._pyroConnection or Connection(
-            endpoint, config.CONNECT_TIMEOUT, server_public(self._pyroCurveServerKey)
-        )
+        conn = self._pyroConnection
+        if conn is None:
+            key = server_public(self._pyroCurveServerKey)
+            if self._pyroPaired:  # a broker pair: the active one
+                conn = failover.find_active(uri.locations, key)[1]
+            else:
+                conn = Connection(endpoint, config.CONNECT_TIMEOUT, key)
         cached = None if force_metadata else metadata.recall(str(uri))
         try:
             if cached is not None:
@@ -198,6 +210,7 @@ class Proxy:
                 raise errors.NamingError(f"cannot resolve {uri}: zpyro.naming is not imported")
             uri = _resolver(uri)
         self._pyroTarget = uri
+        self._pyroPaired = len(uri.locations) > 1
         return uri
 
     def _pyroFetchMetadata(self, conn: Any) -> None:
@@ -219,6 +232,7 @@ class Proxy:
         self._pyroMethods = methods
         self._pyroAttrs = set(meta.get("attrs", ()))
         self._pyroOneway = set(self._pyroOneway) | set(meta.get("oneway", ()))
+        self._pyroIdempotent = frozenset(meta.get("idempotent", ()))
         self._pyroMaxMessageSize = int(meta.get("max_message_size", config.MAX_MESSAGE_SIZE))
         self._pyroMetaFresh = fresh  # no need to have it confirmed by the daemon
         self._pyroMetaFromCache = from_cache  # a missing name is re-checked with the daemon
@@ -233,7 +247,13 @@ class Proxy:
             return self._pyroCallAsync(method, args, kwargs)
         try:
             return self._pyroCall(method, args, kwargs)
+        except errors.NotActiveError as exc:
+            if not self._pyroFollow(exc):
+                raise
+            return self._pyroCall(method, args, kwargs)  # it did not run: to the active one
         except errors.ConnectionClosedError:
+            if self._pyroPaired and method in self._pyroIdempotent:
+                return self._pyroCall(method, args, kwargs)  # its broker went: the new one
             retries = self._pyroMaxRetries
             while retries > 0 and self._pyroConnection is not None:
                 retries -= 1
@@ -257,6 +277,7 @@ class Proxy:
         object_id: str | None = None,
         flags: int = 0,
         deliver: Deliver | None = None,
+        follow: bool = True,
     ) -> Any:
         """Call `method` and return its result; with `deliver`, return None at once and hand the
         outcome to ``deliver(value, error)`` later (see _pyroSubmit).
@@ -264,6 +285,8 @@ class Proxy:
         The proxy's one retry of a call that found its connection already closed: nothing of it
         went out (StaleConnection), so it is sent once more, on a new connection.
         """
+        if deliver is not None and self._pyroPaired and follow:
+            deliver = _following(self, method, args, kwargs, flags, deliver)
         for retry in (False, True):
             try:
                 conn, frames, call_id, serializer, oneway = self._pyroPrepare(
@@ -285,6 +308,20 @@ class Proxy:
                 if retry:
                     raise
         return self._pyroDecode(reply, serializer)
+
+    def _pyroFollow(self, refused: errors.NotActiveError) -> bool:
+        """A broker of the pair refused a call (it is not active): drop the connection and ask
+        the named active broker first. False when this proxy has no other address to go to."""
+        if not self._pyroPaired:
+            return False
+        failover.note_active(self._pyroTarget.locations, refused.active)
+        with self.__lock:
+            conn = self._pyroConnection
+            if conn is None or (refused.active and conn.endpoint == f"tcp://{refused.active}"):
+                return True  # already gone, or already to the active one (another call moved)
+            self._pyroConnection = None
+        conn.close(str(refused))
+        return True
 
     def _pyroCallAsync(
         self, method: str, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], flags: int = 0
@@ -494,6 +531,47 @@ def _decoding(proxy: Proxy, serializer: Any, deliver: Deliver) -> Callable[[Any,
             deliver(None, error)
 
     return done
+
+
+_resender: Any = None  # a small thread pool, made on first use: calls sent again after a failover
+_resender_lock = threading.Lock()
+
+
+def _following(
+    proxy: Proxy,
+    method: str,
+    args: tuple[Any, ...] | list[Any],
+    kwargs: dict[str, Any],
+    flags: int,
+    deliver: Deliver,
+) -> Deliver:
+    """`deliver`, for a call to a broker pair that returns at once (a future): a call a broker
+    refused as not active, or of an @idempotent method lost with its broker, is sent again once
+    (from another thread: this callback runs in the thread reading replies, under its lock)."""
+    resend = not flags & wire.FLAG_BATCH and method in proxy._pyroIdempotent
+
+    def again(refused: errors.NotActiveError | None) -> None:
+        try:
+            if refused is not None:
+                proxy._pyroFollow(refused)
+            proxy._pyroCall(method, args, kwargs, None, flags, deliver, follow=False)
+        except BaseException as exc:
+            deliver(None, exc)
+
+    def outcome(value: Any, error: BaseException | None) -> None:
+        refused = error if isinstance(error, errors.NotActiveError) else None
+        if refused is None and not (resend and type(error) is errors.ConnectionClosedError):
+            deliver(value, error)
+            return
+        global _resender
+        with _resender_lock:
+            if _resender is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                _resender = ThreadPoolExecutor(2, thread_name_prefix="zpyro-resend")
+        _resender.submit(again, refused)
+
+    return outcome
 
 
 def asyncproxy(proxy: Proxy) -> Proxy:

@@ -24,15 +24,29 @@ _shared_lock = threading.Lock()
 
 
 def ns_location(host: str | None, port: int | None) -> str:
-    """The name server's ``host:port`` (default config NS_HOST:NS_PORT)."""
-    return host_port(host or config.NS_HOST, port or config.NS_PORT)
+    """The name server's ``host:port`` (default config NS_HOST:NS_PORT).
+
+    A broker pair has two: `host` may list addresses, comma-separated, each ``HOST`` (on `port`)
+    or ``HOST:PORT`` (``"h1,h2"``, ``"h1:9090,h2:9190"``, ``"[::1]:9090,[::1]:9190"``); the result
+    is the same list, each with its port (``h1:9090,h2:9190``).
+    """
+    port = port or config.NS_PORT
+    hosts = [h.strip() for h in (host or config.NS_HOST).split(",") if h.strip()]
+    return ",".join(_with_port(h, port) for h in hosts) or host_port(config.NS_HOST, port)
+
+
+def _with_port(host: str, port: int) -> str:
+    if host.startswith("[") and "]:" in host or host.count(":") == 1:
+        return host  # [ipv6]:port, host:port
+    return host_port(host.strip("[]"), port)
 
 
 def locate_ns(host: str | None = None, port: int | None = None, broadcast: bool = False) -> Any:
     """A proxy for the name server at host:port (default config NS_HOST:NS_PORT), checked alive.
 
-    Raises NamingError when nothing answers within CONNECT_TIMEOUT. (`broadcast` is accepted for
-    Pyro compatibility; zpyro never broadcasts.)
+    For a broker pair, `host` lists both (see ``ns_location``): the proxy talks to the active one
+    and follows it. Raises NamingError when nothing answers within CONNECT_TIMEOUT. (`broadcast`
+    is accepted for Pyro compatibility; zpyro never broadcasts.)
     """
     uri = f"PYRO:{NAMESERVER_ID}@{ns_location(host, port)}"
     proxy = client.Proxy(uri)
@@ -49,28 +63,29 @@ def locate_ns(host: str | None = None, port: int | None = None, broadcast: bool 
 locateNS = locate_ns  # Pyro4 name
 
 
-def _shared_ns(host: str | None, port: int | None) -> Any:
+def _shared_ns(location: str) -> Any:
     """A name-server proxy for resolving, opened once per location and reused."""
-    location = ns_location(host, port)
     with _shared_lock:
         proxy = _shared.get(location)
     if proxy is None:
-        proxy = locate_ns(host, port)
+        proxy = locate_ns(location)
         with _shared_lock:
             proxy = _shared.setdefault(location, proxy)
     return proxy
 
 
-def _ask(host: str | None, port: int | None, question: Callable[[Any], Any]) -> Any:
-    """Ask the (shared) name server; one retry on a fresh proxy if its connection broke."""
+def _ask(location: str | None, question: Callable[[Any], Any]) -> Any:
+    """Ask the (shared) name server at `location` (None: the configured one); one retry on a
+    fresh proxy if its connection broke."""
+    where = location or ns_location(None, None)
     try:
-        return question(_shared_ns(host, port))
+        return question(_shared_ns(where))
     except errors.CommunicationError:
         with _shared_lock:
-            stale = _shared.pop(ns_location(host, port), None)
+            stale = _shared.pop(where, None)
         if stale is not None:
             stale._pyroRelease()
-        return question(_shared_ns(host, port))
+        return question(_shared_ns(where))
 
 
 def resolve(uri: str | URI) -> URI:
@@ -79,10 +94,10 @@ def resolve(uri: str | URI) -> URI:
     if uri.protocol == "PYRO":
         return uri
     if uri.protocol == "PYRONAME":
-        found = _ask(uri.host, uri.port, lambda ns: ns.lookup(uri.object))
+        found = _ask(uri.location, lambda ns: ns.lookup(uri.object))
         return URI(found)
     tags = sorted(uri.metadata)
-    matches = _ask(uri.host, uri.port, lambda ns: ns.list(metadata_all=tags, return_metadata=False))
+    matches = _ask(uri.location, lambda ns: ns.list(metadata_all=tags, return_metadata=False))
     if not matches:
         raise errors.NamingError(f"no object carries all of the metadata {', '.join(tags)}")
     return URI(random.choice(sorted(matches.values())))
