@@ -439,10 +439,10 @@ class Connection:
         """Fail the calls in flight and close: the socket and what it queued are dropped."""
         with self._mutex:
             self._waiting.clear()
-            self._calls.fail_all(exc)
-            if self._closed is None:
+            if self._closed is None:  # first: a failed call's callback sees the connection closed
                 self._closed = str(exc)
                 self._closed_as = type(exc)
+            self._calls.fail_all(exc)
 
     def _close_sockets(self) -> None:
         if self._sockets_closed:
