@@ -328,7 +328,8 @@ def test_meta_flag_on_normal_call(disp: Dispatcher, calc: Calc) -> None:
 def test_metadata(disp: Dispatcher, calc: Calc) -> None:
     meta = disp.metadata("calc")
     assert meta["max_message_size"] == MAX_SIZE
-    assert set(meta) == {"methods", "oneway", "attrs", "max_message_size"}
+    assert set(meta) == {"methods", "oneway", "attrs", "max_message_size", "serializers"}
+    assert meta["serializers"] == ["serpent", "msgpack", "json"]  # the defaults, preferred first
     assert "_secret" not in meta["methods"]
     assert "later" in meta["methods"]
     with pytest.raises(errors.DaemonError):
