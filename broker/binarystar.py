@@ -86,6 +86,10 @@ class BinaryStar:
         # a passive peer takes over when it hears we restart; the primary waits for us: stay
         return self.state
 
+    def peer_left(self, now: float) -> None:
+        """The peer said it is stopping: it is lost now, not a timeout later."""
+        self.peer_expiry = min(self.peer_expiry, now)
+
     def on_client(self, now: float) -> bool:
         """A client request arrived: True when this broker serves it (it may become active now)."""
         if self.state == ACTIVE:

@@ -35,6 +35,7 @@ __all__ = ["BrokerPair"]
 log = logging.getLogger("zpyro.broker.pair")
 
 Reply = Callable[[bytes, list[Any]], None]  # reply(caller, frames)
+LEAVING_LINGER_MS = 200  # a stopping broker's last word to its peer still gets out
 
 
 class _Held:
@@ -140,18 +141,19 @@ class BrokerPair:
 
     # -- time ---------------------------------------------------------------------------------
 
+    def _say_state(self, leaving: bool = False) -> None:
+        body = {
+            "role": self.role,
+            "state": self.state,
+            "epoch": self.epoch,
+            "location": self.location,
+            "pub": self.pub_location,
+        }
+        self.link.send(wire.PAIR_STATE, {**body, "leaving": True} if leaving else body)
+
     def tick(self, now: float) -> None:
         """Every heartbeat interval: say our state, notice a lost peer, let go of what waits."""
-        self.link.send(
-            wire.PAIR_STATE,
-            {
-                "role": self.role,
-                "state": self.state,
-                "epoch": self.epoch,
-                "location": self.location,
-                "pub": self.pub_location,
-            },
-        )
+        self._say_state()
         if self.star.tick(now):
             log.warning(
                 "%s (%s): peer %s silent for %.1f s: lost",
@@ -204,13 +206,18 @@ class BrokerPair:
                 msg.get("location"),
             )
             return
+        if msg.get("leaving"):  # stopping: lost now (the next tick says so and lets go)
+            log.warning("%s (%s): peer %s is stopping", self.role, self.state, msg.get("location"))
+            self.star.peer_left(now)
+            self.tick(now)
+            return
         met = self.star.peer_lost or epoch != self.peer_epoch
         location, pub = str(msg["location"]), str(msg["pub"])
         before = self.state
         self.star.on_peer(state, now)  # (ValueError for an unknown state: the message is bad)
         if met:
             log.warning(
-                "%s (%s): peer %s (%s, %s) heard", self.role, self.state, location, role, state
+                "%s (%s): peer %s heard (%s, %s)", self.role, self.state, location, role, state
             )
             self.peer_epoch = epoch
             self._expect = 0
@@ -266,15 +273,16 @@ class BrokerPair:
         self._resync = False
         self._send_records(wire.PAIR_SYNC, self.nameserver.records())
 
-    def _send_records(self, kind: str, records: dict[str, Record]) -> int | None:
+    def _send_records(self, kind: str, records: dict[str, Record]) -> int:
+        """Send; the message's id. Dropped (the link is not up again yet), all the names go
+        again at the next tick: that sync's confirmation covers this id too (ids only grow)."""
         ident = next(self._ids)
         tombs = {name: r.stamp for name, r in records.items() if r.deleted}
-        body = {"id": ident, "epoch": self.epoch, "records": to_wire(records)}
-        if not self.link.send(kind, body):
-            self._resync = True  # dropped: all of it goes again once the peer takes messages
-            return None
         if tombs:
             self._tombstones[ident] = tombs
+        body = {"id": ident, "epoch": self.epoch, "records": to_wire(records)}
+        if not self.link.send(kind, body):
+            self._resync = True
         return ident
 
     def _release(self, which: Callable[[_Held], bool]) -> None:
@@ -291,5 +299,7 @@ class BrokerPair:
             self._on_state(before, self.state)
 
     def close(self) -> None:
+        """Stopping: the peer is told (so it need not wait a timeout to take over)."""
         self._release(lambda h: True)
-        self.link.close()
+        self._say_state(leaving=True)
+        self.link.close(linger_ms=LEAVING_LINGER_MS)

@@ -100,6 +100,6 @@ class PairLink:
             return {}
         return body
 
-    def close(self) -> None:
+    def close(self, linger_ms: int = 0) -> None:
         self.inbox.close(linger=0)
-        self.outbox.close(linger=0)
+        self.outbox.close(linger=linger_ms)

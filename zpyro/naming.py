@@ -75,17 +75,14 @@ def _shared_ns(location: str) -> Any:
 
 
 def _ask(location: str | None, question: Callable[[Any], Any]) -> Any:
-    """Ask the (shared) name server at `location` (None: the configured one); one retry on a
-    fresh proxy if its connection broke."""
-    where = location or ns_location(None, None)
+    """Ask the (shared) name server at `location` (None: the configured one); asked once more
+    if its connection broke: the proxy connects anew by itself (and, for a broker pair, to the
+    active one). The shared proxy is never released here: other threads may be using it."""
+    ns = _shared_ns(location or ns_location(None, None))
     try:
-        return question(_shared_ns(where))
+        return question(ns)
     except errors.CommunicationError:
-        with _shared_lock:
-            stale = _shared.pop(where, None)
-        if stale is not None:
-            stale._pyroRelease()
-        return question(_shared_ns(where))
+        return question(ns)
 
 
 def resolve(uri: str | URI) -> URI:
