@@ -9,7 +9,8 @@ The PUSH sends only over a finished connection (``immediate``) and never blocks:
 peer cannot take now is dropped and :meth:`send` says so (heartbeats come again; names are sent
 again in full when the two meet anew). ZMTP heartbeats drop a connection to a peer that went
 silent, so nothing stale is kept for it. With CURVE the two share one key pair (clients expect
-one server key): the PULL is a CURVE server, the PUSH a client of that same public key.
+one server key): the PULL is a CURVE server that lets in that key only (a caller who knows the
+public key must not speak for the peer), the PUSH a client with that same key pair.
 """
 
 from __future__ import annotations
@@ -41,13 +42,7 @@ def pair_endpoint(text: str) -> str:
 
 
 class PairLink:
-    def __init__(
-        self,
-        listen: str,
-        peer: str,
-        keys: Keys | None = None,
-        allowed_clients: str | None = None,
-    ) -> None:
+    def __init__(self, listen: str, peer: str, keys: Keys | None = None) -> None:
         ctx = context()
         self.inbox = ctx.socket(zmq.PULL)
         self.outbox = ctx.socket(zmq.PUSH)
@@ -59,7 +54,7 @@ class PairLink:
             self.outbox.immediate = 1
             self.outbox.sndhwm = SEND_HWM
             if keys is not None:
-                apply_server(self.inbox, ctx, keys, allowed_clients)
+                apply_server(self.inbox, ctx, keys, allowed_keys={keys[0]})
                 self.outbox.curve_publickey, self.outbox.curve_secretkey = keys
                 self.outbox.curve_serverkey = keys[0]
             self.endpoint = bind(self.inbox, pair_endpoint(listen), errors.CommunicationError)

@@ -93,7 +93,6 @@ class Broker:
             self.router.maxmsgsize = self.max_message_size + 65536
             self.pub.linger = 0
             keys = server_keys(curve_secret_key)
-            self._curve_allowed = curve_allowed_clients
             if keys is not None:  # callers, daemons and subscribers all need our public key
                 apply_server(self.router, ctx, keys, curve_allowed_clients)
                 apply_server(self.pub, ctx, keys, curve_allowed_clients)
@@ -170,7 +169,7 @@ class Broker:
             raise errors.CommunicationError(
                 f"--{role} needs --peer: where the other broker listens"
             )
-        link = PairLink(listen, peer, keys, self._curve_allowed)
+        link = PairLink(listen, peer, keys)
         try:
             self.pair = BrokerPair(
                 role,

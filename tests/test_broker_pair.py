@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zmq
+import zmq.utils.monitor
 from conftest import (
     FAST_HEARTBEAT_ENV,
     PYTHON,
@@ -35,7 +37,7 @@ from conftest import (
 )
 
 import zpyro
-from zpyro import errors, wire
+from zpyro import errors, security, wire
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -63,6 +65,7 @@ class Pair:
     start_broker: Any
     sockets: Path
     storage: Path
+    extra: tuple[str, ...] = ()
     primary: BrokerProcess = field(init=False)
     backup: BrokerProcess = field(init=False)
 
@@ -80,6 +83,7 @@ class Pair:
             f"ipc://{self.sockets}/{me}",
             "--peer",
             f"ipc://{self.sockets}/{peer}",
+            *self.extra,
             port=port,
             storage=f"sqlite:{self.db(role)}",
         )
@@ -436,3 +440,35 @@ def test_sigterm_stops_a_broker_of_a_pair_cleanly(pair: Pair) -> None:
     assert pair.backup.spawned.proc.wait(scaled(10)) == 0
     pair.primary.spawned.wait_for("silent for")  # the primary notices, stays active
     assert pair_state(pair.primary)["state"] == "active"
+
+
+def test_with_curve_the_pair_link_takes_only_the_pairs_own_key(
+    start_broker: Any, sockets: Path, tmp_path: Path
+) -> None:
+    """The two brokers share one key pair (clients expect one server key); the allowed callers'
+    directory need not hold it, and a caller who knows the public key cannot speak for the peer."""
+    allowed = tmp_path / "allowed"
+    server_public, server_secret = security.keygen(str(tmp_path / "server"), "server")
+    alice_public, alice_secret = security.keygen(str(allowed), "alice")
+    curve = ("--curve-secret", server_secret, "--curve-allowed", str(allowed))
+    pair = Pair(start_broker, sockets, tmp_path, curve)
+    zpyro.config.CURVE_SECRET_KEY = alice_secret
+    zpyro.config.CURVE_SERVER_PUBLIC_KEY = server_public
+    ns = pair.ns()
+    ns.register("over.curve", "PYRO:c@127.0.0.1:1")
+    assert "over.curve" in stored(pair.db("backup"))
+    ns._pyroRelease()
+    # alice, allowed to call, tries to feed the backup a change as if she were the primary
+    push = zmq.Context.instance().socket(zmq.PUSH)
+    push.linger = 0
+    security.apply_client(push, security.load_public(server_public))
+    monitor = push.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+    try:
+        push.connect(f"ipc://{sockets}/b")
+        assert monitor.poll(int(scaled(10) * 1000)), "the pair link let a caller's key in"
+        event = zmq.utils.monitor.recv_monitor_message(monitor)
+        assert event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    finally:
+        push.disable_monitor()
+        monitor.close(linger=0)
+        push.close(linger=0)

@@ -443,6 +443,7 @@ class Connection:
                 self._closed = str(exc)
                 self._closed_as = type(exc)
             self._calls.fail_all(exc)
+            self._reaper_wanted.set()  # an idle reaper ends now, not REAPER_IDLE_SECONDS later
 
     def _close_sockets(self) -> None:
         if self._sockets_closed:

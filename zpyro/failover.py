@@ -31,7 +31,7 @@ from . import errors, wire
 from .config import config
 from .connection import Connection
 
-__all__ = ["Answer", "choose", "find_active", "note_active", "failover_wait"]
+__all__ = ["Answer", "ask", "choose", "find_active", "note_active", "failover_wait"]
 
 _hints: dict[tuple[str, ...], str] = {}  # a pair's addresses (sorted) -> the last active one
 _hints_lock = threading.Lock()
@@ -99,8 +99,16 @@ def find_active(
         time.sleep(pause)
 
 
+def ask(locations: Sequence[str], server_key: bytes | None = None) -> list[Answer]:
+    """What each broker says of its pair (a PING each, all at once), for tools and tests."""
+    answers, conns = _ask_all(list(locations), server_key, early=False)
+    for conn in conns.values():
+        conn.close("asked only how the pair stands")
+    return answers
+
+
 def _ask_all(
-    locations: list[str], server_key: bytes | None
+    locations: list[str], server_key: bytes | None, early: bool = True
 ) -> tuple[list[Answer], dict[str, Connection]]:
     """PING every broker at once; stop early when one says it is active."""
     timeout = config.CONNECT_TIMEOUT
@@ -126,7 +134,7 @@ def _ask_all(
         except queue.Empty:
             break
         found[where] = _answer(where, reply, error)
-        if choose([found[where]], False)[0] is not None:
+        if early and choose([found[where]], False)[0] is not None:
             break  # active: no need to wait for the others
     answers = [
         found.get(loc) or Answer(loc, None, f"no answer within {timeout} s") for loc in locations
