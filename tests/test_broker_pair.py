@@ -472,3 +472,29 @@ def test_with_curve_the_pair_link_takes_only_the_pairs_own_key(
         push.disable_monitor()
         monitor.close(linger=0)
         push.close(linger=0)
+
+
+def test_the_http_gateway_follows_the_failover(pair: Pair, spawn: Any) -> None:
+    from gateway_support import GatewayProcess
+
+    args = [PYTHON, WORKER, f"tcp://{pair.locations}", "http.jobs", "2"]
+    worker = Worker(spawn(args, env=FAST_HEARTBEAT_ENV))
+    gateway = GatewayProcess(
+        spawn(
+            [PYTHON, "-m", "zpyro.gateway", "--host", "127.0.0.1", "--port", "0"]
+            + ["--ns-host", pair.locations],
+            env={**FAST_HEARTBEAT_ENV, "ZPYRO_GATEWAY_KEY": ""},
+        )
+    )
+
+    def whoami(http: Any) -> Any:
+        answer = http.get("/pyro/http.jobs/whoami")
+        return answer.json() if answer.status_code == 200 else None
+
+    with gateway.client() as http:
+        assert eventually(lambda: whoami(http), 15, "the gateway calls the pool") == worker.pid
+        pair.primary.spawned.proc.kill()
+        pair.primary.spawned.proc.wait(scaled(10))
+        # the gateway's watcher and shared proxy move to the backup by themselves
+        assert eventually(lambda: whoami(http), 15, "through the backup") == worker.pid
+        assert http.get("/pyro/http.jobs/whoami").json() == worker.pid
