@@ -131,10 +131,11 @@ class BrokerPair:
         self._changed_state(before)
         return True
 
-    def held(self, caller: bytes, frames: list[Any], now: float) -> bool:
-        """After a name-server call: True when its reply is held for the peer's confirmation."""
+    def held(self, caller: bytes, frames: list[Any] | None, now: float) -> bool:
+        """After a name-server call: True when its reply is held for the peer's confirmation
+        (`frames` None: a oneway call, nothing to hold)."""
         upto, self._sent_change = self._sent_change, None
-        if upto is None or not self.star.peer_alive(now):
+        if upto is None or frames is None or not self.star.peer_alive(now):
             return False
         self._held.append(_Held(caller, frames, upto, now + self.star.timeout))
         return True

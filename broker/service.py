@@ -44,7 +44,7 @@ from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, NAMESERVER_ID
 from .announcer import Announcer
 from .nameserver import NameServer
 from .pair import BrokerPair
-from .pairlink import PairLink
+from .paired import PairedBroker, Takeover
 from .pools import AttachedDaemon, Call, Pool, Pools
 from .registry import Registry, check_name
 from .status import BrokerDaemonObject
@@ -55,12 +55,9 @@ log = logging.getLogger("zpyro.broker")
 BIG_FRAME = 65536  # frames from this size on are sent without a copy
 _NOBLOCK = int(zmq.NOBLOCK)
 RECV_BATCH = 256  # messages taken per poll before timers are looked at again
-_PING = bytes([wire.PING])  # the kind byte of a header
-_ERROR = bytes([wire.ERROR])
-_WAIT_FOR_DAEMONS = ("get_metadata", "lookup")  # failing just after a takeover: wait a while
 
 
-class Broker:
+class Broker(PairedBroker):
     def __init__(
         self,
         host: str | None = None,
@@ -143,7 +140,7 @@ class Broker:
         self._last_key: bytes | None = None  # CURVE key of the message being handled
         self._on_caller = self._from_caller  # a broker of a pair that is not active: refuses
         self.pair: BrokerPair | None = None
-        self._takeover = Takeover()
+        self._takeover = Takeover(max_queue)
         if pair_role is not None:
             listen = pair_listen or tcp_endpoint(host, port + 2 if port else 0)
             try:
@@ -162,40 +159,9 @@ class Broker:
             pong=self._pong if self.pair is not None else None,
         ).admit
 
-    def _join_pair(
-        self, role: str, peer: str | None, listen: str, keys: tuple[bytes, bytes] | None
-    ) -> None:
-        if not peer:
-            raise errors.CommunicationError(
-                f"--{role} needs --peer: where the other broker listens"
-            )
-        link = PairLink(listen, peer, keys)
-        try:
-            self.pair = BrokerPair(
-                role,
-                link,
-                self.nameserver,
-                self.epoch,
-                self.location,
-                self.pub_location,
-                config.HEARTBEAT_TIMEOUT,
-                time.monotonic(),
-                self._reply,
-                self._pair_state_changed,
-                self._rename_leases,
-            )
-        except BaseException:
-            link.close()
-            raise
-
     @property
     def uri(self) -> str:
         return f"PYRO:{NAMESERVER_ID}@{self.location}"
-
-    @property
-    def lease_location(self) -> str:
-        """Where the objects this broker routes live: the pair's addresses, or its own."""
-        return self.location if self.pair is None else self.pair.locations()
 
     def metadata(self, object_id: str) -> dict[str, Any]:
         if object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID):
@@ -336,10 +302,11 @@ class Broker:
             for ident in list(self.pools.daemons):
                 self._send([ident, client, *body])
         if msg.object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID):
-            reply = self.dispatcher.handle(client, msg)
-            if isinstance(reply, list):
-                if self.pair is not None and self._held_by_pair(client, body, msg, reply):
-                    return
+            handled = self.dispatcher.handle(client, msg)
+            reply = handled if isinstance(handled, list) else None
+            if self.pair is not None and self._held_by_pair(client, body, msg, reply):
+                return
+            if reply is not None:
                 self._send([client, *reply])
             return
         oneway = bool(msg.flags & wire.FLAG_ONEWAY) and not msg.flags & wire.FLAG_META
@@ -355,7 +322,8 @@ class Broker:
         try:
             daemon = self.pools.submit(call)
         except errors.ZPyroError as exc:
-            if self._takeover.hold(client, body, msg.object_id not in self.pools.pools):
+            unserved = msg.object_id not in self.pools.pools
+            if self._takeover.hold(client, body, unserved, time.monotonic()):
                 return  # just took over: its daemons may not have come yet
             log.info("call %s.%s refused: %s", msg.object_id, msg.method, exc)
             if not oneway:
@@ -484,71 +452,6 @@ class Broker:
                 )
             pool.queue.clear()
 
-    # -- the pair (broker/pair.py; none of this is on the forwarding path) ------------------------
-
-    def _from_caller_inactive(self, client: bytes, body: list[bytes]) -> None:
-        """A caller's message while this broker of a pair is not active: a PING is answered
-        (with the pair's state); a call makes it take over if its peer is lost (the Binary Star
-        rule), else is refused naming the active broker."""
-        assert self.pair is not None
-        header = body[1] if len(body) > 1 else b""
-        if header[:1] == _PING or self.pair.client_request(time.monotonic()):
-            self._from_caller(client, body)
-            return
-        active = self.pair.active_location()
-        where = f"the active one is {active}" if active else "none is active yet: ask again"
-        refused = errors.NotActiveError(
-            f"broker {self.location} is the {self.pair.role} of a pair and {self.pair.state}: "
-            f"{where}",
-            active,
-        )
-        if len(header) > 1 and header[1] & wire.FLAG_ONEWAY:
-            log.warning("oneway call refused (%s)", refused)
-        self._error_to(client, wire.peek_call_id(body), refused, _serializer_id(body))
-
-    def _pair_state_changed(self, before: str, now_state: str) -> None:
-        assert self.pair is not None
-        active = self.pair.active
-        log.warning("pair: %s now %s (was %s)", self.pair.role, now_state, before)
-        self._on_caller = self._from_caller if active else self._from_caller_inactive
-        self.announcer.muted = not active
-        if active:  # daemons of the old active one come within a heartbeat timeout
-            self._takeover.start(time.monotonic() + config.HEARTBEAT_TIMEOUT)
-        self.announcer.alive()
-
-    def _rename_leases(self) -> None:
-        """The pair's addresses changed (the peer was heard): name every pool anew with them."""
-        location = self.lease_location
-        self.nameserver.add_lease(NAMESERVER_ID, f"PYRO:{NAMESERVER_ID}@{location}")
-        for daemon in self.pools.daemons.values():
-            for object_id in daemon.listed:
-                tags = daemon.tags.get(object_id, frozenset())
-                self.nameserver.add_lease(object_id, f"PYRO:{object_id}@{location}", tags)
-
-    def _pong(self) -> bytes:
-        assert self.pair is not None
-        return json.dumps({"pair": self.pair.info(time.monotonic())}).encode()
-
-    def _daemon_pong(self, known: bool, now: float) -> dict[str, Any]:
-        pong: dict[str, Any] = {"epoch": self.epoch, "known": known}
-        if self.pair is not None:  # a daemon on a broker that is not active moves on
-            pong["pair"] = self.pair.info(now)
-        return pong
-
-    def _held_by_pair(
-        self, client: bytes, body: list[bytes], msg: wire.Message, reply: list[Any]
-    ) -> bool:
-        """A name-server call's reply: held until the peer has the change it made; or, just
-        after a takeover, a failed lookup or metadata request (of a pool whose daemons have not
-        come yet: they bring its name and metadata)."""
-        assert self.pair is not None
-        now = time.monotonic()
-        if self.pair.held(client, reply, now):
-            return True
-        if msg.method in _WAIT_FOR_DAEMONS and reply[1][:1] == _ERROR:
-            return self._takeover.hold(client, body, True)
-        return False
-
     # -- sending ----------------------------------------------------------------------------------
 
     def _forward(self, daemon: bytes, call: Call) -> None:
@@ -557,7 +460,7 @@ class Broker:
     def _fail(self, call: Call, exc: BaseException) -> None:
         if not call.oneway:
             self._error_to(
-                self._caller(call.client), call.call_id, exc, _serializer_id(call.frames)
+                self._caller(call.client), call.call_id, exc, wire.peek_serializer_id(call.frames)
             )
 
     def _error_to(
@@ -590,42 +493,6 @@ def _check_pooled(object_id: str, meta: dict[str, Any]) -> None:
     idempotent = meta.get("idempotent", [])
     if not isinstance(idempotent, list) or not all(isinstance(m, str) for m in idempotent):
         raise ValueError(f"{object_id!r}: idempotent must be a list of method names")
-
-
-class Takeover:
-    """Right after a broker of a pair becomes active, calls for objects no daemon serves yet
-    wait (until `until`) instead of failing: the daemons of the broker that went away are on
-    their way (they notice its silence within a heartbeat timeout, as the broker does)."""
-
-    def __init__(self) -> None:
-        self.until = 0.0
-        self.waiting: list[tuple[bytes, list[bytes]]] = []
-
-    def start(self, until: float) -> None:
-        self.until = until
-
-    def hold(self, client: bytes, body: list[bytes], unserved: bool) -> bool:
-        if not unserved or not self.until or time.monotonic() >= self.until:
-            return False
-        self.waiting.append((client, body))
-        return True
-
-    def release(self) -> list[tuple[bytes, list[bytes]]]:
-        """Everything waiting, to be tried again (a daemon came)."""
-        waiting, self.waiting = self.waiting, []
-        return waiting
-
-    def expired(self, now: float) -> list[tuple[bytes, list[bytes]]]:
-        """At the end of the window: everything waiting, to be answered as usual."""
-        if not self.until or now < self.until:
-            return []
-        self.until = 0.0
-        return self.release()
-
-
-def _serializer_id(frames: list[Any]) -> int:
-    header = frames[1]
-    return header[2] if len(header) > 2 else JSON_ID
 
 
 def _why_bad(body: list[bytes]) -> errors.ProtocolError:

@@ -166,3 +166,20 @@ def test_while_clients_reach_both_there_is_never_more_than_one_active(
             if chosen is not None:
                 (p if chosen.location == "p" else b).on_client(now)
         assert not (p.active and b.active), (kind, now, p.state, b.state)
+
+
+def test_right_after_a_takeover_calls_for_unserved_objects_wait_a_bounded_while() -> None:
+    from zpyro.broker.paired import Takeover
+
+    takeover = Takeover(limit=2)
+    assert not takeover.hold(b"c", [b"m0"], True, 0.0)  # never took over: answered at once
+    takeover.start(until=5.0)
+    assert not takeover.hold(b"c", [b"m1"], False, 1.0)  # served: nothing to wait for
+    assert takeover.hold(b"c", [b"m2"], True, 1.0)
+    assert takeover.hold(b"c", [b"m3"], True, 2.0)
+    assert not takeover.hold(b"c", [b"m4"], True, 2.0)  # full (a pool queue's bound)
+    assert takeover.release() == [(b"c", [b"m2"]), (b"c", [b"m3"])]  # a daemon came
+    assert takeover.hold(b"c", [b"m5"], True, 4.0)
+    assert takeover.expired(4.9) == []
+    assert takeover.expired(5.0) == [(b"c", [b"m5"])]  # the end of the window: usual answers
+    assert not takeover.hold(b"c", [b"m6"], True, 5.1)

@@ -232,6 +232,13 @@ def peek_call_id(frames: Sequence[Any]) -> int:
         return 0
 
 
+def peek_serializer_id(frames: Sequence[Any]) -> int:
+    """The serializer id of a message's header without decoding it (JSON_ID if unreadable):
+    what an error reply to it should use."""
+    header = frames[1] if len(frames) > 1 else b""
+    return header[2] if len(header) > 2 else JSON_ID
+
+
 def message_size(frames: Sequence[Any]) -> int:
     """Total bytes of all frames (what MAX_MESSAGE_SIZE limits)."""
     total = 0
