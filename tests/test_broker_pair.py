@@ -37,7 +37,7 @@ from conftest import (
 )
 
 import zpyro
-from zpyro import errors, security, wire
+from zpyro import announce, errors, security, wire
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -166,6 +166,27 @@ def test_one_broker_is_active_and_the_passive_one_refuses_calls_naming_it(pair: 
     )
     assert pair_state(pair.backup)["state"] == "passive"  # asking it did not wake it
     ns._pyroRelease()
+
+
+def test_announcements_come_from_the_active_broker_only(pair: Pair) -> None:
+    subs = {}
+    for role, broker in (("primary", pair.primary), ("backup", pair.backup)):
+        sub = zmq.Context.instance().socket(zmq.SUB)
+        sub.linger = 0
+        sub.subscribe(b"")
+        sub.connect(broker.pub_endpoint)
+        subs[role] = sub
+    try:
+        beats = 0
+        while beats < 4:  # a few heartbeats of the active one: the passive one beats as often
+            assert subs["primary"].poll(int(scaled(10) * 1000)), "no announcement from the primary"
+            got = announce.decode(subs["primary"].recv_multipart())
+            assert got.epoch == pair.primary.epoch
+            beats += got.kind == announce.BROKER_ALIVE
+        assert not subs["backup"].poll(0), "the passive broker announced something"
+    finally:
+        for sub in subs.values():
+            sub.close(linger=0)
 
 
 def test_names_are_on_the_passive_broker_before_register_returns(pair: Pair) -> None:
@@ -393,6 +414,18 @@ def test_nsc_takes_both_addresses_and_follows_the_active_broker(pair: Pair) -> N
     assert "via.nsc --> PYRO:n@127.0.0.1:1" in listed.stdout
     refused = nsc("--pub-port", "1234", "watch")
     assert refused.returncode == 1 and "pub_port cannot be given" in refused.stderr
+
+
+def test_a_daemon_that_reaches_the_passive_broker_first_moves_to_the_active_one(
+    pair: Pair, spawn: Any
+) -> None:
+    (worker,) = start_workers(spawn, f"{pair.backup.location},{pair.primary.location}", 1)
+    proxy = zpyro.Proxy(f"PYRO:jobs@{pair.locations}")
+    proxy._pyroTimeout = scaled(10)
+    assert proxy.whoami() == worker.pid  # served through the active primary
+    proxy._pyroRelease()
+    moved = f"moving from broker tcp://{pair.backup.location} to tcp://{pair.primary.location}"
+    assert moved in "".join(worker.spawned.output)
 
 
 def test_a_daemon_given_one_address_learns_the_other_and_follows(pair: Pair, spawn: Any) -> None:
