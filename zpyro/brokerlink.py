@@ -32,7 +32,7 @@ from . import errors, wire
 from .config import config
 from .naming import ns_location
 from .security import server_public
-from .sockets import can_read, dealer
+from .sockets import can_read, connect, dealer
 from .uri import URI, endpoint_to_location
 
 log = logging.getLogger("zpyro.brokerlink")
@@ -159,7 +159,7 @@ class BrokerLink:
         self.epoch = None  # its PONG to our READY is the first answer again
         self._last_heard = now  # a full timeout for the new one
         try:
-            self.socket.connect(endpoint)
+            connect(self.socket, endpoint)  # (an IPv6 one needs the socket told)
             self.socket.send_multipart(self.ready(), zmq.NOBLOCK)
         except zmq.ZMQError as exc:  # the next tick tries again
             log.warning("cannot reach broker %s: %s", endpoint, exc)
