@@ -164,7 +164,8 @@ def _state(role: str, ports: dict[str, int]) -> str:
     while True:
         (answer,) = failover.ask([f"127.0.0.1:{ports[role]}"])
         pair = answer.pair or {}
-        if pair.get("peer") or time.monotonic() > deadline:
+        settled = pair.get("peer") and pair.get("state") in ("active", "passive")
+        if settled or time.monotonic() > deadline:
             return str(pair.get("state"))
         time.sleep(0.05)
 

@@ -111,7 +111,8 @@ class BrokerPair:
             "role": self.role,
             "state": self.state,
             "active": self.active_location(),
-            "peer": self.star.peer_alive(now),
+            # whether it would refuse to take over now: it hears its peer, or waits for it
+            "peer": now < self.star.peer_expiry,
             "locations": self.locations().split(","),
             "pub": self.pub_location,
         }

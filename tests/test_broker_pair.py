@@ -66,14 +66,16 @@ class Pair:
     sockets: Path
     storage: Path
     extra: tuple[str, ...] = ()
+    settle: bool = True  # wait until the two have met
     primary: BrokerProcess = field(init=False)
     backup: BrokerProcess = field(init=False)
 
     def __post_init__(self) -> None:
         self.primary = self.start("primary")
         self.backup = self.start("backup")
-        self.primary.spawned.wait_for("primary now active")
-        self.backup.spawned.wait_for("backup now passive")
+        if self.settle:
+            self.primary.spawned.wait_for("primary now active")
+            self.backup.spawned.wait_for("backup now passive")
 
     def start(self, role: str, port: int = 0) -> BrokerProcess:
         me, peer = ("p", "b") if role == "primary" else ("b", "p")
@@ -187,6 +189,20 @@ def test_announcements_come_from_the_active_broker_only(pair: Pair) -> None:
     finally:
         for sub in subs.values():
             sub.close(linger=0)
+
+
+def test_a_client_of_a_pair_that_just_started_is_served_once_it_settles(
+    start_broker: Any, sockets: Path, tmp_path: Path
+) -> None:
+    """Asked before the two have met, neither broker serves yet (each waits for its peer, the
+    PONGs say so): the client waits for the pair instead of failing or waking the backup."""
+    pair = Pair(start_broker, sockets, tmp_path, settle=False)
+    ns = pair.ns()
+    ns.register("early", "PYRO:e@127.0.0.1:1")
+    assert pair_state(pair.primary)["state"] == "active"
+    pair.backup.spawned.wait_for("backup now passive")  # (it hears the active primary)
+    eventually(lambda: "early" in stored(pair.db("backup")), 10, "the backup has the name")
+    ns._pyroRelease()
 
 
 def test_names_are_on_the_passive_broker_before_register_returns(pair: Pair) -> None:

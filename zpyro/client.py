@@ -271,9 +271,7 @@ class Proxy:
         try:
             return self._pyroCall(method, args, kwargs)
         except errors.NotActiveError as exc:
-            if not self._pyroFollow(exc):
-                raise
-            return self._pyroCall(method, args, kwargs)  # it did not run: to the active one
+            return self._pyroFollowing(method, args, kwargs, exc)
         except errors.ConnectionClosedError:
             if self._pyroPaired and method in self._pyroIdempotent:
                 return self._pyroCall(method, args, kwargs)  # its broker went: the new one
@@ -331,6 +329,28 @@ class Proxy:
                 if retry:
                     raise
         return self._pyroDecode(reply, serializer)
+
+    def _pyroFollowing(
+        self,
+        method: str,
+        args: tuple[Any, ...] | list[Any],
+        kwargs: dict[str, Any],
+        refused: errors.NotActiveError,
+    ) -> Any:
+        """A broker of the pair refused the call (it did not run): call again, at the active
+        broker; while none is active yet (a pair just started), again a moment later, for up to
+        failover.failover_wait()."""
+        deadline = time.monotonic() + failover.failover_wait()
+        while self._pyroFollow(refused):
+            try:
+                return self._pyroCall(method, args, kwargs)
+            except errors.NotActiveError as again:
+                refused = again
+                if time.monotonic() >= deadline:
+                    break
+                if not refused.active:
+                    time.sleep(failover.PAUSE)
+        raise refused
 
     def _pyroFollow(self, refused: errors.NotActiveError) -> bool:
         """A broker of the pair refused a call (it is not active): drop the connection and ask
@@ -582,8 +602,9 @@ def _following(
     deliver: Deliver,
 ) -> Deliver:
     """`deliver`, for a call to a broker pair that returns at once (a future): a call a broker
-    refused as not active, or of an @idempotent method lost with its broker, is sent again once
-    (from another thread: this callback runs in the thread reading replies, under its lock)."""
+    refused as not active, one its closed connection never sent, or one of an @idempotent method
+    lost with its broker, is sent again once (from another thread: this callback runs in the
+    thread reading replies, under its lock)."""
     resend = not flags & wire.FLAG_BATCH and method in proxy._pyroIdempotent
 
     def again(refused: errors.NotActiveError | None) -> None:
@@ -596,7 +617,10 @@ def _following(
 
     def outcome(value: Any, error: BaseException | None) -> None:
         refused = error if isinstance(error, errors.NotActiveError) else None
-        if refused is None and not (resend and type(error) is errors.ConnectionClosedError):
+        again_ok = isinstance(error, StaleConnection) or (  # never sent, or may run twice
+            resend and type(error) is errors.ConnectionClosedError
+        )
+        if refused is None and not again_ok:
             deliver(value, error)
             return
         global _resender

@@ -106,7 +106,7 @@ class Connection:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._mutex:
             if self._closed is not None:
-                raise self._closed_as(self._closed)
+                raise self._not_sent()
             self._calls.check_room()
             lead = not self._leader
             if lead:
@@ -159,7 +159,7 @@ class Connection:
         wake = False
         with self._mutex:
             if self._closed is not None:
-                closed = self._closed_as(self._closed)
+                closed = self._not_sent()
             else:
                 closed = None
                 self._calls.check_room()
@@ -224,7 +224,7 @@ class Connection:
         """Send without waiting for any reply."""
         with self._mutex:
             if self._closed is not None:
-                raise self._closed_as(self._closed)
+                raise self._not_sent()
             lead = not self._leader
             if lead:
                 self._leader = True
@@ -431,9 +431,16 @@ class Connection:
         if can_read(self._monitor):
             self._drain_monitor()
         if self._closed is not None:
-            if issubclass(self._closed_as, errors.ConnectionClosedError):
-                raise StaleConnection(self._closed)
-            raise self._closed_as(self._closed)  # e.g. a refused handshake: no use retrying
+            raise self._not_sent()
+
+    def _not_sent(self) -> BaseException:
+        """The error for a call the closed connection never sent: StaleConnection, which the
+        proxy answers by sending it on a new connection -- unless the connection ended in a way
+        a new one would too (a refused handshake, say)."""
+        assert self._closed is not None
+        if issubclass(self._closed_as, errors.ConnectionClosedError):
+            return StaleConnection(self._closed)
+        return self._closed_as(self._closed)
 
     def _give_up(self, exc: BaseException) -> None:
         """Fail the calls in flight and close: the socket and what it queued are dropped."""
@@ -442,7 +449,9 @@ class Connection:
             if self._closed is None:  # first: a failed call's callback sees the connection closed
                 self._closed = str(exc)
                 self._closed_as = type(exc)
-            self._calls.fail_all(exc)
+            # calls still queued here were never sent: they may go again on a new connection
+            unsent = {wire.peek_call_id(frames) for frames in self._outbox}
+            self._calls.fail_all(exc, unsent, self._not_sent())
             self._reaper_wanted.set()  # an idle reaper ends now, not REAPER_IDLE_SECONDS later
 
     def _close_sockets(self) -> None:

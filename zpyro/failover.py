@@ -8,11 +8,12 @@ broker take over). Then, by :func:`choose`:
 
 1. the first that says it is *active* (or is no pair broker at all) is used, at once;
 2. else, once all have answered or stayed silent for ``CONNECT_TIMEOUT``, one that says it has
-   lost its peer (the primary first): the call sent to it is the client request that makes it
-   take over -- Binary Star's rule, so a passive broker takes over only when its peer is gone
-   *and* a client cannot reach an active one;
-3. else (passive brokers that still hear an active peer we cannot reach): ask again, a moment
-   later, until ``CONNECT_TIMEOUT + 2 * HEARTBEAT_TIMEOUT`` has passed, then CommunicationError;
+   lost its peer (``"peer": false``; the primary first): the call sent to it is the client
+   request that makes it take over -- Binary Star's rule, so a passive broker takes over only
+   when its peer is gone *and* a client cannot reach an active one;
+3. else (passive brokers that still hear an active peer we cannot reach, or a pair just started
+   whose brokers still wait for each other): ask again, a moment later, until
+   ``CONNECT_TIMEOUT + 2 * HEARTBEAT_TIMEOUT`` has passed, then CommunicationError;
 4. nobody answers at all: CommunicationError at once.
 
 The last broker found active is remembered per pair (process-wide) and asked first next time.
@@ -31,7 +32,7 @@ from . import errors, wire
 from .config import config
 from .connection import Connection
 
-__all__ = ["Answer", "ask", "choose", "find_active", "note_active", "failover_wait"]
+__all__ = ["Answer", "PAUSE", "ask", "choose", "find_active", "note_active", "failover_wait"]
 
 _hints: dict[tuple[str, ...], str] = {}  # a pair's addresses (sorted) -> the last active one
 _hints_lock = threading.Lock()
@@ -76,12 +77,15 @@ def _ordered(locations: Sequence[str]) -> list[str]:
     return sorted(locations, key=lambda loc: loc != hint)  # (stable: else in the order given)
 
 
+PAUSE = 0.05  # seconds between two rounds of asking a pair that has no active broker yet
+
+
 def find_active(
     locations: Sequence[str], server_key: bytes | None = None
 ) -> tuple[Answer, Connection]:
     """The broker of `locations` to talk to, and a connection to it (see the module docstring)."""
     deadline = time.monotonic() + failover_wait()
-    pause = min(0.1, max(0.02, config.HEARTBEAT_INTERVAL / 4))
+    pause = PAUSE
     while True:
         answers, conns = _ask_all(_ordered(locations), server_key)
         chosen, may_wait = choose(answers, True)
