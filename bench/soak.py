@@ -28,6 +28,7 @@ Exit status: 0 = done (quick: always, if the workload ran), 1 = the workload fai
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import json
 import os
@@ -269,7 +270,7 @@ class Target:
     def open(self) -> None:
         self.proxy = zpyro.Proxy(self.service_uri)
         self.proxy._pyroTimeout = CALL_TIMEOUT
-        self.futures = zpyro.asyncproxy(self.proxy)
+        self.futures = zpyro.asyncproxy(copy.copy(self.proxy))
 
     def close(self) -> None:
         for p in (self.proxy, self.futures):

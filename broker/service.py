@@ -18,7 +18,7 @@ import zmq
 
 from zpyro import announce, errors, wire
 from zpyro.admission import FrontDoor
-from zpyro.config import config
+from zpyro.config import NO_SIZE_LIMIT, config, size_limit
 from zpyro.dispatch import Dispatcher
 from zpyro.objects import ObjectRegistry
 from zpyro.security import (
@@ -75,7 +75,10 @@ class Broker(PairedBroker):
         host = host or config.NS_HOST
         port = config.NS_PORT if port is None else port
         pub_port = config.NS_PUB_PORT if pub_port is None else pub_port
-        self.max_message_size = max_message_size or config.MAX_MESSAGE_SIZE
+        # 0 means no limit, as in Pyro (None: config MAX_MESSAGE_SIZE)
+        self.max_message_size = size_limit(
+            config.MAX_MESSAGE_SIZE if max_message_size is None else max_message_size
+        )
         self.epoch = int.from_bytes(os.urandom(6), "big")  # new at every start
         ctx = context()
         self.router = ctx.socket(zmq.ROUTER)
@@ -87,7 +90,8 @@ class Broker(PairedBroker):
             self.router.sndhwm = 0  # forwarded calls and replies are never dropped for HWM
             self.router.rcvhwm = 0
             apply_heartbeat(self.router)
-            self.router.maxmsgsize = self.max_message_size + 65536
+            if self.max_message_size < NO_SIZE_LIMIT:
+                self.router.maxmsgsize = self.max_message_size + 65536
             self.pub.linger = 0
             keys = server_keys(curve_secret_key)
             if keys is not None:  # callers, daemons and subscribers all need our public key
@@ -134,6 +138,7 @@ class Broker(PairedBroker):
             self.max_message_size,
             config.OOB_THRESHOLD,
         )
+        self.dispatcher.compress = config.COMPRESSION
         self.pools = Pools(max_queue, config.HEARTBEAT_TIMEOUT)
         self._stopping = False
         self._closed = False
@@ -170,9 +175,8 @@ class Broker(PairedBroker):
         if meta is None:
             raise errors.DaemonError(f"unknown object {object_id!r}: no daemon serves it")
         meta = dict(meta)
-        meta["max_message_size"] = min(
-            self.max_message_size, int(meta.get("max_message_size", self.max_message_size))
-        )
+        limit = min(self.max_message_size, size_limit(int(meta.get("max_message_size", 0))))
+        meta["max_message_size"] = limit if limit < NO_SIZE_LIMIT else 0  # 0: no limit
         return meta
 
     def _registered(self) -> list[str]:

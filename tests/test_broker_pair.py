@@ -9,6 +9,7 @@ names into sqlite files the tests read directly. Heartbeats are fast (FAST_HEART
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import signal
@@ -286,7 +287,7 @@ class Callers:
     def run(self, n: int) -> None:
         proxy = zpyro.Proxy(self.uri)
         proxy._pyroTimeout = scaled(20)
-        futures = zpyro.asyncproxy(proxy)
+        futures = zpyro.asyncproxy(copy.copy(proxy))  # (asyncproxy switches its argument)
         i = 0
         try:
             while not self.stop.is_set():
@@ -402,6 +403,8 @@ def test_a_watcher_follows_the_failover_with_a_new_epoch_and_snapshot(pair: Pair
         snapshots = watcher.snapshots
         pair.primary.spawned.proc.kill()
         pair.primary.spawned.proc.wait(scaled(10))
+        ns._pyroRelease()  # (a call already on its way when the loss is seen would fail)
+        ns = pair.ns()
         ns.register("watched.after", "PYRO:w@127.0.0.1:2")  # the backup takes over here
         assert watcher.wait_for(lambda names: "watched.after" in names, scaled(15))
         assert watcher.epoch == pair.backup.epoch and watcher.snapshots > snapshots

@@ -109,11 +109,25 @@ EXPECTED = {
         r"^called slow_square\(7\); result ready\? False$",
         r"^result there within 0\.1 s\? False$",
         r"^slow_square\(7\)\.value = 49$",
-        r"^slow_square\(3\) then \+1 then str -> '10'$",
+        r"^slow_square\(3\) then \+1 then with '!' -> '10!'$",  # .value: the chain's end
+        r"^iferror handler got ZeroDivisionError$",
         r"^divide\(1, 0\) failed with ZeroDivisionError$",
         r"^  square of 5 is 25$",
         # five 0.3 s calls outstanding at once: well under the 1.5 s they take one by one
         r"^5 calls of 0\.3 s each, all outstanding at once, took 0\.\d+ s$",
+        r"^plain call again: slow_square\(4, 0\) = 16$",
+        r"^Future\(slow_square\)\.then\(x2\), delayed 0\.2 s -> 50$",
+        r"^cancelled before it ran: True$",
+        r"^its result says: future has been cancelled$",
+    ],
+    "custom_classes.py": [
+        r"^a datetime, unregistered: '2026-03-02T08:00:00\+00:00'$",
+        r"^a Meeting, unregistered: a dict with keys \['__class__', 'starts', 'subject'\]$",
+        r"^serpent: Meeting\('planning', 2026-03-02T11:30:00\+01:00\), UTC offset 1:00:00$",
+        r"^json: Meeting\('planning', 2026-03-02T11:30:00\+01:00\), UTC offset 1:00:00$",
+        r"^msgpack: Meeting\('planning', 2026-03-02T11:30:00\+01:00\), UTC offset 1:00:00$",
+        r"^a datetime, registered: datetime\.datetime\(2026, 3, 2, 8, 0, tzinfo=",
+        r"^the same moment in Amsterdam: 2026-03-02T09:00:00\+01:00$",
     ],
     "streaming.py": [
         r"^squares: \[0, 1, 4, 9, 16, 25, 36, 49, 64, 81\]$",

@@ -6,6 +6,7 @@ checked (three measurement points, a verdict per process), and that the workload
 
 from __future__ import annotations
 
+import copy
 import re
 import subprocess
 import threading
@@ -118,7 +119,7 @@ class Echo:
 def test_answered_futures_leave_no_deadline_entries_behind(served: ServedDaemon) -> None:
     proxy = zpyro.Proxy(served.register(Echo(), "echo"))
     proxy._pyroTimeout = 60.0  # a long timeout: an answered future's entry would stay a minute
-    futures = zpyro.asyncproxy(proxy)
+    futures = zpyro.asyncproxy(copy.copy(proxy))
     try:
         for _ in range(10):
             wave = [futures.echo(i) for i in range(500)]

@@ -94,7 +94,12 @@ def to_class(d: dict[str, Any]) -> Any:
 
 
 def plain_default(obj: Any) -> Any:
-    """Fallback for json/msgpack: what serpent does by itself, in plain types."""
+    """Fallback for json/msgpack: a registered class's dict (registered wins, as with serpent),
+    else what serpent does by itself, in plain types."""
+    if class_to_dict and not isinstance(obj, (set, frozenset)):
+        registered = registered_dict(obj)
+        if registered is not None:
+            return registered
     if isinstance(obj, (set, frozenset)):
         return list(obj)
     if isinstance(obj, enum.Enum):

@@ -18,7 +18,7 @@ Safety without ZMQ_IMMEDIATE: a socket monitor tracks the connection. A call in 
 connection drops fails with ``ConnectionClosedError``; a connection refused, or not made within
 ``connect_timeout``, fails the calls waiting on it with ``CommunicationError`` and the socket is
 closed, which drops what it had queued, so no call runs late after its caller gave up. A
-connection never reconnects by itself (see ``StaleConnection``): the proxy makes a new one.
+connection never reconnects by itself: the proxy makes a new one (see ``StaleConnection``).
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ class Connection:
         self._reaper_wanted = threading.Event()
         self._reaper: threading.Thread | None = None
         self._linger_ms = 0
+        self.resend_unsent = False  # see _not_sent (set for the connection to a broker pair)
 
     # -- public -----------------------------------------------------------------------------------
 
@@ -171,8 +172,7 @@ class Connection:
                     self._outbox.append(frames)
                     wake = self._wake_needed()
         if closed is not None:
-            callback(None, closed)
-            return
+            raise closed  # (as call() does: the proxy retries a StaleConnection on a new one)
         if lead:
             try:
                 self._check_closed()  # (raises before anything is registered or sent)
@@ -426,19 +426,22 @@ class Connection:
 
     def _check_closed(self) -> None:
         """As a new leader, before sending: read what the monitor said while nobody led (it
-        concerns only calls already pending). A connection that closed while nobody used it has
-        sent nothing of this call, so the proxy may try again on a new one."""
+        concerns only calls already pending). A connection refused while nobody used it has
+        sent nothing of this call (StaleConnection: the proxy tries again on a new one); one
+        that was made and is lost now fails this call with ConnectionClosedError, as in Pyro."""
         if can_read(self._monitor):
             self._drain_monitor()
         if self._closed is not None:
             raise self._not_sent()
 
     def _not_sent(self) -> BaseException:
-        """The error for a call the closed connection never sent: StaleConnection, which the
-        proxy answers by sending it on a new connection -- unless the connection ended in a way
-        a new one would too (a refused handshake, say)."""
+        """The error for a call the closed connection never sent. A connection refused before
+        any call waited: StaleConnection (the proxy sends the call on a new one). One that was
+        made and is lost: ConnectionClosedError, as in Pyro (what the daemon held for the proxy
+        is gone) -- except with `resend_unsent` (a broker pair's: the call goes to the broker
+        that took over, StaleConnection too)."""
         assert self._closed is not None
-        if issubclass(self._closed_as, errors.ConnectionClosedError):
+        if self.resend_unsent and issubclass(self._closed_as, errors.ConnectionClosedError):
             return StaleConnection(self._closed)
         return self._closed_as(self._closed)
 

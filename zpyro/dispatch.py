@@ -18,6 +18,7 @@ from typing import Any
 
 from . import context, errors, wire
 from .batch import read_calls
+from .config import NO_SIZE_LIMIT
 from .exposure import is_callback, is_private, members_of
 from .objects import ObjectRegistry
 from .serializers import BY_ID, PREFERENCE, get_serializer
@@ -51,6 +52,7 @@ class Dispatcher:
         streams: StreamRegistry | None = None,
     ) -> None:
         self.registry = registry
+        # a snapshot: changing config.SERIALIZERS_ACCEPTED later does not open a running daemon
         self.accepted_ids = frozenset(get_serializer(name).serializer_id for name in accepted)
         # in the daemon's order of preference (docs/PROTOCOL.md, "Agreeing on a serializer")
         self.accepted_names = tuple(n for n in PREFERENCE if n in accepted)
@@ -64,6 +66,7 @@ class Dispatcher:
         # layer above this one)
         self.make_proxy = make_proxy
         self.streams = streams  # None: generators are not streamed (ITER_STREAMING off)
+        self.compress = False  # zlib-compress big replies (config COMPRESSION, set by the daemon)
         # What a call that wants no reply gets back: nothing, except from a brokered daemon,
         # which tells its broker the call is done (wire.DONE) so its slot is freed.
         self.quiet_reply: Callable[[wire.Message], list[Any] | None] | None = None
@@ -78,7 +81,8 @@ class Dispatcher:
         if cls is None:
             raise errors.DaemonError(f"unknown object {object_id!r}")
         meta: dict[str, Any] = members_of(cls, self.require_expose).as_metadata()
-        meta["max_message_size"] = self.max_message_size
+        limit = self.max_message_size
+        meta["max_message_size"] = limit if limit < NO_SIZE_LIMIT else 0  # 0: no limit
         meta["serializers"] = list(self.accepted_names)  # a proxy picks one of these
         return meta
 
@@ -97,7 +101,7 @@ class Dispatcher:
         if ser_id not in self.accepted_ids:
             return self._refused_serializer(msg)
         try:
-            args, kwargs, annotations = self._unpack_call(BY_ID[ser_id], msg)
+            args, kwargs, annotations = self._unpack_call(BY_ID[ser_id], msg, self.max_message_size)
             obj = self.registry.resolve(msg.object_id, client)
             if flags & wire.FLAG_BATCH:
                 target = None
@@ -190,6 +194,11 @@ class Dispatcher:
         except Exception as exc:
             log.warning("cannot serialize the result of %s.%s: %s", msg.object_id, msg.method, exc)
             return self.error_reply(msg.call_id, exc, msg.serializer_id)
+        if self.compress and msg.flags & wire.FLAG_INFLATES and len(payload) >= wire.COMPRESS_MIN:
+            compressed = wire.compress(payload)
+            if compressed is not None:
+                payload = compressed
+                flags |= wire.FLAG_COMPRESSED
         return wire.encode(
             wire.RESULT, flags, msg.serializer_id, msg.call_id, "", "", payload, buffers
         )
@@ -286,9 +295,12 @@ class Dispatcher:
 
     @staticmethod
     def _unpack_call(
-        serializer: Any, msg: wire.Message
+        serializer: Any, msg: wire.Message, limit: int = NO_SIZE_LIMIT
     ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-        body = serializer.loads(msg.payload, msg.buffers)
+        payload = msg.payload
+        if msg.flags & wire.FLAG_COMPRESSED:  # inflated to at most `limit` bytes
+            payload = wire.decompress(payload, limit)
+        body = serializer.loads(payload, msg.buffers)
         annotations: Any = {}
         try:
             if msg.flags & wire.FLAG_ANNOTATED:

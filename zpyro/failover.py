@@ -120,6 +120,7 @@ def _ask_all(
     conns: dict[str, Connection] = {}
     for location in locations:
         conn = Connection(f"tcp://{location}", timeout, server_key)
+        conn.resend_unsent = True  # a call it never sent goes to the broker that took over
         conns[location] = conn
         call_id = conn.next_call_id()
 

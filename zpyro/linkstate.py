@@ -19,8 +19,9 @@ _HANDSHAKE_FAILED = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FA
 
 
 class StaleConnection(errors.ConnectionClosedError):
-    """The connection had closed before this call was sent: nothing of it went out, so the
-    proxy retries it once on a new connection (the caller never sees this)."""
+    """The connection was refused before any call waited on it: nothing of the call that finds
+    it went out, so the proxy retries that call once on a new connection (the caller never sees
+    this class; a connection that was made and then lost is a ConnectionClosedError)."""
 
 
 class LinkState:

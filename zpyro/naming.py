@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -85,11 +86,31 @@ def _ask(location: str | None, question: Callable[[Any], Any]) -> Any:
         return question(ns)
 
 
-def resolve(uri: str | URI) -> URI:
-    """The PYRO: URI for a PYRO:, PYRONAME: or PYROMETA: URI (the latter two ask the name server)."""
+def resolve(uri: str | URI, delay_time: float = 0.0) -> URI:
+    """The PYRO: URI for a PYRO:, PYRONAME: or PYROMETA: URI (the latter two ask the name server).
+
+    A name not (yet) registered is asked for again until `delay_time` seconds have passed
+    (default config NS_LOOKUP_DELAY, 0: no waiting), as Pyro5 does: a client started before
+    its server finds it once the server is up.
+    """
     uri = URI(uri)
     if uri.protocol == "PYRO":
         return uri
+    deadline = time.monotonic() + (delay_time or config.NS_LOOKUP_DELAY)
+    while True:
+        try:
+            return _resolve_once(uri)
+        except (errors.NamingError, errors.TimeoutError):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise
+            time.sleep(min(remaining, LOOKUP_RETRY_INTERVAL))
+
+
+LOOKUP_RETRY_INTERVAL = 0.2  # seconds between lookups of a name that is not there yet
+
+
+def _resolve_once(uri: URI) -> URI:
     if uri.protocol == "PYRONAME":
         found = _ask(uri.location, lambda ns: ns.lookup(uri.object))
         return URI(found)

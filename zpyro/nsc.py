@@ -230,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ns = _connect(args.host, args.port, args.timeout)
         return command(ns, args)
+    except errors.ProtocolError as exc:  # (a refused serializer, ...: it was reached)
+        print(f"{PROG}: {type(exc).__name__}: {exc}", file=sys.stderr)
     except errors.CommunicationError as exc:
         print(f"{PROG}: cannot reach the name server at {where}: {exc}", file=sys.stderr)
     except errors.NamingError as exc:

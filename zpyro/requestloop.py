@@ -37,7 +37,7 @@ from .security import ROUTE_KEY_MARK, client_key_of
 from .slowmethods import SlowMethods
 from .sockets import can_read, recv_frames, recv_noting, send_frames
 from .waker import Waker
-from .wire import DAEMON_OBJECT_ID
+from .wire import DAEMON_OBJECT_ID, STREAM_NEXT
 from .workers import WorkerPool
 
 log = logging.getLogger("zpyro.server")
@@ -63,8 +63,12 @@ class RequestLoop:
         release_client: Callable[[bytes], None],
         link: BrokerLink | None = None,
         curve: bool = False,
+        multiplex: bool = False,
     ) -> None:
         self.router = router
+        # Pyro's SERVERTYPE "multiplex": every call runs in the loop's thread, one at a time
+        # (no takeover, no worker pool; async def methods still run on the daemon's loop)
+        self.multiplex = multiplex
         self.dispatcher = dispatcher
         self.registry = registry
         door = FrontDoor(max_message_size, "this daemon", dispatcher.error_reply, self.reply, log)
@@ -176,7 +180,8 @@ class RequestLoop:
         if msg is None:  # answered at the door
             return None
         key = (msg.object_id, msg.method)
-        if pooled and msg.object_id == DAEMON_OBJECT_ID:  # cheap: answer right here
+        if pooled and msg.object_id == DAEMON_OBJECT_ID and msg.method != STREAM_NEXT:
+            # cheap: answer right here (not a stream fetch: it may wait for the next item)
             reply = self._handle(ident, msg)
             if reply is not None:
                 self.reply(ident, reply)
@@ -184,6 +189,8 @@ class RequestLoop:
         pool = self._to_pool.get(key)
         if pool is None:  # first call of this method
             pool = self._slow.first_call(key)
+        if self.multiplex and not pooled:
+            pool = False
         if pooled or pool:
             if not self._pool.submit(self._run_pooled, ident, msg, not pooled):
                 busy = errors.DaemonError("daemon busy: too many calls waiting for a worker")
@@ -250,8 +257,8 @@ class RequestLoop:
                 if seen != self._inline_seq:
                     seen = self._inline_seq
                     continue
-                if self._taken_over >= self._max_threads:
-                    continue  # every thread is busy in a long call: the pool is exhausted
+                if self._taken_over >= self._max_threads or self.multiplex:
+                    continue  # every thread is busy in a long call (or one at a time it is)
                 self._owner = me
                 self._inline_active = False
                 self._taken_over += 1

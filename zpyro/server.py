@@ -18,7 +18,7 @@ import zmq
 from . import errors
 from .brokerlink import BrokerLink
 from .client import Proxy
-from .config import config
+from .config import NO_SIZE_LIMIT, config, size_limit
 from .coroutines import Coroutines
 from .daemonobject import DaemonObject
 from .dispatch import Dispatcher
@@ -56,8 +56,13 @@ class Daemon:
         # CURVE (zpyro.security): a key pair makes this daemon accept only CURVE clients
         self._curve_keys = None if broker else server_keys(curve_secret_key)
         self._curve_allowed = curve_allowed_clients
-        self.max_message_size = max_message_size or config.MAX_MESSAGE_SIZE
-        accepted = serializers_accepted or config.SERIALIZERS_ACCEPTED
+        # 0 means no limit, as in Pyro (None: config MAX_MESSAGE_SIZE)
+        self.max_message_size = size_limit(
+            config.MAX_MESSAGE_SIZE if max_message_size is None else max_message_size
+        )
+        accepted = set(
+            config.SERIALIZERS_ACCEPTED if serializers_accepted is None else serializers_accepted
+        )
         self.registry = ObjectRegistry()
         streams = None
         if config.ITER_STREAMING:
@@ -74,6 +79,7 @@ class Daemon:
             streams=streams,
         )
         self.dispatcher.defer = self._coroutines.defer
+        self.dispatcher.compress = config.COMPRESSION
         size = threadpool_size or config.THREADPOOL_SIZE
         self._link: BrokerLink | None = None
         self._listed: set[str] = set()  # brokered: object ids to name in the name server
@@ -114,6 +120,7 @@ class Daemon:
             self.release_client,
             self._link,
             curve=self._curve_keys is not None,
+            multiplex=config.SERVERTYPE == "multiplex",
         )
 
     # -- setup ----------------------------------------------------------------------------------
@@ -125,7 +132,7 @@ class Daemon:
         sock.linger = 0
         sock.router_mandatory = 1  # a reply to a vanished client raises instead of vanishing
         apply_heartbeat(sock)
-        if self.max_message_size < 2**62:
+        if self.max_message_size < NO_SIZE_LIMIT:
             # Single frames far over the limit are refused by libzmq itself (it drops the
             # connection, which the proxy reports as ConnectionClosedError); anything up to the
             # limit is received and checked at the front door, with an error reply.

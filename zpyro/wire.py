@@ -24,10 +24,11 @@ the property method names, serializer ids): every other module takes them from h
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import ProtocolError
+from .errors import MessageTooLargeError, ProtocolError
 
 VERSION = 1
 SIGNATURE = b"ZPY" + bytes([VERSION])
@@ -63,13 +64,15 @@ FLAG_META = 0x02  # CALL: also send the object's metadata; RESULT: payload = [va
 FLAG_BATCH = 0x04  # CALL: one arg, [count, methods, arity, args, kwargs]; RESULT: [values, error]
 FLAG_ANNOTATED = 0x08  # CALL: payload has a 3rd item, annotations; RESULT: payload = [value, ann.]
 FLAG_STREAM = 0x10  # RESULT: the value is a stream: payload = [stream_id, items, finished, error]
+FLAG_COMPRESSED = 0x20  # CALL, RESULT: the payload frame is zlib-compressed (buffers are not)
+FLAG_INFLATES = 0x40  # CALL: the caller takes a compressed RESULT (a daemon compresses only then)
 
 # The flags each kind may carry. A receiver refuses any other bit (and a nonzero reserved byte)
 # with ProtocolError: every flag changes how the payload is read, so a bit it does not know
 # would make it misread the message silently (docs/PROTOCOL.md, "Flags").
 ALLOWED_FLAGS = {
-    CALL: FLAG_ONEWAY | FLAG_META | FLAG_BATCH | FLAG_ANNOTATED,
-    RESULT: FLAG_META | FLAG_BATCH | FLAG_ANNOTATED | FLAG_STREAM,
+    CALL: FLAG_ONEWAY | FLAG_META | FLAG_BATCH | FLAG_ANNOTATED | FLAG_COMPRESSED | FLAG_INFLATES,
+    RESULT: FLAG_META | FLAG_BATCH | FLAG_ANNOTATED | FLAG_STREAM | FLAG_COMPRESSED,
 }
 # decode checks kind, flags and reserved byte with one test: per kind byte, the bits of
 # (0x10000 | reserved << 8 | flags) that must be 0 (for a kind that does not exist, all of them)
@@ -97,6 +100,8 @@ DAEMON_OBJECT_ID = "Pyro.Daemon"  # every daemon's own object (metadata, ping, s
 NAMESERVER_ID = "Pyro.NameServer"  # the name server's object id (served by the broker)
 GETATTR = "__getattr__"  # method names a proxy uses to read and write exposed properties
 SETATTR = "__setattr__"
+STREAM_NEXT = "stream_next"  # Pyro.Daemon's methods a proxy fetches stream chunks with
+STREAM_CLOSE = "stream_close"
 
 # Serializer ids (the header's serializer byte); zpyro.serializers implements them.
 SERPENT_ID = 1
@@ -246,6 +251,30 @@ def message_size(frames: Sequence[Any]) -> int:
         # bytes: len; zmq.Frame, memoryview, array...: the buffer's size in bytes, not items
         total += len(f) if isinstance(f, bytes) else memoryview(f).nbytes
     return total
+
+
+COMPRESS_MIN = 1024  # payloads smaller than this are never worth compressing
+
+
+def compress(payload: Any) -> bytes | None:
+    """The payload zlib-compressed (FLAG_COMPRESSED), or None when that does not make it smaller."""
+    packed = zlib.compress(payload, 6)
+    return packed if len(packed) < len(payload) else None
+
+
+def decompress(payload: Any, limit: int) -> bytes:
+    """Inflate a FLAG_COMPRESSED payload, never to more than `limit` bytes (a small compressed
+    payload must not be able to claim gigabytes of memory)."""
+    inflater = zlib.decompressobj()
+    try:
+        data = inflater.decompress(_as_bytes(payload), limit)
+    except zlib.error as exc:
+        raise ProtocolError(f"compressed payload is corrupt: {exc}") from None
+    if inflater.unconsumed_tail:
+        raise MessageTooLargeError(f"compressed payload inflates to more than {limit} bytes")
+    if not inflater.eof:
+        raise ProtocolError("compressed payload is truncated")
+    return data
 
 
 def _as_bytes(frame: Any) -> bytes:

@@ -165,7 +165,12 @@ def frames_vectors() -> dict[str, Any]:
         ("kind 0", [sig, header_with(b0=0), payload], "kind", 7),
         ("kind 9", [sig, header_with(b0=9), payload], "kind", 7),
         ("kind 255", [sig, header_with(b0=255), payload], "kind", 7),
-        ("reserved flag 0x20 on CALL", [sig, header_with(b1=0x20), payload], "flags", 7),
+        (
+            "INFLATES flag on a RESULT",
+            [sig, header_with(b0=wire.RESULT, b1=wire.FLAG_INFLATES), payload],
+            "flags",
+            7,
+        ),
         ("reserved flag 0x80 on CALL", [sig, header_with(b1=0x80), payload], "flags", 7),
         ("STREAM flag on a CALL", [sig, header_with(b1=wire.FLAG_STREAM), payload], "flags", 7),
         (
