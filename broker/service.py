@@ -49,10 +49,12 @@ from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, NAMESERVER_ID
 
 from .announcer import Announcer
 from .nameserver import NameServer
+from .pair import BrokerPair
+from .paired import PairedBroker, Takeover
 from .pools import AttachedDaemon, Call, Pool, Pools
 from .registry import Registry, check_name
 from .status import BrokerDaemonObject
-from .storage import open_storage
+from .storage import default_storage_spec, open_storage
 from .waiting import Waiting
 
 log = logging.getLogger("zpyro.broker")
@@ -62,13 +64,13 @@ _NOBLOCK = int(zmq.NOBLOCK)
 RECV_BATCH = 256  # messages taken per poll before timers are looked at again
 
 
-class Broker:
+class Broker(PairedBroker):
     def __init__(
         self,
         host: str | None = None,
         port: int | None = None,
         pub_port: int | None = None,
-        storage: str = "memory",
+        storage: str | None = "memory",
         max_queue: int | None = None,
         max_message_size: int | None = None,
         curve_secret_key: str | None = None,
@@ -76,6 +78,9 @@ class Broker:
         unixsocket: str | None = None,
         nathost: str | None = None,
         natport: int | None = None,
+        pair_role: str | None = None,
+        pair_peer: str | None = None,
+        pair_listen: str | None = None,
     ) -> None:
         """Bind and set up (``run`` serves). `unixsocket`: the ROUTER on ``ipc://PATH`` and the
         PUB on ``ipc://PATH.pub`` instead of tcp. `nathost`/`natport`: the address put in URIs
@@ -128,14 +133,15 @@ class Broker:
             raise ValueError("nathost is for tcp: a unix socket is reached by its path")
         if nathost:
             self.nat_location = host_port(nathost, natport or self.location.rsplit(":", 1)[1])
-        self.storage_spec = storage
-        try:
+        try:  # None: the default file, named after the port actually bound (port 0: a free one)
+            storage = storage or default_storage_spec(int(self.location.rsplit(":", 1)[1]))
             self.storage = open_storage(storage)
         except Exception:
             self.router.close(linger=0)
             self.pub.close(linger=0)
             self._waker.close()
             raise
+        self.storage_spec = storage
         self._loop_thread: int | None = None  # the thread that serves (the last one that did)
         self._next_tick = 0.0
         self._next_flush = 0.0
@@ -176,6 +182,26 @@ class Broker:
         self._stopping = False
         self._closed = False
         self._last_key: bytes | None = None  # CURVE key of the message being handled
+        self._on_caller = self._from_caller  # a broker of a pair that is not active: refuses
+        self.pair: BrokerPair | None = None
+        self._takeover = Takeover(self.max_queue)
+        if pair_role is not None:
+            listen = pair_listen or tcp_endpoint(host, port + 2 if port else 0)
+            try:
+                self._join_pair(pair_role, pair_peer, listen, keys)
+            except BaseException:
+                self.close()
+                raise
+            self._on_caller = self._from_caller_inactive
+            self.announcer.muted = True  # announcements come from the active broker only
+        self._admit = FrontDoor(
+            self.max_message_size,
+            "the broker",
+            self.dispatcher.error_reply,
+            self._reply,
+            log,
+            pong=self._pong if self.pair is not None else None,
+        ).admit
 
     @property
     def uri(self) -> str:
@@ -206,9 +232,10 @@ class Broker:
         return {"epoch": self.epoch, **self.pools.describe(time.monotonic())}
 
     def _info(self) -> str:
+        pair = "" if self.pair is None else f", {self.pair.role} of a pair, {self.pair.state}"
         return (
-            f"zpyro broker at {self.location}, epoch {self.epoch}: {len(self.pools.daemons)} "
-            f"daemons, {len(self.pools.pools)} pooled objects"
+            f"zpyro broker at {self.location}, epoch {self.epoch}{pair}: "
+            f"{len(self.pools.daemons)} daemons, {len(self.pools.pools)} pooled objects"
         )
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -220,6 +247,9 @@ class Broker:
         poller.register(self.router, zmq.POLLIN)
         poller.register(self._waker.fileno(), zmq.POLLIN)
         self._loop_thread = threading.get_ident()
+        pair_inbox = None if self.pair is None else self.pair.link.inbox
+        if pair_inbox is not None:  # the pair's own socket: never behind queued calls
+            poller.register(pair_inbox, zmq.POLLIN)
         while not self._stopping and (loop_condition is None or loop_condition()):
             now = time.monotonic()
             self._timers(now)
@@ -231,6 +261,8 @@ class Broker:
                 self._receive(RECV_BATCH)
             if self._waker.fileno() in ready:
                 self._waker.drain()
+            if pair_inbox is not None and pair_inbox in ready:
+                self._pair_messages()
             self._wake_waiting()
 
     def serve_ready(self) -> None:
@@ -242,7 +274,16 @@ class Broker:
         while self._receive(RECV_BATCH) == RECV_BATCH or self._readable():
             pass
         self._waker.drain()
+        if self.pair is not None:
+            self._pair_messages()
         self._wake_waiting()
+
+    def _pair_messages(self) -> None:
+        assert self.pair is not None
+        try:
+            self.pair.on_messages(time.monotonic())
+        except Exception:
+            log.exception("error handling a message from the pair's peer")
 
     def _readable(self) -> bool:
         """More has arrived on the ROUTER (asked, not waited for)."""
@@ -250,8 +291,10 @@ class Broker:
 
     @property
     def sockets(self) -> list[Any]:
-        """What another loop polls for this broker: the ROUTER and the waker's fd."""
-        return [self.router, self._waker.fileno()]
+        """What another loop polls for this broker: the ROUTER, the waker's fd (and the pair's
+        socket)."""
+        pair = [] if self.pair is None else [self.pair.link.inbox]
+        return [self.router, self._waker.fileno(), *pair]
 
     def _timers(self, now: float) -> None:
         if now >= self._next_tick:
@@ -324,6 +367,8 @@ class Broker:
             return
         self._closed = True
         self.waiting.close(errors.ConnectionClosedError("the name server stopped"))
+        if self.pair is not None:
+            self.pair.close()
         self.storage.close()
         self.router.close(linger=0)
         self.pub.close(linger=0)
@@ -331,6 +376,10 @@ class Broker:
 
     def _tick(self, now: float) -> None:
         self.announcer.alive()
+        if self.pair is not None:
+            self.pair.tick(now)
+            for client, body in self._takeover.expired(now):
+                self._from_caller(client, body)  # no daemon came for it: answered as usual
         for ident in self.pools.expired(now):
             log.warning(
                 "daemon %s silent for over %.1f s: declared dead",
@@ -343,7 +392,7 @@ class Broker:
 
     def _on_message(self, frames: list[bytes]) -> None:
         if len(frames) >= 2 and frames[1] == wire.SIGNATURE:
-            self._from_caller(frames[0], frames[1:])
+            self._on_caller(frames[0], frames[1:])
         elif len(frames) >= 4 and frames[2] == wire.SIGNATURE:
             self._from_daemon(frames[0], frames[1], frames[2:])
         else:
@@ -366,8 +415,11 @@ class Broker:
             self.pools.sessions.release(route)
             self.credit.forget(client)
         if msg.object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID):
-            reply = self.dispatcher.handle(client, msg)
-            if isinstance(reply, list):
+            handled = self.dispatcher.handle(client, msg)
+            reply = handled if isinstance(handled, list) else None
+            if self.pair is not None and self._held_by_pair(client, body, msg, reply):
+                return
+            if reply is not None:
                 self._send([client, *reply])
             return
         oneway = bool(msg.flags & wire.FLAG_ONEWAY) and not msg.flags & wire.FLAG_META
@@ -384,6 +436,9 @@ class Broker:
         try:
             daemon = self.pools.submit(call)
         except errors.ZPyroError as exc:
+            unserved = msg.object_id not in self.pools.pools
+            if self._takeover.hold(client, body, unserved, time.monotonic()):
+                return  # just took over: its daemons may not have come yet
             what = f"call {msg.object_id}.{msg.method} from {client.hex()}"
             self._refusals.refused(time.monotonic(), what, exc)
             self._fail(call, exc)
@@ -410,8 +465,7 @@ class Broker:
             return
         if kind == wire.PING:
             known = self.pools.seen(ident, now)
-            pong = {"epoch": self.epoch, "known": known}
-            self._control(ident, wire.PONG, pong)
+            self._control(ident, wire.PONG, self._daemon_pong(known, now))
         elif kind == wire.READY:
             self._attach(ident, body, now)
         elif kind == wire.BYE:
@@ -449,7 +503,7 @@ class Broker:
             try:
                 self.nameserver.add_lease(
                     object_id,
-                    f"PYRO:{object_id}@{self.advertised}",
+                    f"PYRO:{object_id}@{self.lease_location}",
                     daemon.tags.get(object_id, frozenset()),
                 )
             except errors.ZPyroError as exc:  # e.g. an id that is no valid name: still routable
@@ -469,10 +523,12 @@ class Broker:
                 announce.DAEMON_JOINED,
                 {"daemon": ident.hex(), "names": sorted(objects), "capacity": daemon.capacity},
             )
-        self._control(ident, wire.PONG, {"epoch": self.epoch, "known": True})
+        self._control(ident, wire.PONG, self._daemon_pong(True, now))
         del opened  # pools opened need nothing more: their first calls simply arrive
         for queued in self.pools.fill(ident):
             self._forward(ident, queued)
+        for client, held in self._takeover.release():
+            self._from_caller(client, held)  # calls that waited for a pool after a takeover
 
     def _drop_daemon(self, ident: bytes, reason: str) -> None:
         daemon, closed, orphans = self.pools.detach(ident, f"went away ({reason})")
@@ -548,13 +604,13 @@ class Broker:
         old proxy's) can only be logged."""
         caller = self._caller(call.client)
         if not call.oneway:
-            self._error_to(caller, call.call_id, exc, _serializer_id(call.frames))
+            self._error_to(caller, call.call_id, exc, wire.peek_serializer_id(call.frames))
             return
         log.warning("oneway call %s.%s failed: %s", call.object_id, call.method, exc)
         if call.credited:
             told = type(exc)(f"oneway call {call.object_id}.{call.method}: {exc}")
             notice = self.dispatcher.error_reply(
-                call.call_id, told, _serializer_id(call.frames), wire.FLAG_ONEWAY
+                call.call_id, told, wire.peek_serializer_id(call.frames), wire.FLAG_ONEWAY
             )
             self._send([caller, *notice])
             self._credit_back(call)
@@ -602,11 +658,6 @@ def _no_waiting_in_batches(coro: Coroutine[Any, Any, Any]) -> Any:
     """A lookup that would wait, inside a batch: the broker never blocks its loop for one."""
     coro.close()
     raise errors.NamingError("a lookup with delay_time cannot wait inside a batch")
-
-
-def _serializer_id(frames: list[Any]) -> int:
-    header = frames[1]
-    return header[2] if len(header) > 2 else JSON_ID
 
 
 def _why_bad(body: list[bytes]) -> errors.ProtocolError:

@@ -6,9 +6,10 @@
      ├── CommunicationError
      │    ├── ConnectionClosedError
      │    ├── TimeoutError          (also subclasses builtins.TimeoutError)
-     │    └── ProtocolError
-     │         ├── SerializeError
-     │         └── MessageTooLargeError
+     │    ├── ProtocolError
+     │    │    ├── SerializeError
+     │    │    └── MessageTooLargeError
+     │    └── NotActiveError        (.active: "host:port" of the broker that is, or "")
      ├── NamingError
      ├── DaemonError
      ├── SecurityError
@@ -39,6 +40,7 @@ __all__ = [
     "ConnectionClosedError",
     "TimeoutError",
     "ProtocolError",
+    "NotActiveError",
     "NamingError",
     "DaemonError",
     "SecurityError",
@@ -79,6 +81,21 @@ class ProtocolError(CommunicationError):
     """The peer sent something that does not follow the protocol."""
 
 
+class NotActiveError(CommunicationError):
+    """A broker of a pair that is not the active one refused the call, which did not run.
+
+    `active` is the location (``host:port``) of the active broker when the refusing one knows it,
+    else ``""``. Proxies of a pair's URI (``PYRO:obj@h1:p1,h2:p2``) follow it by themselves.
+    """
+
+    def __init__(self, message: str = "", active: str = "") -> None:
+        super().__init__(message, active)  # both in args: they travel, and are rebuilt, as data
+        self.active = active
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class NamingError(ZPyroError):
     """A name-server lookup or registration failed."""
 
@@ -116,6 +133,7 @@ _OWN_CLASSES: dict[str, type[BaseException]] = {
         ConnectionClosedError,
         TimeoutError,
         ProtocolError,
+        NotActiveError,
         NamingError,
         DaemonError,
         SecurityError,
