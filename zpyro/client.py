@@ -499,7 +499,7 @@ class Proxy:
                 raise notice
         serializer = self.__serializer
         if serializer is None or serializer.name != self._pyroSerializer:
-            serializer = self.__serializer = self._pyroAcceptedSerializer()
+            serializer = self.__serializer = self._pyroAcceptedSerializer(conn)
         annotations = self._pyroCallAnnotations()
         if annotations:
             flags |= wire.FLAG_ANNOTATED
@@ -558,11 +558,18 @@ class Proxy:
                 )
         return conn, frames, call_id, serializer, oneway
 
-    def _pyroAcceptedSerializer(self) -> Any:
+    def _pyroAcceptedSerializer(self, conn: Any) -> Any:
         """The Serializer for _pyroSerializer, if the daemon accepts it: a refused one fails the
         call before it is sent, never silently (a oneway call would get no error back)."""
         serializer = get_serializer(self._pyroSerializer)
         accepted = self._pyroAccepted
+        if accepted is not None and serializer.name not in accepted and self._pyroMetaFromCache:
+            # the list is from the metadata cache: another daemon may listen at this address
+            # now (a reused port): ask this one before refusing
+            with self.__lock:
+                self._pyroFetchMetadata(conn)
+            serializer = get_serializer(self._pyroSerializer)
+            accepted = self._pyroAccepted
         if accepted is not None and serializer.name not in accepted:
             raise errors.SerializeError(
                 f"{self._pyroTarget} does not accept serializer {serializer.name} "
