@@ -7,7 +7,11 @@ returns is announced as ``name.registered`` / ``name.removed``, inside the same 
 ``snapshot()`` is exactly the state after announcement ``seq``).
 
 Only the methods of the table in docs/BROKER.md are exposed; ``add_lease`` / ``drop_lease`` are
-for the broker itself (pooled names of brokered daemons) and are not reachable remotely.
+for the broker itself (pooled names of brokered daemons) and are not reachable remotely, and so
+are ``records`` / ``merge`` / ``purge`` and ``on_change``, through which a broker pair keeps the
+names registered by hand the same on both brokers (``broker/replica.py``): every stored change
+is stamped, handed to ``on_change`` (the pair sends it to the peer), and a removal leaves a
+tombstone while ``keep_tombstones`` is set.
 
 ``lookup`` and ``yplookup`` take Pyro5's ``delay_time``: when the name is not there yet, a remote
 call becomes a coroutine the broker parks until the names change (``broker/waiting.py``); a
@@ -20,7 +24,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from zpyro import announce
@@ -31,6 +35,7 @@ from zpyro.uri import URI
 from zpyro.wire import NAMESERVER_ID, NAMESERVER_TAGS
 
 from .registry import Entry, Registry, check_metadata, check_name, check_uri
+from .replica import Record, StampClock, merge
 from .storage import Storage, StorageError
 from .waiting import NameChange
 
@@ -67,6 +72,12 @@ class NameServer:
         self._clock = clock
         self.uri = check_uri(self_uri)
         self.name = URI(self.uri).object  # never removed by remove(): Pyro's habit
+        # broker pair: called with each stored change, inside the lock (None: no peer)
+        self.on_change: Callable[[dict[str, Record]], None] | None = None
+        self.keep_tombstones = False  # a pair: a removal leaves a tombstone for the peer
+        self._stamps = StampClock(
+            last=max((r.stamp for r in storage.records().values()), default=0)
+        )
         for name, (uri, tags) in storage.load().items():
             try:
                 registry.register(name, uri, tags)
@@ -83,7 +94,7 @@ class NameServer:
             before = self._registry.get(name)
             if safe and before is not None:
                 raise NamingError(f"name already registered: {name}")
-            self._write(self._storage.put, name, text, tags)
+            self._store(name, text, tags)
             self._registry.register(name, text, tags)
             self._announce_change(name, before)
 
@@ -145,7 +156,7 @@ class NameServer:
         with self._lock:
             before = self._registry.lookup(name)
             if not before.lease:  # a lease's tags live in memory only, like the lease
-                self._write(self._storage.put, name, before.uri, tags)
+                self._store(name, before.uri, tags)
             self._registry.set_metadata(name, tags)
             self._announce_change(name, before)
 
@@ -157,8 +168,13 @@ class NameServer:
         with self._lock:
             names = [n for n in self._registry.matching(name, prefix, regex) if n != self.name]
             stored = [n for n in names if self._registry.stored(n) is not None]
-            if stored:
+            if stored and self.keep_tombstones:
+                stamp = self._stamps.stamp()
+                self._write(self._storage.tombstone, stored, stamp)
+                self._replicate({n: Record.tombstone(stamp) for n in stored})
+            elif stored:
                 self._write(self._storage.delete, stored)
+                self._replicate({n: Record.tombstone(self._stamps.stamp()) for n in stored})
             self._registry.discard(names)
             if names:
                 self._changed.notify_all()
@@ -235,7 +251,49 @@ class NameServer:
             if good(answer):
                 return answer
 
+    # -- for a broker pair (not exposed) -----------------------------------------------------------
+
+    def records(self) -> dict[str, Record]:
+        """Every stored name and tombstone, stamped (what the peer gets when the two meet)."""
+        with self._lock:
+            return self._storage.records()
+
+    def merge(self, theirs: Mapping[str, Record]) -> dict[str, Record]:
+        """Take the peer's records where they win over ours (``replica.merge``): stored, then
+        shown to lookups and announced. Tombstones that win remove the name here and are not
+        kept (only the side that removed a name keeps its tombstone). Returns what won."""
+        with self._lock:
+            for record in theirs.values():
+                self._stamps.observe(record.stamp)
+            won = merge(self._storage.records(), theirs)
+            if not won:
+                return won
+            live = {n: r for n, r in won.items() if not r.deleted}
+            self._storage.apply(live, [n for n, r in won.items() if r.deleted])
+            for name, record in won.items():
+                before = self._registry.get(name)
+                if record.deleted:
+                    self._registry.unstore(name)
+                else:
+                    self._registry.register(name, record.uri, record.metadata)
+                self._announce_change(name, before)
+            return won
+
+    def purge(self, tombstones: Mapping[str, int]) -> None:
+        """The peer has these removals: forget their tombstones (unless a name came back)."""
+        with self._lock:
+            self._storage.purge(tombstones)
+
     # -- helpers ---------------------------------------------------------------------------------
+
+    def _store(self, name: str, uri: str, tags: frozenset[str]) -> None:
+        stamp = self._stamps.stamp()
+        self._write(self._storage.put, name, uri, tags, stamp)
+        self._replicate({name: Record.live(uri, tags, stamp)})
+
+    def _replicate(self, records: dict[str, Record]) -> None:
+        if self.on_change is not None:
+            self.on_change(records)
 
     def _write(self, change: Any, *args: Any) -> None:
         try:

@@ -50,10 +50,12 @@ from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, NAMESERVER_ID, RELEASE_SESSION
 from .announcer import Announcer
 from .callers import Callers, replay_frames
 from .nameserver import NameServer
+from .pair import BrokerPair
+from .paired import PairedBroker, Takeover
 from .pools import AttachedDaemon, Call, Pool, Pools
 from .registry import Registry, check_name
 from .status import BrokerDaemonObject
-from .storage import open_storage
+from .storage import default_storage_spec, open_storage
 from .waiting import Waiting
 
 log = logging.getLogger("zpyro.broker")
@@ -62,13 +64,13 @@ BIG_FRAME = 65536  # frames from this size on are sent without a copy
 RECV_BATCH = 256  # messages taken per poll before timers are looked at again
 
 
-class Broker:
+class Broker(PairedBroker):
     def __init__(
         self,
         host: str | None = None,
         port: int | None = None,
         pub_port: int | None = None,
-        storage: str = "memory",
+        storage: str | None = "memory",
         max_queue: int | None = None,
         max_message_size: int | None = None,
         curve_secret_key: str | None = None,
@@ -76,6 +78,9 @@ class Broker:
         unixsocket: str | None = None,
         nathost: str | None = None,
         natport: int | None = None,
+        pair_role: str | None = None,
+        pair_peer: str | None = None,
+        pair_listen: str | None = None,
     ) -> None:
         """Bind and set up (``run`` serves). `unixsocket`: the ROUTER on ``ipc://PATH`` and the
         PUB on ``ipc://PATH.pub`` instead of tcp. `nathost`/`natport`: the address put in URIs
@@ -128,14 +133,15 @@ class Broker:
             raise ValueError("nathost is for tcp: a unix socket is reached by its path")
         if nathost:
             self.nat_location = host_port(nathost, natport or self.location.rsplit(":", 1)[1])
-        self.storage_spec = storage
-        try:
+        try:  # None: the default file, named after the port actually bound (port 0: a free one)
+            storage = storage or default_storage_spec(int(self.location.rsplit(":", 1)[1]))
             self.storage = open_storage(storage)
         except Exception:
             self.router.close(linger=0)
             self.pub.close(linger=0)
             self._waker.close()
             raise
+        self.storage_spec = storage
         self._loop_thread: int | None = None  # the thread that serves (the last one that did)
         self._next_tick = 0.0
         self._next_flush = 0.0
@@ -185,6 +191,26 @@ class Broker:
         self._stopping = False
         self._closed = False
         self._last_key: bytes | None = None  # CURVE key of the message being handled
+        self._on_caller = self._from_caller  # a broker of a pair that is not active: refuses
+        self.pair: BrokerPair | None = None
+        self._takeover = Takeover(self.max_queue)
+        if pair_role is not None:
+            listen = pair_listen or tcp_endpoint(host, port + 2 if port else 0)
+            try:
+                self._join_pair(pair_role, pair_peer, listen, keys)
+            except BaseException:
+                self.close()
+                raise
+            self._on_caller = self._from_caller_inactive
+            self.announcer.muted = True  # announcements come from the active broker only
+        self._admit = FrontDoor(
+            self.max_message_size,
+            "the broker",
+            self.dispatcher.error_reply,
+            self._reply,
+            log,
+            pong=self._pong if self.pair is not None else None,
+        ).admit
 
     @property
     def uri(self) -> str:
@@ -215,9 +241,10 @@ class Broker:
         return {"epoch": self.epoch, **self.pools.describe(time.monotonic())}
 
     def _info(self) -> str:
+        pair = "" if self.pair is None else f", {self.pair.role} of a pair, {self.pair.state}"
         return (
-            f"zpyro broker at {self.location}, epoch {self.epoch}: {len(self.pools.daemons)} "
-            f"daemons, {len(self.pools.pools)} pooled objects"
+            f"zpyro broker at {self.location}, epoch {self.epoch}{pair}: "
+            f"{len(self.pools.daemons)} daemons, {len(self.pools.pools)} pooled objects"
         )
 
     # -- the loop ---------------------------------------------------------------------------------
@@ -230,6 +257,9 @@ class Broker:
         poller.register(self._waker.fileno(), zmq.POLLIN)
         poller.register(self.callers.monitor, zmq.POLLIN)
         self._loop_thread = threading.get_ident()
+        pair_inbox = None if self.pair is None else self.pair.link.inbox
+        if pair_inbox is not None:  # the pair's own socket: never behind queued calls
+            poller.register(pair_inbox, zmq.POLLIN)
         while not self._stopping and (loop_condition is None or loop_condition()):
             now = time.monotonic()
             self._timers(now)
@@ -243,6 +273,8 @@ class Broker:
                 self._waker.drain()
             if self.callers.monitor in ready:
                 self.callers.departed(self.callers.gone())
+            if pair_inbox is not None and pair_inbox in ready:
+                self._pair_messages()
             self._wake_waiting()
 
     def serve_ready(self) -> None:
@@ -254,9 +286,18 @@ class Broker:
         while self._receive(RECV_BATCH) == RECV_BATCH or self._readable():
             pass
         self._waker.drain()
+        if self.pair is not None:
+            self._pair_messages()
         # drained at every turn: an unread monitor that fills up stalls libzmq's I/O thread
         self.callers.departed(self.callers.gone())
         self._wake_waiting()
+
+    def _pair_messages(self) -> None:
+        assert self.pair is not None
+        try:
+            self.pair.on_messages(time.monotonic())
+        except Exception:
+            log.exception("error handling a message from the pair's peer")
 
     def _readable(self) -> bool:
         """More has arrived on the ROUTER (asked, not waited for)."""
@@ -264,9 +305,10 @@ class Broker:
 
     @property
     def sockets(self) -> list[Any]:
-        """What another loop polls for this broker: the ROUTER, the waker's fd and the monitor
-        that tells callers gone."""
-        return [self.router, self._waker.fileno(), self.callers.monitor]
+        """What another loop polls for this broker: the ROUTER, the waker's fd, the monitor that
+        tells callers gone (and the pair's socket)."""
+        pair = [] if self.pair is None else [self.pair.link.inbox]
+        return [self.router, self._waker.fileno(), self.callers.monitor, *pair]
 
     def _timers(self, now: float) -> None:
         if now >= self._next_tick:
@@ -340,6 +382,8 @@ class Broker:
             return
         self._closed = True
         self.waiting.close(errors.ConnectionClosedError("the name server stopped"))
+        if self.pair is not None:
+            self.pair.close()
         self.storage.close()
         self.callers.close()  # the monitor stops before its socket closes
         self.router.close(linger=0)
@@ -348,6 +392,10 @@ class Broker:
 
     def _tick(self, now: float) -> None:
         self.announcer.alive()
+        if self.pair is not None:
+            self.pair.tick(now)
+            for client, body in self._takeover.expired(now):
+                self._from_caller(client, body)  # no daemon came for it: answered as usual
         for ident in self.pools.expired(now):
             log.warning(
                 "daemon %s silent for over %.1f s: declared dead",
@@ -360,7 +408,7 @@ class Broker:
 
     def _on_message(self, frames: list[bytes]) -> None:
         if len(frames) >= 2 and frames[1] == wire.SIGNATURE:
-            self._from_caller(frames[0], frames[1:])
+            self._on_caller(frames[0], frames[1:])
         elif len(frames) >= 4 and frames[2] == wire.SIGNATURE:
             self._from_daemon(frames[0], frames[1], frames[2:])
         else:
@@ -380,8 +428,11 @@ class Broker:
             # the proxy is gone: every daemon drops the session instances and streams it held
             self.callers.release(self._route(client))
         if msg.object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID):
-            reply = self.dispatcher.handle(client, msg)
-            if isinstance(reply, list):
+            handled = self.dispatcher.handle(client, msg)
+            reply = handled if isinstance(handled, list) else None
+            if self.pair is not None and self._held_by_pair(client, body, msg, reply):
+                return
+            if reply is not None:
                 self._send([client, *reply])
             return
         self._submit(client, body, msg)
@@ -397,6 +448,8 @@ class Broker:
             self.callers.handshakes.remember(route, replay_frames(body, msg), msg.call_id)
             self._submit(client, body, msg)
             return
+        if meta is None and not own and self._takeover.hold(client, body, True, time.monotonic()):
+            return  # just took over (a pair): the pool's daemons may not have come yet
         reply = answer_handshake(self.dispatcher, msg, self.metadata)
         if reply is not None:
             self._send([client, *reply])
@@ -417,6 +470,9 @@ class Broker:
         try:
             daemon = self.pools.submit(call)
         except errors.ZPyroError as exc:
+            unserved = msg.object_id not in self.pools.pools
+            if self._takeover.hold(client, body, unserved, time.monotonic()):
+                return  # just took over: its daemons may not have come yet
             what = f"call {msg.object_id}.{msg.method} from {client.hex()}"
             self._refusals.refused(time.monotonic(), what, exc)
             self._fail(call, exc)
@@ -444,7 +500,7 @@ class Broker:
             return
         if kind == wire.PING:
             known = self.pools.seen(ident, now)
-            self._pong(ident, known)
+            self._control(ident, wire.PONG, {**self._daemon_pong(known, now), **self._terms()})
         elif kind == wire.READY:
             self._attach(ident, body, now)
         elif kind == wire.BYE:
@@ -482,7 +538,7 @@ class Broker:
             try:
                 self.nameserver.add_lease(
                     object_id,
-                    f"PYRO:{object_id}@{self.advertised}",
+                    f"PYRO:{object_id}@{self.lease_location}",
                     daemon.tags.get(object_id, frozenset()),
                 )
             except errors.ZPyroError as exc:  # e.g. an id that is no valid name: still routable
@@ -502,10 +558,12 @@ class Broker:
                 announce.DAEMON_JOINED,
                 {"daemon": ident.hex(), "names": sorted(objects), "capacity": daemon.capacity},
             )
-        self._pong(ident, True)
+        self._control(ident, wire.PONG, {**self._daemon_pong(True, now), **self._terms()})
         del opened  # pools opened need nothing more: their first calls simply arrive
         for queued in self.pools.fill(ident):
             self._forward(ident, queued)
+        for client, held in self._takeover.release():
+            self._from_caller(client, held)  # calls that waited for a pool after a takeover
 
     def _drop_daemon(self, ident: bytes, reason: str) -> None:
         daemon, closed, orphans = self.pools.detach(ident, f"went away ({reason})")
@@ -585,13 +643,13 @@ class Broker:
         old proxy's) can only be logged."""
         caller = self._caller(call.client)
         if not call.oneway:
-            self._error_to(caller, call.call_id, exc, _serializer_id(call.frames))
+            self._error_to(caller, call.call_id, exc, wire.peek_serializer_id(call.frames))
             return
         log.warning("oneway call %s.%s failed: %s", call.object_id, call.method, exc)
         if call.credited:
             told = type(exc)(f"oneway call {call.object_id}.{call.method}: {exc}")
             notice = self.dispatcher.error_reply(
-                call.call_id, told, _serializer_id(call.frames), wire.FLAG_ONEWAY
+                call.call_id, told, wire.peek_serializer_id(call.frames), wire.FLAG_ONEWAY
             )
             self._send([caller, *notice])
             self._credit_back(call)
@@ -611,15 +669,14 @@ class Broker:
     def _reply(self, peer: bytes, frames: list[Any]) -> None:
         self._send([peer, *frames])
 
-    def _pong(self, daemon: bytes, known: bool) -> None:
-        """PONG: our epoch, whether we know the daemon, and the terms callers get through us
-        (the daemon answers a handshake with the metadata we would give: brokerlink.py)."""
+    def _terms(self) -> dict[str, Any]:
+        """What a daemon's PONG tells it of the terms callers get through us: a daemon answering
+        a handshake itself answers with the metadata we would give (zpyro/brokerlink.py)."""
         limit = self.max_message_size
-        terms = {
+        return {
             wire.META_CREDIT: self.credit.window,
             "max_message_size": limit if limit < NO_SIZE_LIMIT else 0,
         }
-        self._control(daemon, wire.PONG, {"epoch": self.epoch, "known": known, **terms})
 
     def _control(self, daemon: bytes, kind: int, body: dict[str, Any]) -> None:
         payload = json.dumps(body).encode()
@@ -649,11 +706,6 @@ def _no_waiting_in_batches(coro: Coroutine[Any, Any, Any]) -> Any:
     """A lookup that would wait, inside a batch: the broker never blocks its loop for one."""
     coro.close()
     raise errors.NamingError("a lookup with delay_time cannot wait inside a batch")
-
-
-def _serializer_id(frames: list[Any]) -> int:
-    header = frames[1]
-    return header[2] if len(header) > 2 else JSON_ID
 
 
 def _why_bad(body: list[bytes]) -> errors.ProtocolError:

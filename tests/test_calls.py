@@ -399,6 +399,20 @@ def test_a_limit_from_the_metadata_cache_is_checked_before_a_big_call() -> None:
             assert p.echo(b"x" * 50_000) == b"x" * 50_000
 
 
+def test_serializers_from_the_metadata_cache_are_checked_before_refusing_one() -> None:
+    """The same reused address, with the accepted serializers: a proxy that chose pickle must
+    not refuse it because of a list cached from the daemon that served there before."""
+    with serving(serializers_accepted={"serpent", "json"}) as s:
+        uri = s.register(Thing(), "thing")
+        with zpyro.Proxy(uri) as p:
+            assert p.add(1, 2) == 3  # caches: this daemon does not accept pickle
+    with serving(port=uri.port, serializers_accepted={"serpent", "pickle"}) as s:
+        assert s.register(Thing(), "thing") == uri  # the same URI, another daemon
+        with zpyro.Proxy(uri) as p:
+            p._pyroSerializer = "pickle"
+            assert p.echo(bytearray(b"z" * 100)) == b"z" * 100
+
+
 # -- concurrency ------------------------------------------------------------------------------
 
 

@@ -4,6 +4,12 @@ A proxy holds one :class:`~zpyro.connection.Connection` (one DEALER), made on fi
 threads may call through one proxy at once; their calls are pipelined on that connection.
 Metadata (which names are methods, oneway methods or properties) comes from the daemon on
 connect, or from the process-wide cache of it (:mod:`zpyro.metadata`).
+
+A URI that lists several addresses (``PYRO:obj@h1:p1,h2:p2``: a broker pair) connects to the
+active broker (:mod:`zpyro.failover`), and follows it: a call refused by a broker that is not
+active (``NotActiveError``) goes to the active one, and a call of an ``@idempotent`` method lost
+with its broker is sent again to the one that took over. Other calls lost with it fail with
+``ConnectionClosedError`` (they may have run); the next call finds the active broker.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import errors, metadata, wire
+from . import errors, failover, metadata, wire
 from .batch import BatchProxy, batch_results
 from .classdicts import register_proxy_class
 from .config import config, size_limit
@@ -109,6 +115,8 @@ class Proxy:
         self._pyroOneway: set[str] = set()
         self._pyroMethods: set[str] = set()
         self._pyroAttrs: set[str] = set()
+        self._pyroIdempotent: frozenset[str] = frozenset()  # sent again after a failover
+        self._pyroPaired = False  # the target lists several addresses (a broker pair)
         self._pyroMaxRetries: int = config.MAX_RETRIES
         self._pyroConnection: Any = None
         # what a call may weigh: this client's own MAX_MESSAGE_SIZE, and its daemon's when known
@@ -233,10 +241,14 @@ class Proxy:
         assert endpoint is not None  # _pyroResolve gives a PYRO: URI with a location
         if self._pyroConnection is not None and self._pyroConnection.closed:
             self._pyroConnection = None  # lost or refused: a connection is never reopened
-        fresh = self._pyroConnection is None
-        conn = self._pyroConnection or Connection(
-            endpoint, config.CONNECT_TIMEOUT, server_public(self._pyroCurveServerKey)
-        )
+        fresh = self._pyroConnection is None  # a new connection: it makes the handshake
+        conn = self._pyroConnection
+        if conn is None:
+            key = server_public(self._pyroCurveServerKey)
+            if self._pyroPaired:  # a broker pair: the active one
+                conn = failover.find_active(uri.locations, key)[1]
+            else:
+                conn = Connection(endpoint, config.CONNECT_TIMEOUT, key)
         cached = None if force_metadata else metadata.recall(str(uri))
         try:
             if cached is not None and not (fresh and self._pyroWantsHandshake(cached[0])):
@@ -271,6 +283,7 @@ class Proxy:
                 raise errors.NamingError(f"cannot resolve {uri}: zpyro.naming is not imported")
             uri = _resolver(uri)
         self._pyroTarget = uri
+        self._pyroPaired = len(uri.locations) > 1
         return uri
 
     def _pyroFetchMetadata(self, conn: Any, handshake: bool = False) -> None:
@@ -307,6 +320,7 @@ class Proxy:
         self._pyroMethods = methods
         self._pyroAttrs = set(meta.get("attrs", ()))
         self._pyroOneway = set(self._pyroOneway) | set(meta.get("oneway", ()))
+        self._pyroIdempotent = frozenset(meta.get("idempotent", ()))
         self._pyroMaxMessageSize = min(
             size_limit(config.MAX_MESSAGE_SIZE), size_limit(int(meta.get("max_message_size", 0)))
         )
@@ -365,12 +379,25 @@ class Proxy:
         ``MAX_RETRIES`` (``_pyroMaxRetries``) retries a call whose connection was lost or that
         timed out (it may then run twice, as in Pyro). A PYRONAME:/PYROMETA: call that could not
         connect at all (so it never ran) is retried once after resolving the name again: the
-        name may have moved.
+        name may have moved. A broker pair (docs/BROKER.md): a call refused by a broker that is
+        not active goes to the active one; an @idempotent call lost with its broker is sent
+        once more, to the broker that took over.
         """
         retries = self._pyroMaxRetries
-        resolved_again = False
+        resolved_again = resent = False
         while True:
-            if retries > 0 and isinstance(exc, (errors.ConnectionClosedError, errors.TimeoutError)):
+            if isinstance(exc, errors.NotActiveError):
+                return self._pyroFollowing(method, args, kwargs, object_id, flags, exc)
+            if (
+                self._pyroPaired
+                and not resent
+                and type(exc) is errors.ConnectionClosedError
+                and method in self._pyroIdempotent
+            ):
+                resent = True  # (it may run twice: that is what @idempotent allows)
+            elif retries > 0 and isinstance(
+                exc, (errors.ConnectionClosedError, errors.TimeoutError)
+            ):
                 retries -= 1
             elif (
                 not resolved_again
@@ -393,6 +420,7 @@ class Proxy:
         object_id: str | None = None,
         flags: int = 0,
         deliver: Deliver | None = None,
+        follow: bool = True,
     ) -> Any:
         """Call `method` and return its result; with `deliver`, return None at once and hand the
         outcome to ``deliver(value, error)`` later (see _pyroSubmit).
@@ -402,6 +430,8 @@ class Proxy:
         that was made and is lost fails the call with ConnectionClosedError, as in Pyro: what
         the daemon held for this proxy (a session instance, streams) is gone with it.
         """
+        if deliver is not None and self._pyroPaired and follow:
+            deliver = _following(self, method, args, kwargs, flags, deliver)
         for retry in (False, True):
             try:
                 conn, frames, call_id, serializer, oneway = self._pyroPrepare(
@@ -424,6 +454,44 @@ class Proxy:
                 if retry:  # (never the internal subclass: what connecting anew said)
                     raise errors.CommunicationError(str(exc)) from None
         return self._pyroDecode(reply, serializer, True)
+
+    def _pyroFollowing(
+        self,
+        method: str,
+        args: tuple[Any, ...] | list[Any],
+        kwargs: dict[str, Any],
+        object_id: str | None,
+        flags: int,
+        refused: errors.NotActiveError,
+    ) -> Any:
+        """A broker of the pair refused the call (it did not run): call again, at the active
+        broker; while none is active yet (a pair just started), again a moment later, for up to
+        failover.failover_wait()."""
+        deadline = time.monotonic() + failover.failover_wait()
+        while self._pyroFollow(refused):
+            try:
+                return self._pyroCall(method, args, kwargs, object_id, flags)
+            except errors.NotActiveError as again:
+                refused = again
+                if time.monotonic() >= deadline:
+                    break
+                if not refused.active:
+                    time.sleep(failover.PAUSE)
+        raise refused
+
+    def _pyroFollow(self, refused: errors.NotActiveError) -> bool:
+        """A broker of the pair refused a call (it is not active): drop the connection and ask
+        the named active broker first. False when this proxy has no other address to go to."""
+        if not self._pyroPaired:
+            return False
+        failover.note_active(self._pyroTarget.locations, refused.active)
+        with self.__lock:
+            conn = self._pyroConnection
+            if conn is None or (refused.active and conn.endpoint == f"tcp://{refused.active}"):
+                return True  # already gone, or already to the active one (another call moved)
+            self._pyroConnection = None
+        conn.close(str(refused))
+        return True
 
     def _pyroCallAsync(
         self, method: str, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], flags: int = 0
@@ -482,7 +550,7 @@ class Proxy:
                 raise notice
         serializer = self.__serializer
         if serializer is None or serializer.name != self._pyroSerializer:
-            serializer = self.__serializer = self._pyroAcceptedSerializer()
+            serializer = self.__serializer = self._pyroAcceptedSerializer(conn)
         annotations = self._pyroCallAnnotations()
         if annotations:
             flags |= wire.FLAG_ANNOTATED
@@ -541,11 +609,18 @@ class Proxy:
                 )
         return conn, frames, call_id, serializer, oneway
 
-    def _pyroAcceptedSerializer(self) -> Any:
+    def _pyroAcceptedSerializer(self, conn: Any) -> Any:
         """The Serializer for _pyroSerializer, if the daemon accepts it: a refused one fails the
         call before it is sent, never silently (a oneway call would get no error back)."""
         serializer = get_serializer(self._pyroSerializer)
         accepted = self._pyroAccepted
+        if accepted is not None and serializer.name not in accepted and self._pyroMetaFromCache:
+            # the list is from the metadata cache: another daemon may listen at this address
+            # now (a reused port): ask this one before refusing
+            with self.__lock:
+                self._pyroFetchMetadata(conn)
+            serializer = get_serializer(self._pyroSerializer)
+            accepted = self._pyroAccepted
         if accepted is not None and serializer.name not in accepted:
             raise errors.SerializeError(
                 f"{self._pyroTarget} does not accept serializer {serializer.name} "
@@ -717,6 +792,51 @@ def _decoding(proxy: Proxy, serializer: Any, deliver: Deliver) -> Callable[[Any,
             deliver(None, error)
 
     return done
+
+
+_resender: Any = None  # a small thread pool, made on first use: calls sent again after a failover
+_resender_lock = threading.Lock()
+
+
+def _following(
+    proxy: Proxy,
+    method: str,
+    args: tuple[Any, ...] | list[Any],
+    kwargs: dict[str, Any],
+    flags: int,
+    deliver: Deliver,
+) -> Deliver:
+    """`deliver`, for a call to a broker pair that returns at once (a future): a call a broker
+    refused as not active, one its closed connection never sent, or one of an @idempotent method
+    lost with its broker, is sent again once (from another thread: this callback runs in the
+    thread reading replies, under its lock)."""
+    resend = not flags & wire.FLAG_BATCH and method in proxy._pyroIdempotent
+
+    def again(refused: errors.NotActiveError | None) -> None:
+        try:
+            if refused is not None:
+                proxy._pyroFollow(refused)
+            proxy._pyroCall(method, args, kwargs, None, flags, deliver, follow=False)
+        except BaseException as exc:
+            deliver(None, exc)
+
+    def outcome(value: Any, error: BaseException | None) -> None:
+        refused = error if isinstance(error, errors.NotActiveError) else None
+        again_ok = isinstance(error, StaleConnection) or (  # never sent, or may run twice
+            resend and type(error) is errors.ConnectionClosedError
+        )
+        if refused is None and not again_ok:
+            deliver(value, error)
+            return
+        global _resender
+        with _resender_lock:
+            if _resender is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                _resender = ThreadPoolExecutor(2, thread_name_prefix="zpyro-resend")
+        _resender.submit(again, refused)
+
+    return outcome
 
 
 def asyncproxy(proxy: Proxy, asynchronous: bool = True) -> Proxy:

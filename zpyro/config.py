@@ -78,7 +78,8 @@ class Config:
     """All zpyro settings; slots make a misspelt item an AttributeError instead of a no-op."""
 
     HOST: str = "localhost"  # daemons bind here unless told otherwise (never a wildcard by default)
-    NS_HOST: str = "localhost"  # the broker/name server normally runs on this machine
+    NS_HOST: str = "localhost"  # the broker/name server normally runs on this machine (a
+    # broker pair: both, "h1:9090,h2:9090" or "h1,h2" on NS_PORT; docs/BROKER.md)
     NS_PORT: int = 9090  # Pyro's name server port, so habits and firewall rules carry over
     NS_PUB_PORT: int = 9091  # announcements next to the call port, easy to remember and open
     SERIALIZER: str = "serpent"  # safe default (no code execution on load), like Pyro

@@ -97,6 +97,7 @@ class Connection:
         self._reaper_wanted = threading.Event()
         self._reaper: threading.Thread | None = None
         self._linger_ms = 0
+        self.resend_unsent = False  # see _closed_error (set for the connection to a broker pair)
 
     # -- public -----------------------------------------------------------------------------------
 
@@ -166,7 +167,7 @@ class Connection:
         wake = False
         with self._mutex:
             if self._closed is not None:
-                closed = self._closed_as(self._closed)
+                closed = self._closed_error()
             else:
                 closed = None
                 self._calls.check_room()
@@ -553,13 +554,21 @@ class Connection:
                     self._calls.credit.grant(held)
                 raise self._closed_error()  # e.g. a refused handshake: no use retrying
 
-    def _closed_error(self) -> BaseException:
+    def _closed_error(self, notice: bool = True) -> BaseException:
         """What a call on this closed connection raises (mutex held): why it closed, with the
-        count of oneway calls that may have been lost with it, once (the notice)."""
-        if self._calls.lost is not None:
-            notice = self._calls.take_notice()
-            if notice is not None:
-                return notice
+        count of oneway calls that may have been lost with it, once (the notice).
+
+        A call it never sent: a connection refused before any call waited gives StaleConnection
+        (the proxy sends the call on a new one). One that was made and is lost gives
+        ConnectionClosedError, as in Pyro (what the daemon held for the proxy is gone) -- except
+        with `resend_unsent` (a broker pair's: the call goes to the broker that took over)."""
+        assert self._closed is not None
+        if notice and self._calls.lost is not None:
+            lost = self._calls.take_notice()
+            if lost is not None:
+                return lost
+        if self.resend_unsent and issubclass(self._closed_as, errors.ConnectionClosedError):
+            return StaleConnection(self._closed)  # a broker pair's: sent to the one that took over
         return self._closed_as(self._closed)
 
     def _give_up(self, exc: BaseException) -> None:
@@ -569,13 +578,16 @@ class Connection:
         next call says so (the notice), rather than carry on as if they had all run."""
         with self._mutex:
             self._waiting.clear()
-            self._calls.fail_all(exc)
-            if self._closed is None:
+            if self._closed is None:  # first: a failed call's callback sees the connection closed
                 self._closed = str(exc)
                 self._closed_as = type(exc)
                 if self._calls.credit.unconfirmed:  # (the notice is made when asked for)
                     self._calls.lost = str(exc)
                     self._calls.credit.attention = True
+            # calls still queued here were never sent: they may go again on a new connection
+            unsent = {wire.peek_call_id(frames) for frames in self._outbox}
+            self._calls.fail_all(exc, unsent, self._closed_error(notice=False))
+            self._reaper_wanted.set()  # an idle reaper ends now, not REAPER_IDLE_SECONDS later
 
     def _close_sockets(self) -> None:
         if self._sockets_closed:

@@ -9,6 +9,7 @@
      │    ├── ProtocolError
      │    │    ├── SerializeError
      │    │    └── MessageTooLargeError
+     │    ├── NotActiveError        (.active: "host:port" of the broker that is, or "")
      │    └── HandshakeError        (the daemon refused the connection's handshake)
      ├── NamingError
      ├── DaemonError
@@ -40,6 +41,7 @@ __all__ = [
     "ConnectionClosedError",
     "TimeoutError",
     "ProtocolError",
+    "NotActiveError",
     "HandshakeError",
     "NamingError",
     "DaemonError",
@@ -79,6 +81,21 @@ class TimeoutError(CommunicationError, builtins.TimeoutError):
 
 class ProtocolError(CommunicationError):
     """The peer sent something that does not follow the protocol."""
+
+
+class NotActiveError(CommunicationError):
+    """A broker of a pair that is not the active one refused the call, which did not run.
+
+    `active` is the location (``host:port``) of the active broker when the refusing one knows it,
+    else ``""``. Proxies of a pair's URI (``PYRO:obj@h1:p1,h2:p2``) follow it by themselves.
+    """
+
+    def __init__(self, message: str = "", active: str = "") -> None:
+        super().__init__(message, active)  # both in args: they travel, and are rebuilt, as data
+        self.active = active
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
 
 
 class HandshakeError(CommunicationError):
@@ -123,6 +140,7 @@ _OWN_CLASSES: dict[str, type[BaseException]] = {
         ConnectionClosedError,
         TimeoutError,
         ProtocolError,
+        NotActiveError,
         HandshakeError,
         NamingError,
         DaemonError,

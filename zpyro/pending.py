@@ -21,7 +21,7 @@ from __future__ import annotations
 import heapq
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from . import errors, wire
@@ -250,11 +250,17 @@ class CallTable:
                 if not self.futures:
                     self.deadlines.clear()
 
-    def fail_all(self, exc: BaseException) -> None:
-        """Fail every pending call with `exc` (lock held)."""
-        pending = list(self.pending.values())
+    def fail_all(
+        self,
+        exc: BaseException,
+        unsent: Collection[int] = (),
+        unsent_exc: BaseException | None = None,
+    ) -> None:
+        """Fail every pending call with `exc`, those of `unsent` (never sent) with `unsent_exc`
+        (lock held)."""
+        pending = list(self.pending.items())
         self.pending.clear()
         self.futures.clear()
         self.deadlines.clear()
-        for pend in pending:
-            pend.finish(None, exc)
+        for call_id, pend in pending:
+            pend.finish(None, unsent_exc if unsent_exc and call_id in unsent else exc)

@@ -100,6 +100,18 @@ _REFUSED = tuple(
 
 MAX_CALL_ID = 0xFFFFFFFF
 
+# The link between the two brokers of a pair (docs/BROKER.md, "Broker pair"): a message is two
+# frames, this signature and a UTF-8 JSON object whose "kind" is one of the PAIR_* names.
+PAIR_SIGNATURE = b"ZPB" + bytes([VERSION])
+PAIR_STATE = "state"  # every heartbeat: the sender's role, state and addresses
+PAIR_SYNC = "sync"  # all the sender's stored names and tombstones (when the two meet)
+PAIR_CHANGE = "change"  # stored names the active broker just changed
+PAIR_ACK = "ack"  # the receiver has stored that sync or change
+PAIR_KINDS = frozenset({PAIR_STATE, PAIR_SYNC, PAIR_CHANGE, PAIR_ACK})
+# A pair broker's roles and states (also in the "pair" object of its PONG, which clients read to
+# find the active broker): "primary"/"backup" are also the states of one that waits for its peer.
+PAIR_PRIMARY, PAIR_BACKUP, PAIR_ACTIVE, PAIR_PASSIVE = "primary", "backup", "active", "passive"
+
 # Names the protocol reserves.
 DAEMON_OBJECT_ID = "Pyro.Daemon"  # every daemon's own object (metadata, ping, streams, sessions)
 NAMESERVER_ID = "Pyro.NameServer"  # the name server's object id (served by the broker)
@@ -252,6 +264,13 @@ def peek_call_id(frames: Sequence[Any]) -> int:
         return int(_HEADER.unpack_from(header)[4])
     except Exception:
         return 0
+
+
+def peek_serializer_id(frames: Sequence[Any]) -> int:
+    """The serializer id of a message's header without decoding it (JSON_ID if unreadable):
+    what an error reply to it should use."""
+    header = frames[1] if len(frames) > 1 else b""
+    return header[2] if len(header) > 2 else JSON_ID
 
 
 def message_size(frames: Sequence[Any]) -> int:

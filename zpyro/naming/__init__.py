@@ -53,13 +53,25 @@ _shared_lock = threading.Lock()
 
 
 def ns_location(host: str | None, port: int | None) -> str:
-    """The name server's ``host:port`` (default config NS_HOST:NS_PORT); a `host` that is a
-    unix-socket or inproc location (``./u:PATH``, as Pyro's nsc ``-u`` makes it) is the whole
-    location."""
-    host = host or config.NS_HOST
-    if host.startswith(("./u:", "./inproc:")):
+    """The name server's ``host:port`` (default config NS_HOST:NS_PORT).
+
+    A broker pair has two: `host` may list addresses, comma-separated, each ``HOST`` (on `port`)
+    or ``HOST:PORT`` (``"h1,h2"``, ``"h1:9090,h2:9190"``, ``"[::1]:9090,[::1]:9190"``); the result
+    is the same list, each with its port (``h1:9090,h2:9190``).
+    A unix-socket or inproc location (``./u:PATH``, as Pyro's nsc ``-u`` makes it) is the whole
+    location.
+    """
+    if host and host.startswith(("./u:", "./inproc:")):
         return host
-    return host_port(host, port or config.NS_PORT)
+    port = port or config.NS_PORT
+    hosts = [h.strip() for h in (host or config.NS_HOST).split(",") if h.strip()]
+    return ",".join(_with_port(h, port) for h in hosts) or host_port(config.NS_HOST, port)
+
+
+def _with_port(host: str, port: int) -> str:
+    if host.startswith("[") and "]:" in host or host.count(":") == 1:
+        return host  # [ipv6]:port, host:port
+    return host_port(host.strip("[]"), port)
 
 
 def locate_ns(
@@ -70,8 +82,10 @@ def locate_ns(
 ) -> Any:
     """A proxy for the name server at host:port (default config NS_HOST:NS_PORT), checked alive.
 
-    Raises NamingError when nothing answers within CONNECT_TIMEOUT. (`broadcast` is accepted for
-    Pyro compatibility; zpyro never broadcasts. Pyro4's `hmac_key` is refused: use CURVE.)
+    For a broker pair, `host` lists both (see ``ns_location``): the proxy talks to the active one
+    and follows it. Raises NamingError when nothing answers within CONNECT_TIMEOUT. (`broadcast`
+    is accepted for Pyro compatibility; zpyro never broadcasts. Pyro4's `hmac_key` is refused:
+    use CURVE.)
     """
     if hmac_key is not None:
         raise errors.SecurityError(hmac_refusal("locateNS(hmac_key=...)"))
@@ -90,28 +104,26 @@ def locate_ns(
 locateNS = locate_ns  # Pyro4 name
 
 
-def _shared_ns(host: str | None, port: int | None) -> Any:
+def _shared_ns(location: str) -> Any:
     """A name-server proxy for resolving, opened once per location and reused."""
-    location = ns_location(host, port)
     with _shared_lock:
         proxy = _shared.get(location)
     if proxy is None:
-        proxy = locate_ns(host, port)
+        proxy = locate_ns(location)
         with _shared_lock:
             proxy = _shared.setdefault(location, proxy)
     return proxy
 
 
-def _ask(host: str | None, port: int | None, question: Callable[[Any], Any]) -> Any:
-    """Ask the (shared) name server; one retry on a fresh proxy if its connection broke."""
+def _ask(location: str | None, question: Callable[[Any], Any]) -> Any:
+    """Ask the (shared) name server at `location` (None: the configured one); asked once more
+    if its connection broke: the proxy connects anew by itself (and, for a broker pair, to the
+    active one). The shared proxy is never released here: other threads may be using it."""
+    ns = _shared_ns(location or ns_location(None, None))
     try:
-        return question(_shared_ns(host, port))
+        return question(ns)
     except errors.CommunicationError:
-        with _shared_lock:
-            stale = _shared.pop(ns_location(host, port), None)
-        if stale is not None:
-            stale._pyroRelease()
-        return question(_shared_ns(host, port))
+        return question(ns)
 
 
 def resolve(uri: str | URI, delay_time: float = 0.0, hmac_key: bytes | str | None = None) -> URI:
@@ -126,14 +138,12 @@ def resolve(uri: str | URI, delay_time: float = 0.0, hmac_key: bytes | str | Non
     uri = URI(uri)
     if uri.protocol == "PYRO":
         return uri
-    host, port = (uri.location, None) if uri.sockpath or uri.inproc else (uri.host, uri.port)
     if uri.protocol == "PYRONAME":
-        found = _ask(host, port, lambda ns: lookup(ns, uri.object, delay_time=delay_time))
+        found = _ask(uri.location, lambda ns: lookup(ns, uri.object, delay_time=delay_time))
         return URI(found)
     tags = sorted(uri.metadata)
     matches = _ask(
-        host,
-        port,
+        uri.location,
         lambda ns: yplookup(ns, tags, None, return_metadata=False, delay_time=delay_time),
     )
     if not matches:
