@@ -102,9 +102,9 @@ class Gatekeeper:
         self._queue_reply = queue_reply
         self._submit = submit
         self._resume = resume
-        # an object's metadata as a handshake's answer carries it (a brokered daemon's: with
-        # the broker's terms, brokerlink.py)
-        self.metadata: Callable[[str], dict[str, Any]] = dispatcher.metadata
+        # an object's metadata as a handshake's answer carries it: a brokered daemon's with the
+        # broker's terms (brokerlink.py); None: the dispatcher's
+        self.metadata: Callable[[str], dict[str, Any]] | None = None
 
     def handshake(self, ident: bytes, msg: wire.Message) -> None:
         """Owner thread: a handshake came."""

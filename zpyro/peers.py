@@ -147,7 +147,10 @@ class PeerWatch:
             del self._fd_peer[fd]
 
     def __del__(self) -> None:  # see Connection.__del__: the monitor stops first
-        self.close()
+        try:
+            self.close()
+        except Exception:  # at interpreter exit pyzmq itself may be half gone: nothing to do
+            pass
 
     def close(self) -> None:
         if self.monitor.closed:
