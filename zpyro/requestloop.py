@@ -39,7 +39,7 @@ from .objects import ObjectRegistry
 from .peers import PeerWatch, recv_noting_new
 from .security import ROUTE_KEY_MARK, client_key_of
 from .slowmethods import SlowMethods
-from .sockets import can_read, recv_frames, recv_noting, send_frames
+from .sockets import can_read, flush_before_exit, recv_frames, recv_noting, send_frames
 from .waker import Waker
 from .wire import DAEMON_OBJECT_ID, STREAM_NEXT
 from .workers import WorkerPool
@@ -512,4 +512,5 @@ class RequestLoop:
             # the last replies (say, to the call that asked the daemon to stop) still go out:
             # libzmq sends them from its I/O thread, for at most 0.5 s (a gone peer waits nobody)
             self.router.close(linger=500)
+            flush_before_exit(0.5)
         self.waker.close()
