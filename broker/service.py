@@ -266,7 +266,10 @@ class Broker(PairedBroker):
             wait = min(self._next_tick, self._next_flush, self.waiting.next_deadline()) - now
             if loop_condition is not None:
                 wait = min(wait, config.POLL_TIMEOUT)
-            ready = dict(poller.poll(max(1, math.ceil(wait * 1000))))
+            try:
+                ready = dict(poller.poll(max(1, math.ceil(wait * 1000))))
+            except zmq.ContextTerminated:
+                return  # the process is exiting (zpyro.sockets.flush_before_exit)
             if self.router in ready:
                 self._receive(RECV_BATCH)
             if self._waker.fileno() in ready:

@@ -191,6 +191,8 @@ class RequestLoop:
                                 self._note(frames[0], last)
                         if self._process(frames, me) is _LOST:
                             return _LOST
+        except zmq.ContextTerminated:
+            pass  # the process is exiting (sockets.flush_before_exit): nothing left to serve
         except Exception:  # pragma: no cover - a bug; log it loudly rather than die silently
             log.exception("daemon request loop failed")
         with self._mutex:
