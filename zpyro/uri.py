@@ -224,7 +224,11 @@ def endpoint_to_location(endpoint: str) -> str:
     scheme, sep, address = endpoint.partition("://")
     if sep and address:
         if scheme == "ipc":
-            location = _IPC + ("\0" + address[1:] if address.startswith("@") else address)
+            if address.startswith("@"):  # Linux's abstract namespace
+                address = "\0" + address[1:]
+            elif address.startswith("./@"):  # a file named "@...", as ipc_endpoint spells it
+                address = address[2:]
+            location = _IPC + address
         elif scheme == "inproc":
             location = _INPROC + address
         elif scheme == "tcp":
@@ -238,8 +242,11 @@ def endpoint_to_location(endpoint: str) -> str:
 
 
 def ipc_endpoint(path: str) -> str:
-    """The zmq endpoint of a unix socket; a name starting with NUL is an abstract one."""
-    return f"ipc://@{path[1:]}" if path.startswith("\0") else f"ipc://{path}"
+    """The zmq endpoint of a unix socket; a name starting with NUL is an abstract one (ZeroMQ
+    spells it with '@', so a relative path starting with '@' is spelt "./@...")."""
+    if path.startswith("\0"):
+        return f"ipc://@{path[1:]}"
+    return f"ipc://./{path}" if path.startswith("@") else f"ipc://{path}"
 
 
 def host_port(host: str, port: int | str) -> str:
