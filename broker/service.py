@@ -190,7 +190,7 @@ class Broker:
 
     def _recv_curve(self) -> list[bytes]:
         """Receive one message and note the sender's CURVE public key (passed on to daemons)."""
-        data, last = recv_noting(self.router)
+        data, last = recv_noting(self.router, _NOBLOCK)
         key = client_key_of(last)
         self._last_key = key
         if key is not None:

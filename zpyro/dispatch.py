@@ -25,8 +25,11 @@ from .streams import StreamRegistry, is_stream
 from .wire import DAEMON_OBJECT_ID, GETATTR, JSON_ID, SETATTR
 
 log = logging.getLogger("zpyro.dispatch")
+_enter = context.enter
+_leave = context.leave
 
 MAX_CLIENT_KEYS = 100_000  # CURVE keys remembered, one per connection identity
+MAX_PLANS = 10_000  # (object id, method) lookups remembered
 DEFERRED = object()  # handle()'s answer when the reply will come later (async def methods)
 
 _PLAIN = frozenset({str, int, float, bool, type(None), bytes})
@@ -67,6 +70,9 @@ class Dispatcher:
         self.quiet_reply: Callable[[wire.Message], list[Any] | None] | None = None
         # CURVE: connection identity -> the caller's public key (filled by remember_key)
         self.client_keys: dict[bytes, bytes] = {}
+        # (object id, method) -> (registry version, instance or class entry, is instance,
+        # the class whose exposure was checked): see _target
+        self._plans: dict[tuple[str, str], tuple[int, Any, bool, type]] = {}
 
     # -- metadata -------------------------------------------------------------------------------
 
@@ -77,6 +83,8 @@ class Dispatcher:
             raise errors.DaemonError(f"unknown object {object_id!r}")
         meta: dict[str, Any] = members_of(cls, self.require_expose).as_metadata()
         meta["max_message_size"] = self.max_message_size
+        # a proxy of an object without sessions has nothing to release when it goes
+        meta["sessions"] = self.registry.keeps_sessions(object_id)
         return meta
 
     def is_coroutine(self, object_id: str, method: str) -> bool:
@@ -93,28 +101,29 @@ class Dispatcher:
         ser_id = msg.serializer_id
         if ser_id not in self.accepted_ids:
             return self._refused_serializer(msg)
+        serializer = BY_ID[ser_id]
         try:
-            args, kwargs, annotations = self._unpack_call(BY_ID[ser_id], msg)
-            obj = self.registry.resolve(msg.object_id, client)
+            args, kwargs, annotations = self._unpack_call(serializer, msg)
             if flags & wire.FLAG_BATCH:
+                obj = self.registry.resolve(msg.object_id, client)
                 target = None
                 if len(args) != 1:
                     raise errors.ProtocolError("a batch carries one argument: the calls")
                 calls = read_calls(args[0])
             else:
-                target = self._find(obj, msg.method, args)
+                target = self._target(msg.object_id, msg.method, client, args)
         except Exception as exc:
             log.warning("bad call %s.%s from %s: %s", msg.object_id, msg.method, client.hex(), exc)
             return self._quiet(msg) if silent else self.error_reply(msg.call_id, exc, ser_id)
         key = self.client_keys.get(client) if self.client_keys else None
         info = context.CallInfo(client, msg.call_id, msg.object_id, msg.method, annotations, key)
-        token = context.enter(info)
+        token = _enter(info)
         try:
             if target is None:
                 result = self._run_batch(obj, *calls)
             else:
-                result = target(*args, **kwargs)
-                if inspect.iscoroutine(result):
+                result = target(*args, **kwargs) if kwargs else target(*args)
+                if type(result) not in _PLAIN and inspect.iscoroutine(result):
                     coro = _in_context(info, result)
                     if self.defer is not None:
                         finish = functools.partial(self._finish, msg, info, target, silent)
@@ -127,10 +136,40 @@ class Dispatcher:
             self._log_call_error(msg, target, exc)
             return self._quiet(msg) if silent else self.error_reply(msg.call_id, exc, ser_id)
         finally:
-            context.leave(token)
-        return (
-            self._quiet(msg) if silent else self.result_reply(msg, info, None if oneway else result)
-        )
+            _leave(token)
+        if silent:
+            return self._quiet(msg)
+        if not flags and type(result) in _PLAIN and not info.response_annotations:
+            # the common reply: a plain value, nothing to stream, proxy or wrap
+            try:
+                payload, buffers = serializer.dumps(result, self.oob_threshold)
+            except Exception:
+                pass  # (the general path below reports it)
+            else:
+                if not buffers:
+                    return wire.reply_frames(wire.RESULT, 0, ser_id, msg.call_id, payload)
+        return self.result_reply(msg, info, None if oneway else result)
+
+    def _target(self, object_id: str, method: str, client: bytes, args: Any) -> Any:
+        """The callable that serves ``object_id.method`` for `client` (exposure checked).
+
+        What the lookup found is remembered per (object id, method) until the registry
+        changes: the object or class entry, and the class whose exposure was checked.
+        """
+        registry = self.registry
+        plan = self._plans.get((object_id, method))
+        if plan is not None and plan[0] == registry.version:
+            obj = plan[1] if plan[2] else plan[1].instance_for(client)
+            if type(obj) is plan[3]:
+                return getattr(obj, method)
+        found = registry.entry(object_id)
+        obj = registry.resolve(object_id, client)
+        target = self._find(obj, method, args)
+        if found is not None and method != GETATTR and method != SETATTR:
+            if len(self._plans) >= MAX_PLANS:
+                self._plans.clear()
+            self._plans[(object_id, method)] = (registry.version, found[0], found[1], type(obj))
+        return target
 
     def _finish(
         self,

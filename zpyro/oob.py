@@ -34,7 +34,8 @@ _DECODED = frozenset({list, tuple, dict})  # what the receive-side walk enters
 
 # ---- plain data: nothing to take out of band, and repr() is its serpent text --------------------
 
-_SIMPLE = frozenset({str, int, bool, type(None)})  # exact types whose repr() is a literal
+SIMPLE = frozenset({str, int, bool, type(None)})  # exact types whose repr() is a literal
+_SIMPLE = SIMPLE
 _NESTED = frozenset({list, tuple, dict})
 _PLAIN_TYPES = _SIMPLE | _NESTED | {float, bytes}
 _PLAIN_KEYS = frozenset({str, int})

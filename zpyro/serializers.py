@@ -52,7 +52,7 @@ from .classdicts import (
 from .classdicts import class_to_dict as _class_to_dict
 from .classdicts import dict_to_class as _dict_to_class
 from .errors import SerializeError
-from .oob import BINARY, LEAF, as_bytes, extract, oob_hook, plain, revive
+from .oob import BINARY, LEAF, SIMPLE, as_bytes, extract, oob_hook, plain, revive
 from .serpent_text import NotSimple, dumps_plain, fast_loads
 
 __all__ = [
@@ -103,6 +103,18 @@ class Serializer:
             raise SerializeError(
                 f"{self.name} cannot serialize: {type(exc).__name__}: {exc}"
             ) from exc
+
+    def dumps_call(
+        self, args: Sequence[Any], kwargs: dict[str, Any], oob_threshold: int = OOB_THRESHOLD
+    ) -> tuple[bytes, list[Any]]:
+        """``dumps([args, kwargs])``, the body of a call; arguments that are all exact
+        str/int/bool/None (the common call) skip the plain-data walk."""
+        if not kwargs and SIMPLE.issuperset(map(type, args)):
+            try:
+                return self._encode_plain([args, kwargs]), []
+            except Exception:
+                pass  # (dumps below names the problem)
+        return self.dumps([args, kwargs], oob_threshold)
 
     def loads(self, payload: bytes | bytearray | memoryview, buffers: Sequence[Any] = ()) -> Any:
         """Deserialize a payload, putting ``buffers`` (extra frames) back in place of markers."""
