@@ -167,6 +167,31 @@ class Pools:
             return None
         return pool.daemons[0].objects.get(object_id)
 
+    def describe(self, now: float) -> dict[str, Any]:
+        """A read-only picture for operators (the gateway's console): every pool with its
+        daemons, their capacity, calls in flight, free slots and how long since they were heard
+        from, and how many calls wait in the pool's queue. Plain data, any serializer carries it."""
+        pools: dict[str, Any] = {}
+        for object_id, pool in sorted(self.pools.items()):
+            daemons = [
+                {
+                    "daemon": d.name,
+                    "pid": d.pid,
+                    "capacity": d.capacity,
+                    "inflight": len(d.inflight),
+                    "free": max(0, d.free),
+                    "silent": round(max(0.0, now - d.last_seen), 3),
+                }
+                for d in pool.daemons
+            ]
+            pools[object_id] = {
+                "daemons": daemons,
+                "capacity": sum(d["capacity"] for d in daemons),
+                "free": sum(d["free"] for d in daemons),
+                "queued": len(pool.queue),
+            }
+        return {"pools": pools, "daemons": len(self.daemons), "max_queue": self.max_queue}
+
     def is_idempotent(self, call: Call) -> bool:
         meta = self.metadata(call.object_id) or {}
         return call.retry and call.method in meta.get("idempotent", ())

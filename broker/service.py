@@ -19,7 +19,6 @@ import zmq
 from zpyro import announce, errors, wire
 from zpyro.admission import FrontDoor
 from zpyro.config import config
-from zpyro.daemonobject import DaemonObject
 from zpyro.dispatch import Dispatcher
 from zpyro.objects import ObjectRegistry
 from zpyro.security import (
@@ -46,6 +45,7 @@ from .announcer import Announcer
 from .nameserver import NameServer
 from .pools import AttachedDaemon, Call, Pool, Pools
 from .registry import Registry, check_name
+from .status import BrokerDaemonObject
 from .storage import open_storage
 
 log = logging.getLogger("zpyro.broker")
@@ -112,7 +112,8 @@ class Broker:
         # the broker's Pyro.Daemon: what a proxy asks any daemon when it connects (a departed
         # proxy's release_session is passed on to the daemons by _from_caller)
         self.objects.add(
-            DaemonObject(self.metadata, self._registered, self._info), DAEMON_OBJECT_ID
+            BrokerDaemonObject(self.metadata, self._registered, self._info, self._pools_picture),
+            DAEMON_OBJECT_ID,
         )
         self.dispatcher = Dispatcher(
             self.objects,
@@ -147,6 +148,9 @@ class Broker:
 
     def _registered(self) -> list[str]:
         return sorted([*self.objects.ids(), *self.pools.pools])
+
+    def _pools_picture(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, **self.pools.describe(time.monotonic())}
 
     def _info(self) -> str:
         return (

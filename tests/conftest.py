@@ -342,3 +342,24 @@ def start_worker(spawn: Any) -> Any:
         return Worker(spawn(args, env={**FAST_HEARTBEAT_ENV, **(env or {})}))
 
     return start
+
+
+def raw_dumps(serializer_name: str, value: Any) -> bytes:
+    """`value` in that serializer's format exactly as written, without zpyro's marker escaping:
+    for payloads that hold markers (or junk shaped like them) on purpose."""
+    import json as _json
+    import marshal as _marshal
+    import pickle as _pickle
+
+    import msgpack as _msgpack
+    import serpent as _serpent
+
+    if serializer_name == "serpent":
+        return _serpent.dumps(value, module_in_classname=True, bytes_repr=True)
+    if serializer_name == "json":
+        return _json.dumps(value).encode()
+    if serializer_name == "msgpack":
+        return _msgpack.packb(value, use_bin_type=True)
+    if serializer_name == "marshal":
+        return _marshal.dumps(value)
+    return _pickle.dumps(value)

@@ -128,6 +128,16 @@ EXPECTED = {
         r"^is the job done now\? True$",
         r"^lines logged by oneway calls: 3$",
     ],
+    "http_gateway.py": [
+        r"^gateway ready: http://127\.0\.0\.1:\d+/$",
+        r'^  200 "Hello, Irmen\. Here is your fortune message: behold the warranty\."$',
+        r"^  200 5$",
+        r'^  200 \{"methods":\["add","countdown","get_fortune","refuse"\],"attributes":\[\],"oneway":\[\]\}$',
+        r"^  200 3 \| 2 \| 1$",
+        r"^  500 builtins\.PermissionError: not today$",
+        r"^  403 zpyro\.errors\.SecurityError: access to 'Pyro\.NameServer' is denied",
+        r"^stopped gateway, daemon and broker$",
+    ],
     "instance_modes.py": [
         r"^ single: 4 calls from 2 proxies -> 1 instance\(s\): \[\(1, 1\), \(1, 2\), \(1, 3\), \(1, 4\)\]$",
         r"^session: 4 calls from 2 proxies -> 2 instance\(s\): \[\(1, 1\), \(1, 2\), \(2, 1\), \(2, 2\)\]$",

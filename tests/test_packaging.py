@@ -60,6 +60,15 @@ def test_the_wheel_holds_the_broker_as_zpyro_broker(wheel_names: list[str]) -> N
     assert "zpyro/py.typed" in wheel_names
 
 
+def test_the_wheel_holds_the_gateway_with_its_console(wheel_names: list[str]) -> None:
+    modules = sorted(p.name for p in (ROOT / "zpyro" / "gateway").glob("*.py"))
+    assert "app.py" in modules
+    for module in modules:
+        assert f"zpyro/gateway/{module}" in wheel_names
+    for page in ("console.html", "console.js", "console.css"):  # package_data: the page itself
+        assert f"zpyro/gateway/static/{page}" in wheel_names
+
+
 def test_the_wheel_has_no_top_level_broker(wheel_names: list[str]) -> None:
     top = {name.split("/", 1)[0] for name in wheel_names}
     assert {t for t in top if not t.endswith(".dist-info")} == {"zpyro"}, sorted(top)

@@ -66,12 +66,45 @@ def test_a_late_reply_is_dropped(caplog: pytest.LogCaptureFixture) -> None:
     assert "late reply for call 41 dropped" in caplog.text
 
 
-def test_an_undecodable_reply_is_dropped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unreadable_reply_is_dropped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     calls = table()
     calls.pending[1] = pend = Pending(waiting=True)
     with caplog.at_level(logging.WARNING, logger="zpyro.connection"):
-        calls.deliver([b"junk", b"", b""])
+        calls.deliver([b"junk", b"", b""])  # not even a call id to read
     assert not pend.done and "undecodable reply from tcp://test:1" in caplog.text
+
+
+def bad_reply(call_id: int) -> list[bytes]:
+    """A reply whose header is readable but that does not decode: a flag no RESULT carries."""
+    return wire.encode(wire.RESULT, wire.FLAG_ONEWAY, wire.JSON_ID, call_id, "", "", b"null")
+
+
+def test_an_undecodable_reply_fails_its_call_and_nothing_else(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls = table()
+    calls.pending[1] = waiter = Pending(waiting=True)
+    calls.pending[2] = other = Pending(waiting=True)
+    with caplog.at_level(logging.WARNING, logger="zpyro.connection"):
+        calls.deliver(bad_reply(1))
+    assert waiter.done and waiter.event is not None and waiter.event.is_set()
+    assert waiter.reply is None and isinstance(waiter.error, errors.ProtocolError)
+    assert "undecodable reply" in str(waiter.error) and "flags" in str(waiter.error)
+    assert not other.done and list(calls.pending) == [2]
+    assert "undecodable reply from tcp://test:1" in caplog.text
+
+
+def test_an_undecodable_reply_fails_its_future_before_the_deadline() -> None:
+    calls, outcomes = table(), Outcomes()
+    future(calls, outcomes, 5, deadline=10.0)
+    calls.deliver(bad_reply(5))
+    first = outcomes.seen[5]
+    assert list(outcomes.seen) == [5] and first[0] is None
+    assert isinstance(first[1], errors.ProtocolError)
+    assert not calls.pending and not calls.futures and not calls.deadlines
+    calls.expire(now=20.0)  # its deadline passes: no second outcome (no TimeoutError)
+    calls.deliver(bad_reply(5))  # nor from a second bad reply: nobody waits for it any more
+    assert outcomes.seen == {5: first}
 
 
 def test_futures_expire_by_the_clock_given_earliest_first() -> None:

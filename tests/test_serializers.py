@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import zmq
+from conftest import raw_dumps
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -42,10 +43,12 @@ leaves = (
     | st.text()
     | st.binary()
 )
-# Keys starting "__zpyro_" are the serializers' own markers (json's {"__zpyro_bytes__": text}
-# stands for bytes): a user dict shaped exactly like one is not told apart. Hypothesis digs such
-# constants out of the code under test, so they are left out here.
-keys = st.text().filter(lambda key: not key.startswith("__zpyro_"))
+# Keys shaped like the serializers' own markers ("__zpyro_bytes__", "___zpyro_oob__", ...) are
+# user data too: a one-entry map with such a key travels escaped and must come back as it was.
+# They are drawn on purpose, not left to chance.
+marker_names = st.sampled_from(["oob__", "bytes__", "oobset__", "x", ""]) | st.text(max_size=4)
+marker_keys = st.builds(lambda n, name: "_" * n + "zpyro_" + name, st.integers(0, 4), marker_names)
+keys = st.text() | marker_keys
 trees = st.recursive(
     leaves,
     lambda kids: st.lists(kids, max_size=5) | st.dictionaries(keys, kids, max_size=5),
@@ -181,14 +184,39 @@ def test_many_rows_with_one_big_buffer(ser: Serializer) -> None:
 
 def test_bad_buffer_reference(ser: Serializer) -> None:
     for index in (5, -1, "0", None):
-        payload, _ = ser.dumps([{"__zpyro_oob__": index}])
+        payload = raw_dumps(ser.name, [{"__zpyro_oob__": index}])
         with pytest.raises(SerializeError, match="out-of-band"):
             ser.loads(payload, [b"only one"])
+    with pytest.raises(SerializeError, match="out-of-band"):  # a marker with no buffers at all
+        ser.loads(raw_dumps(ser.name, [{"__zpyro_oob__": 0}]))
 
 
-def test_marker_shaped_user_dict_without_buffers_is_untouched(ser: Serializer) -> None:
-    data = [{"__zpyro_oob__": 0}]
+@pytest.mark.parametrize(
+    "data",
+    [
+        [{"__zpyro_oob__": 0}],
+        {"__zpyro_bytes__": "aGk="},
+        {"__zpyro_oobset__": [1, 2]},
+        {"___zpyro_oob__": {"__zpyro_unknown": [{"____zpyro_": b"x"}]}},
+        {"k": {"__zpyro_oob__": b"big" * 20000}},  # a marker-shaped map holding a real buffer
+        [{"__zpyro_x": i} for i in range(40)],  # the big-container shortcut must escape too
+        {"__zpyro_oob__": 0, "other": 1},  # two entries: never a marker, sent as it is
+    ],
+)
+def test_marker_shaped_user_maps_round_trip_as_data(ser: Serializer, data: Any) -> None:
     assert roundtrip(ser, data) == data
+
+
+def test_escaped_maps_carry_one_more_underscore(ser: Serializer) -> None:
+    payload, _ = ser.dumps([{"__zpyro_oob__": 0}, {"_zpyro_x": 1}, {"__zpyro_oob__": 0, "a": 1}])
+    text = bytes(payload)
+    assert b"___zpyro_oob__" in text and b"____zpyro" not in text
+    assert b"'__zpyro_x'" not in text and b"__zpyro_x" not in text  # one underscore: untouched
+
+
+def test_unknown_marker_is_refused(ser: Serializer) -> None:
+    with pytest.raises(SerializeError, match="unknown marker"):
+        ser.loads(raw_dumps(ser.name, {"a": [{"__zpyro_future__": 1}]}))
 
 
 # ---- custom classes --------------------------------------------------------------------------

@@ -119,6 +119,25 @@ def test_decode_rejects(frames: list[bytes], fragment: str) -> None:
     assert fragment.lower() in str(info.value).lower()
 
 
+@pytest.mark.parametrize("kind", sorted(wire.KINDS))
+@pytest.mark.parametrize("bit", [1 << i for i in range(8)])
+def test_decode_rejects_flags_the_kind_does_not_carry(kind: int, bit: int) -> None:
+    frames = wire.encode(kind, bit, 1, 9, "o", "m")
+    if bit & wire.ALLOWED_FLAGS.get(kind, 0):
+        assert wire.decode(frames).flags == bit
+    else:
+        with pytest.raises(ProtocolError, match="flags"):
+            wire.decode(frames)
+        assert wire.peek_call_id(frames) == 9  # so the error reply reaches its caller
+
+
+@pytest.mark.parametrize("reserved", [1, 0x80, 0xFF])
+def test_decode_rejects_a_nonzero_reserved_byte(reserved: int) -> None:
+    header = GOLDEN_HEADER[:3] + bytes([reserved]) + GOLDEN_HEADER[4:]
+    with pytest.raises(ProtocolError, match="reserved"):
+        wire.decode([GOLDEN_SIGNATURE, header, b""])
+
+
 def test_encode_refuses_too_long_strings() -> None:
     with pytest.raises(ProtocolError):
         wire.encode(wire.CALL, 0, 1, 1, "x" * 65536, "m")
@@ -133,15 +152,24 @@ def test_encode_refuses_too_long_strings() -> None:
 
 kinds = st.sampled_from(sorted(wire.KINDS))
 u8 = st.integers(0, 255)
+
+
+@st.composite
+def kind_and_flags(draw: st.DrawFn) -> tuple[int, int]:
+    """A kind and a subset of the flags that kind may carry."""
+    kind = draw(kinds)
+    allowed = wire.ALLOWED_FLAGS.get(kind, 0)
+    return kind, draw(st.integers(0, 255)) & allowed
+
+
 call_ids = st.integers(0, wire.MAX_CALL_ID)
 names = st.text(max_size=40)
 buffer_lists = st.lists(st.binary(max_size=64), max_size=3)
 
 
-@given(kinds, u8, u8, call_ids, names, names, st.binary(max_size=256), buffer_lists)
+@given(kind_and_flags(), u8, call_ids, names, names, st.binary(max_size=256), buffer_lists)
 def test_round_trip(
-    kind: int,
-    flags: int,
+    kind_flags: tuple[int, int],
     ser: int,
     call_id: int,
     object_id: str,
@@ -149,6 +177,7 @@ def test_round_trip(
     payload: bytes,
     buffers: list[bytes],
 ) -> None:
+    kind, flags = kind_flags
     frames = wire.encode(kind, flags, ser, call_id, object_id, method, payload, buffers)
     assert len(frames) == 3 + len(buffers)
     assert frames[0] == wire.SIGNATURE
@@ -198,9 +227,8 @@ def test_decode_arbitrary_header_after_good_signature(rest: list[bytes], header:
 
 
 valid_messages = st.builds(
-    wire.encode,
-    kinds,
-    u8,
+    lambda kf, *rest: wire.encode(kf[0], kf[1], *rest),
+    kind_and_flags(),
     u8,
     call_ids,
     names,

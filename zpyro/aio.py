@@ -98,14 +98,19 @@ class Proxy:
         if proxy._pyroConnection is None or not (proxy._pyroMethods or proxy._pyroAttrs):
             await asyncio.get_running_loop().run_in_executor(None, proxy._pyroGetMetadata)
 
-    async def _pyroAwait(self, method: str, args: Any, kwargs: dict[str, Any]) -> Any:
+    async def _pyroAwait(
+        self, method: str, args: Any, kwargs: dict[str, Any], flags: int = 0
+    ) -> Any:
+        """Call `method`; `flags` (e.g. ``wire.FLAG_ONEWAY``) for this one call only."""
         proxy = self._pyroProxy
         if proxy._pyroConnection is None or not (proxy._pyroMethods or proxy._pyroAttrs):
             await self._pyroConnect()
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         push = _inbox(loop).push
-        proxy._pyroSubmit(method, args, kwargs, 0, lambda value, error: push(future, value, error))
+        proxy._pyroSubmit(
+            method, args, kwargs, flags, lambda value, error: push(future, value, error)
+        )
         return await future
 
     async def _pyroAwaitAttr(self, name: str) -> Any:

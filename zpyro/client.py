@@ -9,6 +9,7 @@ connect, or from the process-wide cache of it (:mod:`zpyro.metadata`).
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,8 @@ from .serializers import BY_ID, get_serializer
 from .streams import RemoteIterator
 from .uri import URI
 from .wire import DAEMON_OBJECT_ID, GETATTR, JSON_ID, SETATTR
+
+log = logging.getLogger("zpyro.client")
 
 # How a PYRONAME:/PYROMETA: URI becomes the PYRO: URI to connect to. The naming layer sits above
 # this one and installs it (set_resolver) when imported, which ``import zpyro`` always does.
@@ -90,6 +93,9 @@ class Proxy:
             _pyroTarget=uri,
             _pyroTimeout=config.COMMTIMEOUT or None,
             _pyroSerializer=config.SERIALIZER,
+            # set on this proxy (binding) or the default (a preference the daemon may overrule)
+            _pyroSerializerSet=False,
+            _pyroAccepted=None,  # what the daemon said it accepts
             _pyroOneway=set(),
             _pyroMethods=set(),
             _pyroAttrs=set(),
@@ -113,6 +119,7 @@ class Proxy:
         self._pyroTarget: URI
         self._pyroTimeout: float | None
         self._pyroSerializer: str
+        self._pyroAccepted: frozenset[str] | None
         self._pyroOneway: set[str]
         self._pyroMethods: set[str]
         self._pyroAttrs: set[str]
@@ -150,6 +157,8 @@ class Proxy:
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("_"):
             object.__setattr__(self, name, value)
+            if name == "_pyroSerializer":
+                object.__setattr__(self, "_pyroSerializerSet", True)
             return
         if not (self._pyroMethods or self._pyroAttrs):
             self._pyroGetMetadata()
@@ -261,8 +270,23 @@ class Proxy:
         self._pyroOneway = set(self._pyroOneway) | set(meta.get("oneway", ()))
         self._pyroMaxMessageSize = int(meta.get("max_message_size", config.MAX_MESSAGE_SIZE))
         self._pyroSessions = bool(meta.get("sessions", True))
+        accepted = metadata.accepted_serializers(meta)
+        if accepted is not None:
+            self._pyroAgree(accepted)
         self._pyroMetaFresh = fresh  # no need to have it confirmed by the daemon
         self._pyroMetaFromCache = from_cache  # a missing name is re-checked with the daemon
+
+    def _pyroAgree(self, accepted: tuple[str, ...]) -> None:
+        """Serializer agreement (docs/PROTOCOL.md, zpyro.metadata.agree). The serializer is
+        looked up (and checked against `accepted`) again at the next call."""
+        # a serializer set on this proxy, or a changed config.SERIALIZER, is the user's choice
+        chosen = self._pyroSerializerSet or self._pyroSerializer != "serpent"
+        name = metadata.agree(self._pyroSerializer, chosen, accepted)
+        if name != self._pyroSerializer:
+            log.info("%s does not accept serpent: this proxy uses %s", self._pyroTarget, name)
+            object.__setattr__(self, "_pyroSerializer", name)
+        self._pyroAccepted = frozenset(accepted)
+        self.__serializer = None
 
     # -- calling --------------------------------------------------------------------------------
 
@@ -377,7 +401,7 @@ class Proxy:
                 conn = self._pyroConnect()
         serializer = d["_Proxy__serializer"]
         if serializer is None or serializer.name != d["_pyroSerializer"]:
-            serializer = self.__serializer = get_serializer(self._pyroSerializer)
+            serializer = self.__serializer = self._pyroAcceptedSerializer()
         annotations = self._pyroAnnotations()
         if annotations:
             flags |= wire.FLAG_ANNOTATED
@@ -420,6 +444,18 @@ class Proxy:
                     f"call of {size} bytes exceeds the daemon's limit of {limit}"
                 )
         return conn, frames, call_id, serializer, oneway
+
+    def _pyroAcceptedSerializer(self) -> Any:
+        """The Serializer for _pyroSerializer, if the daemon accepts it: a refused one fails the
+        call before it is sent, never silently (a oneway call would get no error back)."""
+        serializer = get_serializer(self._pyroSerializer)
+        accepted = self._pyroAccepted
+        if accepted is not None and serializer.name not in accepted:
+            raise errors.SerializeError(
+                f"{self._pyroTarget} does not accept serializer {serializer.name} "
+                f"(it accepts {', '.join(sorted(accepted))})"
+            )
+        return serializer
 
     def _pyroDecode(self, reply: wire.Message, serializer: Any) -> Any:
         ser_id = reply.serializer_id
@@ -519,6 +555,7 @@ class Proxy:
         twin = Proxy(self._pyroUri)
         twin._pyroTimeout = self._pyroTimeout
         twin._pyroSerializer = self._pyroSerializer
+        twin._pyroSerializerSet = self._pyroSerializerSet
         twin._pyroOneway = set(self._pyroOneway)
         twin._pyroMaxRetries = self._pyroMaxRetries
         twin._pyroCurveServerKey = self._pyroCurveServerKey

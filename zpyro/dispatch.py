@@ -20,7 +20,7 @@ from . import context, errors, wire
 from .batch import read_calls
 from .exposure import is_callback, is_private, members_of
 from .objects import ObjectRegistry
-from .serializers import BY_ID, get_serializer
+from .serializers import BY_ID, PREFERENCE, get_serializer
 from .streams import StreamRegistry, is_stream
 from .wire import DAEMON_OBJECT_ID, GETATTR, JSON_ID, SETATTR
 
@@ -55,6 +55,8 @@ class Dispatcher:
     ) -> None:
         self.registry = registry
         self.accepted_ids = frozenset(get_serializer(name).serializer_id for name in accepted)
+        # in the daemon's order of preference (docs/PROTOCOL.md, "Agreeing on a serializer")
+        self.accepted_names = tuple(n for n in PREFERENCE if n in accepted)
         self.require_expose = require_expose
         self.max_message_size = max_message_size
         self.oob_threshold = oob_threshold
@@ -85,6 +87,7 @@ class Dispatcher:
         meta["max_message_size"] = self.max_message_size
         # a proxy of an object without sessions has nothing to release when it goes
         meta["sessions"] = self.registry.keeps_sessions(object_id)
+        meta["serializers"] = list(self.accepted_names)  # a proxy picks one of these
         return meta
 
     def is_coroutine(self, object_id: str, method: str) -> bool:

@@ -7,6 +7,9 @@ URI in a small process-wide cache: a new proxy for a URI seen in the last
 along with its first call's reply (``FLAG_META``). A name missing from cached metadata always
 triggers a fresh fetch, so a method added to a restarted daemon is never refused because of the
 cache.
+
+Metadata also lists the serializers the daemon accepts, its preference first; :func:`agree`
+decides which one a proxy uses (docs/PROTOCOL.md, "Agreeing on a serializer").
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import errors, wire
-from .serializers import Serializer, get_serializer
+from .serializers import SERIALIZERS, Serializer, get_serializer
 
 META_TRUST_SECONDS = 10.0  # cached metadata younger than this is used as it is
 CACHE_SIZE = 1024  # URIs
@@ -75,3 +78,24 @@ def _fetch(
         payload,
     )
     return decode(conn.call(frames, call_id, timeout), serializer)
+
+
+# -- serializer agreement ------------------------------------------------------------------------
+
+
+def accepted_serializers(meta: dict[str, Any]) -> tuple[str, ...] | None:
+    """The serializers the daemon accepts, its preference first; None if it does not say (an
+    older daemon, or a broker's own object)."""
+    accepted = meta.get("serializers")
+    if isinstance(accepted, list) and accepted and all(isinstance(n, str) for n in accepted):
+        return tuple(accepted)
+    return None
+
+
+def agree(current: str, chosen: bool, accepted: Sequence[str]) -> str:
+    """The serializer to use with a daemon that accepts `accepted`: the default one (`chosen`
+    False) gives way to the first listed that this process has; one the user chose never does
+    (its calls then fail with SerializeError before they are sent, also oneway ones)."""
+    if chosen or current in accepted:
+        return current
+    return next((name for name in accepted if name in SERIALIZERS), current)

@@ -1,4 +1,4 @@
-"""Out-of-band buffers: big byte buffers travel as extra frames, not inside the payload. Pure.
+"""Markers and out-of-band buffers: big byte buffers travel as extra frames. Pure.
 
 Send side: :func:`plain` tells (by C-level type scans) whether a value is plain data with
 nothing to take out of band; otherwise :func:`extract` swaps every bytes/bytearray/memoryview of
@@ -8,10 +8,18 @@ copy) to ``buffers``, which the caller sends as extra zmq frames with ``copy=Fal
 
 Receive side: :func:`revive` (or :func:`oob_hook` for the json and msgpack decoders) puts the
 buffers back in place of the markers, as ``bytes``, and converts registered class dicts.
+
+Markers (docs/PROTOCOL.md, "Markers") are maps of exactly one entry whose key is ``__zpyro_``
++ a name: ``__zpyro_oob__``, ``__zpyro_oobset__`` and json's ``__zpyro_bytes__``. A user's own
+one-entry map whose key looks like that (two or more underscores, then ``zpyro_``) travels
+escaped, with one more leading underscore (:func:`extract` adds it), and the receiver takes it
+off again (:func:`read_marker`); so every map round-trips as data, and a marker the receiver does
+not know is an error, never data.
 """
 
 from __future__ import annotations
 
+import binascii
 import math
 from collections.abc import Callable, Sequence
 from itertools import chain
@@ -22,6 +30,8 @@ from .errors import SerializeError
 
 OOB_KEY = "__zpyro_oob__"  # {OOB_KEY: index} stands for buffers[index]
 OOB_SET_KEY = "__zpyro_oobset__"  # a set holding markers (dicts are unhashable) travels as this
+BYTES_KEY = "__zpyro_bytes__"  # json writes bytes as {BYTES_KEY: base64 text}
+MARKER_TEXT = b"zpyro_"  # in every marker and escaped key: a payload without it has neither
 
 LEAF = frozenset({str, int, float, bool, type(None)})
 BINARY = (bytes, bytearray, memoryview)
@@ -31,6 +41,43 @@ _CONTAINER_T = frozenset(_CONTAINERS)
 _ROWS = frozenset({list, tuple})
 _DICT_ONLY = {dict}
 _DECODED = frozenset({list, tuple, dict})  # what the receive-side walk enters
+
+# ---- markers and their escape ------------------------------------------------------------------
+
+
+def reserved_key(key: Any) -> bool:
+    """A key that a one-entry map may not carry as it is: a marker's, or an escaped one."""
+    return type(key) is str and key[:2] == "__" and key.lstrip("_")[:6] == "zpyro_"
+
+
+def needs_escape(d: dict[Any, Any]) -> bool:
+    """A user's one-entry map whose key looks like a marker's: it travels escaped."""
+    return len(d) == 1 and reserved_key(next(iter(d)))
+
+
+def read_marker(key: str, value: Any, bufs: list[bytes] | None) -> Any:
+    """The value a one-entry map {key: value} with a reserved key stands for (its value already
+    read). Escaped user maps lose one underscore; unknown markers are errors."""
+    if key[2] == "_":  # three or more underscores: a user's map, escaped by its sender
+        return {key[1:]: value}
+    if key == OOB_KEY:
+        return take(bufs or [], value)
+    if key == BYTES_KEY:
+        if type(value) is not str:
+            raise SerializeError(f"bytes marker holds {type(value).__name__}, not base64 text")
+        return binascii.a2b_base64(value)
+    if key == OOB_SET_KEY:
+        if not isinstance(value, (list, tuple)):
+            raise SerializeError("set marker holds no list")
+        return set(value)
+    raise SerializeError(f"unknown marker {key!r}")
+
+
+def mentions_markers(payload: Any) -> bool:
+    """Whether a payload may hold markers or escaped maps (a C-level substring search; find,
+    not `in`, which first tries the needle as an int and costs twice as much)."""
+    return (payload if type(payload) is bytes else bytes(payload)).find(MARKER_TEXT) >= 0
+
 
 # ---- plain data: nothing to take out of band, and repr() is its serpent text --------------------
 
@@ -59,8 +106,10 @@ def plain(obj: Any, threshold: int, depth: int = 0) -> bool:
     if t is dict:
         if not obj:
             return True
-        if not _PLAIN_KEYS.issuperset(map(type, obj)):
-            return False
+        if not _PLAIN_KEYS.issuperset(map(type, obj)) or (
+            len(obj) == 1 and reserved_key(next(iter(obj)))
+        ):
+            return False  # (a marker-shaped user map is escaped by extract)
         values: Any = obj.values()
     elif t is list or t is tuple:
         if not obj:
@@ -112,6 +161,9 @@ def extract(obj: Any, threshold: int, bufs: list[Any]) -> Any:
         return obj
     if not obj:
         return obj
+    if base is dict and needs_escape(obj):  # a user's marker-shaped map: escaped, as data
+        key, value = next(iter(obj.items()))
+        return {"_" + key: extract(value, threshold, bufs)}
     values: Any = obj.values() if base is dict else obj
     # Big containers of plain values (10**6 ints) or of rows of them (tuples, lists, dicts) are
     # cleared by C-level type scans instead of a Python call per element.
@@ -121,7 +173,7 @@ def extract(obj: Any, threshold: int, bufs: list[Any]) -> Any:
             return obj
         if kinds <= _ROWS:
             inner = chain.from_iterable(values)
-        elif kinds == _DICT_ONLY:
+        elif kinds == _DICT_ONLY and not any(map(needs_escape, values)):
             inner = chain.from_iterable(map(dict.values, values))
         else:
             inner = None
@@ -161,15 +213,17 @@ def take(bufs: list[bytes], index: Any) -> bytes:
 
 
 def revive(obj: Any, bufs: list[bytes] | None, classes: bool) -> Any:
-    """Replace markers by buffers and convert registered class dicts, in place where possible
-    (the structure was just decoded, nobody else holds it)."""
+    """Replace markers (by buffers, bytes, sets; escaped maps by the user's) and convert
+    registered class dicts, in place where possible (the structure was just decoded, nobody
+    else holds it)."""
     t = type(obj)
     if t is dict:
-        if bufs and len(obj) == 1:
-            if OOB_KEY in obj:
-                return take(bufs, obj[OOB_KEY])
-            if OOB_SET_KEY in obj:
-                return set(revive(obj[OOB_SET_KEY], bufs, classes))
+        if len(obj) == 1:
+            key, value = next(iter(obj.items()))
+            if reserved_key(key):
+                if type(value) in _DECODED:
+                    value = revive(value, bufs, classes)
+                return read_marker(key, value, bufs)
         for k, v in obj.items():
             if type(v) in _DECODED:
                 obj[k] = revive(v, bufs, classes)  # same key: allowed while iterating
@@ -189,15 +243,14 @@ def as_bytes(buffers: Sequence[Any]) -> list[bytes]:
     return [b if type(b) is bytes else bytes(b) for b in buffers]
 
 
-def oob_hook(bufs: list[bytes], then: Callable[[dict[str, Any]], Any]) -> Callable[..., Any]:
-    """object_hook that restores markers (hooks run bottom-up, so set items are done already)."""
+def oob_hook(bufs: list[bytes] | None, then: Callable[[dict[str, Any]], Any]) -> Callable[..., Any]:
+    """object_hook that reads markers (hooks run bottom-up, so their values are read already)."""
 
     def hook(d: dict[str, Any]) -> Any:
         if len(d) == 1:
-            if OOB_KEY in d:
-                return take(bufs, d[OOB_KEY])
-            if OOB_SET_KEY in d:
-                return set(d[OOB_SET_KEY])
+            key = next(iter(d))
+            if reserved_key(key):
+                return read_marker(key, d[key], bufs)
         return then(d)
 
     return hook

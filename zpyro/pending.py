@@ -96,11 +96,11 @@ class CallTable:
         self.deadlines = live
 
     def deliver(self, frames: list[Any]) -> None:
-        """A reply came: finish its call. Undecodable and late replies are dropped (logged)."""
+        """A reply came: finish its call. Late replies are dropped (logged)."""
         try:
             msg = wire.decode(frames)
         except errors.ProtocolError as exc:
-            log.warning("undecodable reply from %s dropped: %s", self._peer, exc)
+            self._undecodable(frames, exc)
             return
         pend = self.pending.pop(msg.call_id, None)
         if pend is not None:
@@ -112,6 +112,18 @@ class CallTable:
             log.warning("daemon %s reported an error about an unreadable request", self._peer)
         else:
             log.debug("late reply for call %d dropped", msg.call_id)
+
+    def _undecodable(self, frames: list[Any], exc: errors.ProtocolError) -> None:
+        """A reply that does not decode fails the call it answers, when its id can be read:
+        never a hang until the timeout."""
+        log.warning("undecodable reply from %s: %s", self._peer, exc)
+        call_id = wire.peek_call_id(frames)
+        pend = self.pending.pop(call_id, None) if call_id else None
+        if pend is not None:
+            if pend.callback is not None:
+                self.futures.discard(call_id)
+                self.forget_deadlines()
+            pend.finish(None, errors.ProtocolError(f"undecodable reply: {exc}"))
 
     def expire(self, now: float) -> None:
         """Fail the futures whose deadline is before `now` (the heap's top is the earliest)."""

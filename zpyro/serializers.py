@@ -2,7 +2,8 @@
 
 ``dumps(obj)`` returns ``(payload, buffers)``: big byte buffers are left out of the payload and
 travel as extra frames (:mod:`zpyro.oob`); ``loads(payload, buffers)`` puts them back, as
-``bytes``.
+``bytes``. Markers, and the escape of user maps shaped like one, live there too (a marker the
+receiver does not know is an error, never data).
 
 Rules every serializer keeps here:
 
@@ -52,7 +53,21 @@ from .classdicts import (
 from .classdicts import class_to_dict as _class_to_dict
 from .classdicts import dict_to_class as _dict_to_class
 from .errors import SerializeError
-from .oob import BINARY, LEAF, SIMPLE, as_bytes, extract, oob_hook, plain, revive
+from .oob import (
+    BINARY,
+    BYTES_KEY,
+    LEAF,
+    MARKER_TEXT,
+    SIMPLE,
+    as_bytes,
+    extract,
+    mentions_markers,
+    oob_hook,
+    plain,
+    read_marker,
+    reserved_key,
+    revive,
+)
 from .serpent_text import NotSimple, dumps_plain, fast_loads
 
 __all__ = [
@@ -68,8 +83,6 @@ __all__ = [
 ]
 
 OOB_THRESHOLD = 32 * 1024
-
-_BYTES_KEY = "__zpyro_bytes__"  # json only: {_BYTES_KEY: base64 text}
 
 _tls = threading.local()  # per-thread msgpack Packer
 
@@ -213,13 +226,27 @@ class SerpentSerializer(Serializer):
             except (NotSimple, ValueError, TypeError, OverflowError):
                 # outside the fast reader's subset (or bad: then serpent names the problem)
                 obj = serpent.loads(payload)
-        classes = bool(_dict_to_class) and b"__class__" in bytes(payload)
-        return revive(obj, bufs, classes) if bufs or classes else obj
+        return _revived(obj, payload, bufs)
 
 
-def _json_hook(d: dict[str, Any]) -> Any:
-    if _BYTES_KEY in d and len(d) == 1:
-        return binascii.a2b_base64(d[_BYTES_KEY])
+def _revived(obj: Any, payload: Any, bufs: list[bytes] | None) -> Any:
+    """obj with its markers read and registered classes made, if its payload has any (found by
+    C-level searches: `find`, as `in` first tries the needle as an int and costs twice as much)."""
+    data = payload if type(payload) is bytes else bytes(payload)
+    classes = bool(_dict_to_class) and data.find(b"__class__") >= 0
+    if bufs or classes or data.find(MARKER_TEXT) >= 0:
+        return revive(obj, bufs, classes)
+    return obj
+
+
+def _object_hook(d: dict[Any, Any]) -> Any:
+    """json's and msgpack's object_hook: markers (buffers: oob_hook) and registered classes.
+    It runs for every map anyway (zpyro's URI class is always registered), so reading markers
+    here costs a length test per map, and no search of the payload."""
+    if len(d) == 1:
+        key = next(iter(d))
+        if reserved_key(key):
+            return read_marker(key, d[key], None)
     if _dict_to_class and "__class__" in d:
         return to_class(d)
     return d
@@ -227,7 +254,7 @@ def _json_hook(d: dict[str, Any]) -> Any:
 
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, BINARY):
-        return {_BYTES_KEY: binascii.b2a_base64(obj, newline=False).decode("ascii")}
+        return {BYTES_KEY: binascii.b2a_base64(obj, newline=False).decode("ascii")}
     return plain_default(obj)
 
 
@@ -235,7 +262,7 @@ class JsonSerializer(Serializer):
     name = "json"
     serializer_id = wire.JSON_ID
     _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
-    _decoder = json.JSONDecoder(object_hook=_json_hook)
+    _decoder = json.JSONDecoder(object_hook=_object_hook)
 
     def _encode(self, obj: Any) -> bytes:
         return self._encoder.encode(obj).encode("utf-8")
@@ -244,11 +271,7 @@ class JsonSerializer(Serializer):
         text = bytes(payload).decode("utf-8") if type(payload) is not bytes else payload.decode()
         if bufs is None:
             return self._decoder.decode(text)
-        return json.JSONDecoder(object_hook=oob_hook(bufs, _json_hook)).decode(text)
-
-
-def _msgpack_hook(d: dict[Any, Any]) -> Any:
-    return to_class(d) if _dict_to_class and "__class__" in d else d
+        return json.JSONDecoder(object_hook=oob_hook(bufs, _object_hook)).decode(text)
 
 
 class MsgpackSerializer(Serializer):
@@ -265,10 +288,7 @@ class MsgpackSerializer(Serializer):
         return payload
 
     def _decode(self, payload: Any, bufs: list[bytes] | None) -> Any:
-        if bufs is not None:
-            hook: Any = oob_hook(bufs, _msgpack_hook)
-        else:
-            hook = _msgpack_hook if _dict_to_class else None  # no per-dict call unless needed
+        hook = _object_hook if bufs is None else oob_hook(bufs, _object_hook)
         return msgpack.unpackb(payload, raw=False, strict_map_key=False, object_hook=hook)
 
 
@@ -290,8 +310,7 @@ class MarshalSerializer(Serializer):
 
     def _decode(self, payload: Any, bufs: list[bytes] | None) -> Any:
         obj = marshal.loads(payload)
-        classes = bool(_dict_to_class) and b"__class__" in bytes(payload)
-        return revive(obj, bufs, classes) if bufs or classes else obj
+        return _revived(obj, payload, bufs)
 
 
 class PickleSerializer(Serializer):
@@ -309,7 +328,9 @@ class PickleSerializer(Serializer):
 
     def _decode(self, payload: Any, bufs: list[bytes] | None) -> Any:
         obj = pickle.loads(payload)
-        return obj if bufs is None else revive(obj, bufs, False)
+        if bufs is None and not mentions_markers(payload):
+            return obj
+        return revive(obj, bufs, False)
 
 
 SERIALIZERS: dict[str, Serializer] = {
@@ -323,6 +344,9 @@ SERIALIZERS: dict[str, Serializer] = {
     )
 }
 BY_ID: dict[int, Serializer] = {s.serializer_id: s for s in SERIALIZERS.values()}
+# A daemon lists the serializers it accepts in this order, its preference first: a proxy on its
+# default serializer takes the first one it has (docs/PROTOCOL.md, "Agreeing on a serializer").
+PREFERENCE = ("serpent", "msgpack", "json", "marshal", "pickle")
 
 
 def get_serializer(name_or_id: str | int) -> Serializer:

@@ -73,7 +73,21 @@ FLAG_ONEWAY = 0x01  # CALL: the caller wants no reply
 FLAG_META = 0x02  # CALL: also send the object's metadata; RESULT: payload = [value, metadata]
 FLAG_BATCH = 0x04  # CALL: one arg, [count, methods, arity, args, kwargs]; RESULT: [values, error]
 FLAG_ANNOTATED = 0x08  # CALL: payload has a 3rd item, annotations; RESULT: payload = [value, ann.]
-FLAG_STREAM = 0x10  # RESULT: the value is a stream: payload = [stream_id, items, finished]
+FLAG_STREAM = 0x10  # RESULT: the value is a stream: payload = [stream_id, items, finished, error]
+
+# The flags each kind may carry. A receiver refuses any other bit (and a nonzero reserved byte)
+# with ProtocolError: every flag changes how the payload is read, so a bit it does not know
+# would make it misread the message silently (docs/PROTOCOL.md, "Flags").
+ALLOWED_FLAGS = {
+    CALL: FLAG_ONEWAY | FLAG_META | FLAG_BATCH | FLAG_ANNOTATED,
+    RESULT: FLAG_META | FLAG_BATCH | FLAG_ANNOTATED | FLAG_STREAM,
+}
+# decode checks kind, flags and reserved byte with one test: per kind byte, the bits of
+# (0x10000 | reserved << 8 | flags) that must be 0 (for a kind that does not exist, all of them)
+_REFUSED = tuple(
+    0xFF00 | (0xFF & ~ALLOWED_FLAGS.get(kind, 0)) if kind in KINDS else 0x1FFFF
+    for kind in range(256)
+)
 
 MAX_CALL_ID = 0xFFFFFFFF
 
@@ -228,9 +242,9 @@ def decode(frames: Sequence[Any]) -> Message:
         header = _as_bytes(header)
     if len(header) < HEADER_SIZE:
         raise ProtocolError(f"header frame too short ({len(header)} bytes)")
-    kind, flags, serializer_id, _reserved, call_id = _unpack_fixed(header)
-    if kind not in KINDS:
-        raise ProtocolError(f"unknown message kind {kind}")
+    kind, flags, serializer_id, reserved, call_id = _unpack_fixed(header)
+    if (0x10000 | reserved << 8 | flags) & _REFUSED[kind]:
+        raise _refused(kind, flags, reserved)
     tail = header[8:]
     names = _NAMES.get(tail)
     if names is None:
@@ -251,6 +265,15 @@ def _decode_names(tail: bytes) -> tuple[str, str]:
         _NAMES.clear()
     _NAMES[tail] = names
     return names
+
+
+def _refused(kind: int, flags: int, reserved: int) -> ProtocolError:
+    """What is wrong with a header that decode's one test refused."""
+    if kind not in KINDS:
+        return ProtocolError(f"unknown message kind {kind}")
+    if reserved:
+        return ProtocolError(f"reserved header byte is {reserved:#04x}, must be 0")
+    return ProtocolError(f"flags {flags:#04x} not valid on a {KIND_NAMES[kind]} message")
 
 
 def peek_call_id(frames: Sequence[Any]) -> int:
