@@ -3,6 +3,7 @@ heartbeats, binding, connecting a DEALER, monitor events."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Any, cast
@@ -97,7 +98,7 @@ def can_read(sock: zmq.Socket[bytes]) -> bool:
     return bool(cast(int, _GET(sock, _EVENTS)) & _POLLIN)
 
 
-def recv_frames(sock: zmq.Socket[bytes], flags: int = 0) -> list[bytes]:
+def _recv_frames(sock: zmq.Socket[bytes], flags: int = 0) -> list[bytes]:
     """``sock.recv_multipart(flags)``, as bytes, without the wrapper's overhead."""
     frames = [_RECV(sock, flags)]
     while _GET(sock, _RCVMORE):
@@ -105,7 +106,7 @@ def recv_frames(sock: zmq.Socket[bytes], flags: int = 0) -> list[bytes]:
     return frames
 
 
-def send_frames(
+def _send_frames(
     sock: zmq.Socket[bytes], frames: list[Any], copy: bool = True, flags: int = 0
 ) -> None:
     """``sock.send_multipart(frames, flags, copy=copy)`` without the wrapper's overhead.
@@ -117,6 +118,53 @@ def send_frames(
     for i in range(last):
         _SEND(sock, frames[i], more, copy)
     _SEND(sock, frames[last], flags, copy)
+
+
+def _bound_speedups() -> Any:
+    """zpyro._speedups bound to the libzmq pyzmq uses, or None (pure Python: not built, not
+    wanted -- ZPYRO_PURE_PYTHON=1 -- or libzmq's functions not found)."""
+    if os.environ.get("ZPYRO_PURE_PYTHON"):
+        return None
+    try:
+        import ctypes
+
+        from zmq.backend.cython import _zmq
+
+        from . import _speedups  # type: ignore[attr-defined]
+
+        # dlsym through pyzmq's backend module finds the functions of the libzmq it loaded
+        lib = ctypes.CDLL(_zmq.__file__)
+        names = ["msg_init", "msg_recv", "msg_close", "msg_data", "msg_size", "msg_more"]
+        names += ["send", "errno"]
+        addresses = [ctypes.cast(getattr(lib, "zmq_" + n), ctypes.c_void_p).value for n in names]
+        _speedups.bind(*addresses, zmq.ZMQError, zmq.Again)
+    except (ImportError, OSError, AttributeError, ValueError, TypeError):
+        return None
+    return _speedups
+
+
+speedups = _bound_speedups()
+
+if speedups is not None:
+    _c_recv = speedups.recv_frames
+    _c_send = speedups.send_frames
+
+    def recv_frames(sock: zmq.Socket[bytes], flags: int = 0) -> list[bytes]:
+        """``sock.recv_multipart(flags)``, as bytes: the whole message in one C call."""
+        return cast("list[bytes]", _c_recv(sock, flags))
+
+    def send_frames(
+        sock: zmq.Socket[bytes], frames: list[Any], copy: bool = True, flags: int = 0
+    ) -> None:
+        """``sock.send_multipart(frames, flags, copy=copy)``: bytes frames in one C call."""
+        try:
+            _c_send(sock, frames, flags)
+        except TypeError:  # a frame that is not bytes: pyzmq sends it (nothing went out yet)
+            _send_frames(sock, frames, copy, flags)
+
+else:
+    recv_frames = _recv_frames
+    send_frames = _send_frames
 
 
 def recv_noting(sock: zmq.Socket[bytes], flags: int = 0) -> tuple[list[bytes], zmq.Frame]:
