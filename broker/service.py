@@ -38,7 +38,7 @@ from zpyro.sockets import (
     tcp_endpoint,
 )
 from zpyro.uri import endpoint_to_location
-from zpyro.waker import Waker
+from zpyro.waker import BackDoor
 from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, NAMESERVER_ID
 
 from .announcer import Announcer
@@ -51,8 +51,6 @@ from .storage import open_storage
 log = logging.getLogger("zpyro.broker")
 
 BIG_FRAME = 65536  # frames from this size on are sent without a copy
-_NOBLOCK = int(zmq.NOBLOCK)
-RECV_BATCH = 256  # messages taken per poll before timers are looked at again
 
 
 class Broker:
@@ -75,7 +73,7 @@ class Broker:
         ctx = context()
         self.router = ctx.socket(zmq.ROUTER)
         self.pub = ctx.socket(zmq.PUB)
-        self._waker = Waker()
+        door: BackDoor | None = None
         try:
             self.router.linger = 0
             self.router.router_mandatory = 1  # a reply to a gone peer raises: we log it
@@ -90,15 +88,18 @@ class Broker:
                 apply_server(self.pub, ctx, keys, curve_allowed_clients)
             self.secure = keys is not None
             warn_if_exposed(host, "broker", self.secure)
+            door = BackDoor(self.router, ctx)  # (before anyone else can connect)
             endpoint = bind(self.router, tcp_endpoint(host, port), errors.CommunicationError)
             self.pub_endpoint = bind(
                 self.pub, tcp_endpoint(host, pub_port), errors.CommunicationError
             )
         except Exception:
+            if door is not None:
+                door.close()
             self.router.close(linger=0)
             self.pub.close(linger=0)
-            self._waker.close()
             raise
+        self._door = door
         self.location = endpoint_to_location(endpoint)
         self.pub_location = endpoint_to_location(self.pub_endpoint)
         self.storage_spec = storage
@@ -161,40 +162,41 @@ class Broker:
     # -- the loop ---------------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Serve until stop()."""
-        poller = zmq.Poller()
-        poller.register(self.router, zmq.POLLIN)
-        poller.register(self._waker.fileno(), zmq.POLLIN)
+        """Serve until stop().
+
+        The loop blocks in a receive on the ROUTER (RCVTIMEO: the tick interval), the
+        cheapest way to wait for a message; stop() wakes it through the ROUTER's back door.
+        """
         interval = max(0.05, config.HEARTBEAT_INTERVAL)
         next_tick = time.monotonic()
         router = self.router
+        router.rcvtimeo = int(interval * 1000)
+        door = self._door.identity
+        on_message = self._on_message
+        clock = time.monotonic
         while not self._stopping:
-            now = time.monotonic()
+            now = clock()
             if now >= next_tick:
                 try:
                     self._tick(now)
                 except Exception:  # as for messages: log a bug, keep serving
                     log.exception("error in the broker's periodic work")
                 next_tick = now + interval
-            ready = dict(poller.poll(max(1, int((next_tick - now) * 1000))))
-            if router in ready:
-                for _ in range(RECV_BATCH):
-                    try:  # (asking first with can_read would cost more than one Again a batch)
-                        frames = (
-                            self._recv_curve() if self.secure else recv_frames(router, _NOBLOCK)
-                        )
-                    except zmq.Again:
-                        break
-                    try:
-                        self._on_message(frames)
-                    except Exception:  # a bug must not take the broker down: log and go on
-                        log.exception("error handling a message from %s", frames[0].hex())
-            if self._waker.fileno() in ready:
-                self._waker.drain()
+            try:
+                frames = self._recv_curve() if self.secure else recv_frames(router)
+            except zmq.Again:  # RCVTIMEO: time for the tick
+                continue
+            if frames[0] == door:  # stop() (or any other thread) woke us
+                self._door.woken()
+                continue
+            try:
+                on_message(frames)
+            except Exception:  # a bug must not take the broker down: log and go on
+                log.exception("error handling a message from %s", frames[0].hex())
 
     def _recv_curve(self) -> list[bytes]:
         """Receive one message and note the sender's CURVE public key (passed on to daemons)."""
-        data, last = recv_noting(self.router, _NOBLOCK)
+        data, last = recv_noting(self.router)
         key = client_key_of(last)
         self._last_key = key
         if key is not None:
@@ -214,16 +216,16 @@ class Broker:
     def stop(self) -> None:
         """Ask the loop to end (any thread, also a signal handler)."""
         self._stopping = True
-        self._waker.wake()
+        self._door.wake(blocking=False)  # (a signal handler must not wait for a lock)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self.storage.close()
+        self._door.close()
         self.router.close(linger=0)
         self.pub.close(linger=0)
-        self._waker.close()
 
     def _tick(self, now: float) -> None:
         self.announcer.alive()

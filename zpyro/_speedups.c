@@ -33,6 +33,7 @@ static int (*zsend)(void *, const void *, size_t, int);
 static int (*zerrno)(void);
 static PyObject *ZMQError; /* zmq.error.ZMQError */
 static PyObject *Again;    /* zmq.error.Again */
+static PyObject *fallback; /* send_frames for what this one does not send: pyzmq's way */
 static PyObject *s_closed, *s_underlying;
 
 static PyObject *raise_zmq(int err) {
@@ -66,10 +67,10 @@ static void *handle_of(PyObject *sock) {
     return handle;
 }
 
-static PyObject *bind(PyObject *self, PyObject *args) {
+static PyObject *bind(PyObject *Py_UNUSED(self), PyObject *args) {
     unsigned long long a[8];
-    if (!PyArg_ParseTuple(args, "KKKKKKKKOO", &a[0], &a[1], &a[2], &a[3], &a[4], &a[5], &a[6],
-                          &a[7], &ZMQError, &Again))
+    if (!PyArg_ParseTuple(args, "KKKKKKKKOOO", &a[0], &a[1], &a[2], &a[3], &a[4], &a[5], &a[6],
+                          &a[7], &ZMQError, &Again, &fallback))
         return NULL;
     for (int i = 0; i < 8; i++) {
         if (a[i] == 0) {
@@ -87,16 +88,24 @@ static PyObject *bind(PyObject *self, PyObject *args) {
     zerrno = (int (*)(void))(uintptr_t)a[7];
     Py_INCREF(ZMQError);
     Py_INCREF(Again);
+    Py_INCREF(fallback);
     Py_RETURN_NONE;
 }
 
-/* recv_frames(sock, flags) -> list of bytes: one whole message. zmq.Again when nothing came
+/* recv_frames(sock, flags=0) -> list of bytes: one whole message. zmq.Again when nothing came
  * (NOBLOCK, or RCVTIMEO passed); the GIL is released while libzmq waits. */
-static PyObject *recv_frames(PyObject *self, PyObject *args) {
-    PyObject *sock;
-    int flags;
-    if (!PyArg_ParseTuple(args, "Oi", &sock, &flags))
+static PyObject *recv_frames(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "recv_frames(sock, flags=0)");
         return NULL;
+    }
+    PyObject *sock = args[0];
+    int flags = 0;
+    if (nargs == 2) {
+        flags = (int)PyLong_AsLong(args[1]);
+        if (flags == -1 && PyErr_Occurred())
+            return NULL;
+    }
     if (msg_recv == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "zpyro._speedups is not bound to libzmq");
         return NULL;
@@ -145,28 +154,34 @@ fail:
     return NULL;
 }
 
-/* send_frames(sock, frames, flags): a message of bytes frames (anything else: TypeError, and
- * nothing is sent). zmq.Again when the first frame cannot go (NOBLOCK): nothing was sent. */
-static PyObject *send_frames(PyObject *self, PyObject *args) {
-    PyObject *sock, *frames;
-    int flags;
-    if (!PyArg_ParseTuple(args, "OO!i", &sock, &PyList_Type, &frames, &flags))
+/* send_frames(sock, frames, copy=True, flags=0): a message, copied. A message with a frame that
+ * is not bytes, or not to be copied (copy=False: big buffers), goes to the fallback (pyzmq's
+ * way). zmq.Again when the first frame cannot go (NOBLOCK): nothing was sent. */
+static PyObject *send_frames(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs < 2 || nargs > 4) {
+        PyErr_SetString(PyExc_TypeError, "send_frames(sock, frames, copy=True, flags=0)");
         return NULL;
+    }
+    PyObject *sock = args[0], *frames = args[1];
+    int copy = nargs > 2 ? PyObject_IsTrue(args[2]) : 1;
+    int flags = 0;
+    if (copy < 0)
+        return NULL;
+    if (nargs > 3) {
+        flags = (int)PyLong_AsLong(args[3]);
+        if (flags == -1 && PyErr_Occurred())
+            return NULL;
+    }
     if (zsend == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "zpyro._speedups is not bound to libzmq");
         return NULL;
     }
+    int ours = copy && PyList_CheckExact(frames) && PyList_GET_SIZE(frames) > 0;
+    for (Py_ssize_t i = 0; ours && i < PyList_GET_SIZE(frames); i++)
+        ours = PyBytes_CheckExact(PyList_GET_ITEM(frames, i));
+    if (!ours)
+        return PyObject_Vectorcall(fallback, args, (size_t)nargs, NULL);
     Py_ssize_t n = PyList_GET_SIZE(frames);
-    if (n == 0) {
-        PyErr_SetString(PyExc_ValueError, "a message has at least one frame");
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (!PyBytes_CheckExact(PyList_GET_ITEM(frames, i))) {
-            PyErr_SetString(PyExc_TypeError, "frames must be bytes");
-            return NULL;
-        }
-    }
     void *handle = handle_of(sock);
     if (handle == NULL)
         return NULL;
@@ -175,7 +190,7 @@ static PyObject *send_frames(PyObject *self, PyObject *args) {
         int f = i < n - 1 ? flags | ZMQ_SNDMORE : flags;
         int rc;
         for (;;) {
-            if (flags & ZMQ_DONTWAIT) {
+            if (i > 0 || (flags & ZMQ_DONTWAIT)) { /* (once the first frame went, none waits) */
                 rc = zsend(handle, PyBytes_AS_STRING(frame), (size_t)PyBytes_GET_SIZE(frame), f);
             } else {
                 Py_BEGIN_ALLOW_THREADS rc =
@@ -199,15 +214,20 @@ static PyObject *send_frames(PyObject *self, PyObject *args) {
 static PyMethodDef methods[] = {
     {"bind", bind, METH_VARARGS,
      "bind(msg_init, msg_recv, msg_close, msg_data, msg_size, msg_more, send, errno, ZMQError, "
-     "Again): the addresses of libzmq's functions in this process"},
-    {"recv_frames", recv_frames, METH_VARARGS, "recv_frames(sock, flags) -> list of bytes"},
-    {"send_frames", send_frames, METH_VARARGS, "send_frames(sock, frames, flags)"},
+     "Again, fallback): the addresses of libzmq's functions in this process"},
+    {"recv_frames", (PyCFunction)(void (*)(void))recv_frames, METH_FASTCALL,
+     "recv_frames(sock, flags=0) -> list of bytes"},
+    {"send_frames", (PyCFunction)(void (*)(void))send_frames, METH_FASTCALL,
+     "send_frames(sock, frames, copy=True, flags=0)"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "zpyro._speedups",
-    "zpyro's optional accelerator: whole messages sent and received in C", -1, methods,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "zpyro._speedups",
+    .m_doc = "zpyro's optional accelerator: whole messages sent and received in C",
+    .m_size = -1,
+    .m_methods = methods,
 };
 
 PyMODINIT_FUNC PyInit__speedups(void) {

@@ -49,6 +49,7 @@ RECV_BATCH = 64  # events(): messages taken from the ROUTER before the host loop
 MAX_QUEUED = 10_000  # calls waiting for a worker before the daemon answers "busy"
 
 _LOST = object()  # _serve's result when another thread took the sockets over
+_SWITCH = object()  # a loop's result when the other loop must take over (a peer watch started)
 
 
 def _recv_now(router: zmq.Socket[bytes]) -> list[bytes]:
@@ -166,31 +167,21 @@ class RequestLoop:
         (no readiness check of its own, no ``zmq.Again``: a raised exception costs more).
         """
         poll_ms = int(config.POLL_TIMEOUT * 1000)
-        router = self.router
-        door = self.door
-        process = self._process
-        stop = self.stop
+        outcome: object = None
         try:
-            router.rcvtimeo = poll_ms
+            self.router.rcvtimeo = poll_ms
             if self._want_watch:
                 self._start_watch()
-            while not stop.is_set():
-                if not self._loop_condition():
-                    break
-                if door is None or self.watch is not None:
-                    if self._poll_turn(me, poll_ms) is _LOST:
-                        return _LOST
-                    continue
-                try:
-                    frames = self._recv_noted(router, 0) if self._noting else recv_frames(router)
-                except zmq.Again:  # RCVTIMEO: time to look at the loop condition again
-                    continue
-                if frames[0] == door.identity:
-                    self._woken()
-                elif process(frames, me) is _LOST:
-                    return _LOST
+            outcome = _SWITCH
+            while outcome is _SWITCH:  # (from receiving to polling when a peer watch starts)
+                if self.door is not None and self.watch is None:
+                    outcome = self._receive_loop(me)
+                else:
+                    outcome = self._poll_loop(me, poll_ms)
         except Exception:  # pragma: no cover - a bug; log it loudly rather than die silently
             log.exception("daemon request loop failed")
+        if outcome is _LOST:
+            return _LOST
         with self._mutex:
             self._owner = None
             self.stop.set()
@@ -198,27 +189,62 @@ class RequestLoop:
         self._loop_done.set()
         return None
 
-    def _poll_turn(self, me: int, poll_ms: int) -> object:
-        """One turn of the polling loop: wait (bounded) and handle what is ready."""
-        timeout = poll_ms
-        link = self.link
-        if link is not None:  # wake in time for the next heartbeat
-            self._heartbeat(link)
-            timeout = min(poll_ms, int(link.wait * 1000) + 1)
+    def _receive_loop(self, me: int) -> object:
+        """Serve by blocking receives on the ROUTER: None when done, _LOST, or _SWITCH."""
         router = self.router
-        for sock, _ in poll(self._poll_items(), timeout):
-            if sock is router:
-                frames = self._recv_noted(router, _NOBLOCK) if self._noting else _recv_now(router)
-                if self.door is not None and frames[0] == self.door.identity:
-                    self._woken()
-                elif self._process(frames, me) is _LOST:
-                    return _LOST
-            elif self.watch is not None and sock is self.watch.monitor:
-                self._peers_gone()
-            else:  # the waker
-                assert self.waker is not None
-                self.waker.drain()
-                self.send_outbox()
+        door = self.door
+        assert door is not None
+        process = self._process
+        stop = self.stop
+        while not stop.is_set():
+            if not self._loop_condition():
+                return None
+            try:
+                frames = self._recv_noted(router, 0) if self._noting else recv_frames(router)
+            except zmq.Again:  # RCVTIMEO: time to look at the loop condition again
+                continue
+            if frames[0] == door.identity:
+                if self._woken():
+                    return _SWITCH
+            elif process(frames, me) is _LOST:
+                return _LOST
+        return None
+
+    def _poll_loop(self, me: int, poll_ms: int) -> object:
+        """Serve by polling everything watched: None when done, or _LOST."""
+        link = self.link
+        router = self.router
+        door = self.door
+        items = self._poll_items()
+        clock = time.monotonic
+        next_beat = 0.0
+        stop = self.stop
+        while not stop.is_set():
+            if not self._loop_condition():
+                return None
+            timeout = poll_ms
+            if link is not None:  # wake in time for the next heartbeat
+                now = clock()
+                if now >= next_beat:
+                    self._heartbeat(link)
+                    next_beat = link.next_ping
+                timeout = min(poll_ms, int((next_beat - now) * 1000) + 1)
+            for sock, _ in poll(items, timeout):
+                if sock is router:
+                    frames = (
+                        self._recv_noted(router, _NOBLOCK) if self._noting else _recv_now(router)
+                    )
+                    if door is not None and frames[0] == door.identity:
+                        if self._woken():
+                            items = self._poll_items()  # the peer watch started
+                    elif self._process(frames, me) is _LOST:
+                        return _LOST
+                elif self.watch is not None and sock is self.watch.monitor:
+                    self._peers_gone()
+                else:  # the waker
+                    assert self.waker is not None
+                    self.waker.drain()
+                    self.send_outbox()
         return None
 
     def _poll_items(self) -> list[tuple[Any, int]]:
@@ -232,13 +258,17 @@ class RequestLoop:
         items.append((self.router, _POLLIN))
         return items
 
-    def _woken(self) -> None:
-        """A wake through the back door: replies queued, or a flag to look at."""
+    def _woken(self) -> bool:
+        """A wake through the back door: replies queued, or a flag to look at. True when a
+        peer watch started (its monitor must be polled from now on)."""
         assert self.door is not None
         self.door.woken()
+        started = False
         if self._want_watch:
             self._start_watch()
+            started = True
         self.send_outbox()
+        return started
 
     def _process(self, frames: list[bytes], me: int, pooled: bool = False) -> object:
         """Handle one incoming message; inline, or via the pool when `pooled` or slow."""

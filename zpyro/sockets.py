@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 import zmq
@@ -137,7 +138,7 @@ def _bound_speedups() -> Any:
         names = ["msg_init", "msg_recv", "msg_close", "msg_data", "msg_size", "msg_more"]
         names += ["send", "errno"]
         addresses = [ctypes.cast(getattr(lib, "zmq_" + n), ctypes.c_void_p).value for n in names]
-        _speedups.bind(*addresses, zmq.ZMQError, zmq.Again)
+        _speedups.bind(*addresses, zmq.ZMQError, zmq.Again, _send_frames)
     except (ImportError, OSError, AttributeError, ValueError, TypeError):
         return None
     return _speedups
@@ -145,26 +146,14 @@ def _bound_speedups() -> Any:
 
 speedups = _bound_speedups()
 
+# The whole message in one C call when the accelerator is there (used directly, no wrapper:
+# these run a few times per call). Frames the C send does not take (not bytes, or copy=False)
+# go to the pure-Python send.
+recv_frames: Callable[..., list[bytes]] = _recv_frames
+send_frames: Callable[..., None] = _send_frames
 if speedups is not None:
-    _c_recv = speedups.recv_frames
-    _c_send = speedups.send_frames
-
-    def recv_frames(sock: zmq.Socket[bytes], flags: int = 0) -> list[bytes]:
-        """``sock.recv_multipart(flags)``, as bytes: the whole message in one C call."""
-        return cast("list[bytes]", _c_recv(sock, flags))
-
-    def send_frames(
-        sock: zmq.Socket[bytes], frames: list[Any], copy: bool = True, flags: int = 0
-    ) -> None:
-        """``sock.send_multipart(frames, flags, copy=copy)``: bytes frames in one C call."""
-        try:
-            _c_send(sock, frames, flags)
-        except TypeError:  # a frame that is not bytes: pyzmq sends it (nothing went out yet)
-            _send_frames(sock, frames, copy, flags)
-
-else:
-    recv_frames = _recv_frames
-    send_frames = _send_frames
+    recv_frames = speedups.recv_frames
+    send_frames = speedups.send_frames
 
 
 def recv_noting(sock: zmq.Socket[bytes], flags: int = 0) -> tuple[list[bytes], zmq.Frame]:

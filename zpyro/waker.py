@@ -72,10 +72,14 @@ class BackDoor:
         self._lock = threading.Lock()
         self._armed = False  # a wake is on its way
 
-    def wake(self) -> None:
+    def wake(self, blocking: bool = True) -> None:
+        """Wake the owner (any thread). Not `blocking`: give up if another thread is waking
+        it right now (for a signal handler, which must not wait for a lock)."""
         if self._armed:
             return
-        with self._lock:
+        if not self._lock.acquire(blocking):
+            return
+        try:
             if self._armed or self._sock is None:
                 return
             self._armed = True
@@ -83,6 +87,8 @@ class BackDoor:
                 self._sock.send(b"", zmq.NOBLOCK)
             except zmq.ZMQError:  # (closing)
                 self._armed = False
+        finally:
+            self._lock.release()
 
     def woken(self) -> None:
         """The owner got the wake message: the next wake() sends again. Call it before looking
