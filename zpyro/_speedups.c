@@ -1,4 +1,5 @@
-/* zpyro's optional accelerator: a whole multipart message sent or received in one C call.
+/* zpyro's optional accelerator: a whole multipart message sent or received in one C call, and
+ * simple serpent documents read in C.
  *
  * What it saves: pyzmq's Python-level socket methods check their option argument through an
  * Enum on every call, so receiving a message frame by frame with a RCVMORE check after each
@@ -211,6 +212,297 @@ static PyObject *send_frames(PyObject *Py_UNUSED(self), PyObject *const *args, P
     Py_RETURN_NONE;
 }
 
+
+/* ---- serpent text: zpyro.serpent_text.fast_loads in C ---------------------------------------
+ *
+ * serpent_loads(payload: bytes) reads what fast_loads reads -- a strict subset of the Python
+ * literal syntax, for which it gives exactly what ast.literal_eval gives -- and returns
+ * NotImplemented for anything else (then the Python reader, or serpent itself, decides). Errors
+ * that literal_eval would raise too (an unhashable key, an int too long) are raised as they are.
+ * The rules follow serpent_text.py token by token; tests/test_fastpaths.py holds both readers
+ * to literal_eval.
+ */
+
+#define MAX_DEPTH 100
+enum { K_UNKNOWN, K_DICT, K_SET };
+enum { S_VALUE, S_VALUE_OR_CLOSE, S_AFTER_VALUE };
+
+typedef struct {
+    char opener;
+    int comma;
+    int kind;
+    PyObject *items; /* list */
+} frame_t;
+
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static int is_name_char(unsigned char c) {
+    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+/* The end of a number token at p (int or float), per _INT/_FLOAT and _NUMBER_END; NULL if none.
+ * *is_float tells which. */
+static const char *number_end(const char *p, const char *end, int *is_float) {
+    const char *q = p;
+    if (q < end && *q == '-')
+        q++;
+    const char *digits = q;
+    while (q < end && is_digit((unsigned char)*q))
+        q++;
+    size_t nd = (size_t)(q - digits);
+    int flt = 0;
+    if (q < end && *q == '.') { /* D+ . D*  or  . D+ */
+        const char *frac = ++q;
+        while (q < end && is_digit((unsigned char)*q))
+            q++;
+        if (nd == 0 && q == frac)
+            return NULL;
+        flt = 1;
+    } else if (nd == 0) {
+        return NULL;
+    }
+    if (q < end && (*q == 'e' || *q == 'E')) { /* an exponent: only on a float, or D+ e D+ */
+        const char *e = q + 1;
+        if (e < end && (*e == '+' || *e == '-'))
+            e++;
+        const char *exp = e;
+        while (e < end && is_digit((unsigned char)*e))
+            e++;
+        if (e == exp)
+            return NULL; /* "1e", "1e-": no number (and 'e' after it is no end) */
+        q = e;
+        flt = 1;
+    }
+    if (!flt && nd > 1 && *digits == '0')
+        return NULL; /* 01: not an int, not a float */
+    if (q < end && (is_name_char((unsigned char)*q) || *q == '.'))
+        return NULL;
+    *is_float = flt;
+    return q;
+}
+
+static PyObject *number(const char *p, const char *q, int is_float) {
+    char buf[64];
+    size_t n = (size_t)(q - p);
+    char *text = n < sizeof buf ? buf : PyMem_Malloc(n + 1);
+    if (text == NULL)
+        return PyErr_NoMemory();
+    memcpy(text, p, n);
+    text[n] = 0;
+    PyObject *value;
+    if (is_float) {
+        double d = PyOS_string_to_double(text, NULL, NULL);
+        value = (d == -1.0 && PyErr_Occurred()) ? NULL : PyFloat_FromDouble(d);
+    } else {
+        value = PyLong_FromString(text, NULL, 10);
+    }
+    if (text != buf)
+        PyMem_Free(text);
+    return value;
+}
+
+/* A container just closed: its value (frame's items consumed). NotImplemented: not simple. */
+static PyObject *closed_value(frame_t *f) {
+    PyObject *items = f->items;
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    if (f->opener == '[') {
+        Py_INCREF(items);
+        return items;
+    }
+    if (f->opener == '(') {
+        if (f->comma || n == 0)
+            return PyList_AsTuple(items);
+        PyObject *only = PyList_GET_ITEM(items, 0); /* (x) is x */
+        Py_INCREF(only);
+        return only;
+    }
+    if (f->kind == K_DICT) {
+        if (n % 2)
+            Py_RETURN_NOTIMPLEMENTED;
+        PyObject *d = PyDict_New();
+        for (Py_ssize_t i = 0; d != NULL && i < n; i += 2) {
+            if (PyDict_SetItem(d, PyList_GET_ITEM(items, i), PyList_GET_ITEM(items, i + 1)) < 0)
+                Py_CLEAR(d);
+        }
+        return d;
+    }
+    if (n == 0)
+        return PyDict_New(); /* {} */
+    return PySet_New(items);
+}
+
+static PyObject *serpent_loads(PyObject *Py_UNUSED(self), PyObject *arg) {
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "serpent_loads takes bytes");
+        return NULL;
+    }
+    const char *p = PyBytes_AS_STRING(arg);
+    const char *end = p + PyBytes_GET_SIZE(arg);
+    if (p < end && *p == '#') { /* the header: ASCII (the document is UTF-8), no CR, no NUL */
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (nl == NULL)
+            Py_RETURN_NOTIMPLEMENTED;
+        for (const char *c = p; c < nl; c++) {
+            if (*c == '\r' || *c == 0 || (unsigned char)*c >= 0x80)
+                Py_RETURN_NOTIMPLEMENTED;
+        }
+        p = nl + 1;
+        if (p < end && (*p == ' ' || *p == '\t'))
+            Py_RETURN_NOTIMPLEMENTED; /* an indented line after the header: Python refuses it */
+    }
+    if (memchr(p, '\n', (size_t)(end - p)) != NULL)
+        Py_RETURN_NOTIMPLEMENTED;
+    frame_t stack[MAX_DEPTH];
+    int depth = 0;
+    PyObject *top = NULL, *value = NULL;
+    int state = S_VALUE;
+    for (;;) {
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p >= end)
+            break;
+        unsigned char c = (unsigned char)*p;
+        value = NULL;
+        if (c == '[' || c == '(' || c == '{') {
+            if (state == S_AFTER_VALUE || depth >= MAX_DEPTH)
+                goto not_simple;
+            PyObject *items = PyList_New(0);
+            if (items == NULL)
+                goto fail;
+            stack[depth++] = (frame_t){(char)c, 0, K_UNKNOWN, items};
+            state = S_VALUE_OR_CLOSE;
+            p++;
+            continue;
+        }
+        if (c == ',' || c == ':' || c == ']' || c == ')' || c == '}') {
+            if (depth == 0)
+                goto not_simple;
+            frame_t *f = &stack[depth - 1];
+            Py_ssize_t count = PyList_GET_SIZE(f->items);
+            p++;
+            if (c == ',') {
+                if (state != S_AFTER_VALUE)
+                    goto not_simple;
+                if (f->opener == '{') {
+                    if (f->kind == K_UNKNOWN)
+                        f->kind = K_SET;
+                    else if (f->kind == K_DICT && count % 2)
+                        goto not_simple;
+                }
+                f->comma = 1;
+                state = S_VALUE_OR_CLOSE;
+                continue;
+            }
+            if (c == ':') {
+                if (state != S_AFTER_VALUE || f->opener != '{')
+                    goto not_simple;
+                if (f->kind == K_UNKNOWN && count == 1)
+                    f->kind = K_DICT;
+                else if (f->kind != K_DICT || !(count % 2))
+                    goto not_simple;
+                state = S_VALUE;
+                continue;
+            }
+            char want = c == ']' ? '[' : c == ')' ? '(' : '{';
+            if (state == S_VALUE || f->opener != want)
+                goto not_simple;
+            value = closed_value(f);
+            Py_DECREF(f->items);
+            depth--;
+            if (value == NULL)
+                goto fail;
+            if (value == Py_NotImplemented) {
+                Py_DECREF(value);
+                goto not_simple;
+            }
+        } else if (state == S_AFTER_VALUE) {
+            goto not_simple;
+        } else if (c == '-' || c == '.' || is_digit(c)) {
+            int is_float = 0;
+            const char *q = number_end(p, end, &is_float);
+            if (q == NULL)
+                goto not_simple;
+            value = number(p, q, is_float);
+            if (value == NULL)
+                goto fail;
+            p = q;
+        } else if (c == '\'' || c == '"') {
+            const char *q = p + 1;
+            while (q < end && *q != (char)c) {
+                unsigned char b = (unsigned char)*q;
+                if (b == '\\' || (b < 0x20 && b != '\t') || b == 0x7f)
+                    goto not_simple;
+                q++;
+            }
+            if (q >= end)
+                goto not_simple;
+            value = PyUnicode_DecodeUTF8(p + 1, q - p - 1, NULL);
+            if (value == NULL) { /* not UTF-8: the Python reader and serpent say what is wrong */
+                PyErr_Clear();
+                goto not_simple;
+            }
+            p = q + 1;
+        } else if (c == 'b' && p + 1 < end && (p[1] == '\'' || p[1] == '"')) {
+            char quote = p[1];
+            const char *q = p + 2;
+            while (q < end && *q != quote) {
+                unsigned char b = (unsigned char)*q;
+                if (b == '\\' || b > 0x7e || (b < 0x20 && b != '\t'))
+                    goto not_simple;
+                q++;
+            }
+            if (q >= end)
+                goto not_simple;
+            value = PyBytes_FromStringAndSize(p + 2, q - p - 2);
+            if (value == NULL)
+                goto fail;
+            p = q + 1;
+        } else {
+            static const struct { const char *word; size_t len; } words[] = {
+                {"True", 4}, {"False", 5}, {"None", 4}};
+            int found = -1;
+            for (int w = 0; w < 3; w++) {
+                size_t len = words[w].len;
+                if ((size_t)(end - p) >= len && memcmp(p, words[w].word, len) == 0 &&
+                    (p + len == end || !is_name_char((unsigned char)p[len]))) {
+                    found = w;
+                    p += len;
+                    break;
+                }
+            }
+            if (found < 0)
+                goto not_simple;
+            value = found == 0 ? Py_True : found == 1 ? Py_False : Py_None;
+            Py_INCREF(value);
+        }
+        /* a value: into the open container, or the document's */
+        if (depth == 0) {
+            if (top != NULL) {
+                Py_DECREF(value);
+                goto not_simple;
+            }
+            top = value;
+        } else {
+            int appended = PyList_Append(stack[depth - 1].items, value);
+            Py_DECREF(value);
+            if (appended < 0)
+                goto fail;
+        }
+        state = S_AFTER_VALUE;
+    }
+    if (depth == 0 && top != NULL)
+        return top;
+not_simple:
+    while (depth > 0)
+        Py_DECREF(stack[--depth].items);
+    Py_XDECREF(top);
+    Py_RETURN_NOTIMPLEMENTED;
+fail:
+    while (depth > 0)
+        Py_DECREF(stack[--depth].items);
+    Py_XDECREF(top);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"bind", bind, METH_VARARGS,
      "bind(msg_init, msg_recv, msg_close, msg_data, msg_size, msg_more, send, errno, ZMQError, "
@@ -219,6 +511,8 @@ static PyMethodDef methods[] = {
      "recv_frames(sock, flags=0) -> list of bytes"},
     {"send_frames", (PyCFunction)(void (*)(void))send_frames, METH_FASTCALL,
      "send_frames(sock, frames, copy=True, flags=0)"},
+    {"serpent_loads", serpent_loads, METH_O,
+     "serpent_loads(payload) -> the value, or NotImplemented for text outside the simple subset"},
     {NULL, NULL, 0, NULL},
 };
 

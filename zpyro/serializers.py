@@ -69,6 +69,10 @@ from .oob import (
     revive,
 )
 from .serpent_text import NotSimple, dumps_plain, fast_loads
+from .speedups import accelerator
+
+# serpent_text.fast_loads in C (zpyro/_speedups.c), when built: the same subset, the same values
+_read_serpent = None if accelerator is None else accelerator.serpent_loads
 
 __all__ = [
     "OOB_THRESHOLD",
@@ -211,6 +215,13 @@ class SerpentSerializer(Serializer):
     _memo: dict[bytes, bytes] = {}
 
     def _decode(self, payload: Any, bufs: list[bytes] | None) -> Any:
+        if _read_serpent is not None and type(payload) is bytes:
+            try:
+                obj = _read_serpent(payload)  # C; NotImplemented: outside the simple subset
+            except (ValueError, TypeError, OverflowError):
+                obj = NotImplemented  # (serpent says what is wrong)
+            if obj is not NotImplemented:
+                return _revived(obj, payload, bufs)
         memo = self._memo
         short = type(payload) is bytes and len(payload) <= _MEMO_BYTES
         frozen = memo.get(payload) if short else None

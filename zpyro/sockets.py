@@ -3,7 +3,6 @@ heartbeats, binding, connecting a DEALER, monitor events."""
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +13,7 @@ import zmq
 from . import errors
 from .config import config
 from .security import apply_client
+from .speedups import accelerator
 from .uri import host_port
 
 # Monitor events a proxy reacts to.
@@ -124,24 +124,22 @@ def _send_frames(
 def _bound_speedups() -> Any:
     """zpyro._speedups bound to the libzmq pyzmq uses, or None (pure Python: not built, not
     wanted -- ZPYRO_PURE_PYTHON=1 -- or libzmq's functions not found)."""
-    if os.environ.get("ZPYRO_PURE_PYTHON"):
+    if accelerator is None:
         return None
     try:
         import ctypes
 
         from zmq.backend.cython import _zmq
 
-        from . import _speedups  # type: ignore[attr-defined]
-
         # dlsym through pyzmq's backend module finds the functions of the libzmq it loaded
         lib = ctypes.CDLL(_zmq.__file__)
         names = ["msg_init", "msg_recv", "msg_close", "msg_data", "msg_size", "msg_more"]
         names += ["send", "errno"]
         addresses = [ctypes.cast(getattr(lib, "zmq_" + n), ctypes.c_void_p).value for n in names]
-        _speedups.bind(*addresses, zmq.ZMQError, zmq.Again, _send_frames)
+        accelerator.bind(*addresses, zmq.ZMQError, zmq.Again, _send_frames)
     except (ImportError, OSError, AttributeError, ValueError, TypeError):
         return None
-    return _speedups
+    return accelerator
 
 
 speedups = _bound_speedups()
