@@ -1,9 +1,12 @@
 """Soak run: a long mixed workload, then did any process grow? (RSS, threads, open fds)
 
-One client (this process) drives two targets, round after round:
+One client (this process) drives three targets, round after round:
 
-* a direct daemon (a subprocess of this script), and
-* a pool of 2 brokered daemons (subprocesses) behind a broker (``python -m zpyro.broker``).
+* a direct daemon (a subprocess of this script),
+* a pool of 2 brokered daemons (subprocesses) behind a broker (``python -m zpyro.broker``), and
+* a pool of 2 brokered daemons behind a broker pair (primary and backup), whose primary is
+  killed (SIGKILL) once in the middle of the run: the rest runs through the backup. 100 names
+  registered by hand on the pair before the run must all be there after the failover.
 
 Per target the full run makes 100,000 calls, mixed: sync calls from two threads sharing one
 proxy, futures (``asyncproxy``), batches, oneway calls, a few streams (one closed early), plus
@@ -12,7 +15,8 @@ session-mode proxies that each create their own instance and release it. ``--qui
 version 10x smaller (a smoke run; too short for a verdict).
 
 Every process is measured from ``/proc/PID`` (VmRSS, task count, fd count) after a warm-up
-round (*start*), halfway (*middle*) and at the end (*end*); the daemons also report how many
+round (*start*), halfway (*middle*) and at the end (*end*) -- the pair's backup, passive until
+the failover, from a round after it (*failover*); the daemons also report how many
 session instances and streams they still hold. Verdict per process: RSS growth < 10 % after the
 warm-up, threads and fds back to where they were within a small constant slack (pool threads
 start on demand). See bench/README.md.
@@ -24,13 +28,16 @@ Exit status: 0 = done (quick: always, if the workload ran), 1 = the workload fai
 from __future__ import annotations
 
 import argparse
+import copy
 import gc
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -50,6 +57,8 @@ THREAD_SLACK = 2  # worker-pool / reaper threads that start on demand
 FD_SLACK = 4  # ... and the eventfd/sockets that come with them
 CALL_TIMEOUT = 30.0  # no single call may hang the soak
 ROUNDS, WARMUP_ROUNDS = 10, 1  # measured at start (after warm-up), after ROUNDS // 2, at the end
+PAIR_NAMES = 100  # registered by hand on the pair before the run: none may be lost
+PAIR_ENV = {"ZPYRO_HEARTBEAT_INTERVAL": "0.2", "ZPYRO_HEARTBEAT_TIMEOUT": "1.0"}  # its processes
 
 
 @dataclass(frozen=True)
@@ -165,9 +174,9 @@ def serve(daemon: zpyro.Daemon) -> None:
 class Child:
     """A subprocess, talked to by lines on stdin/stdout; stopped by its pid."""
 
-    def __init__(self, name: str, args: list[str]) -> None:
+    def __init__(self, name: str, args: list[str], extra_env: dict[str, str] | None = None) -> None:
         self.name = name
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra_env or {}))
         env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
         self.proc = subprocess.Popen(
             [sys.executable, *args],
@@ -253,7 +262,7 @@ class Target:
     service_uri: str
     session_uri: str
     fresh_uris: list[str]  # alternated by the fresh-proxy cycles
-    pooled: bool  # several daemons: oneway totals and session affinity are not per daemon
+    pooled: bool  # several daemons: oneway totals are not per daemon
     proxy: Any = None
     futures: Any = None
     counts: dict[str, int] = field(default_factory=dict)
@@ -261,7 +270,7 @@ class Target:
     def open(self) -> None:
         self.proxy = zpyro.Proxy(self.service_uri)
         self.proxy._pyroTimeout = CALL_TIMEOUT
-        self.futures = zpyro.asyncproxy(self.proxy)
+        self.futures = zpyro.asyncproxy(copy.copy(self.proxy))
 
     def close(self) -> None:
         for p in (self.proxy, self.futures):
@@ -371,8 +380,8 @@ def sessions(t: Target, n: int) -> None:
                 first, second = sorted(f.result(CALL_TIMEOUT) for f in pair)
             else:
                 first, second = p.hello(), p.hello()
-            if not t.pooled:  # a pool has no session affinity: each daemon may make its own
-                check(first[0] == second[0] and second[1] == first[1] + 1, "session instance")
+            # through a pool too: the broker keeps a proxy's calls on its session's daemon
+            check(first[0] == second[0] and second[1] == first[1] + 1, "session instance")
     t.count("sessions", n)
     t.count("sync", 2 * ((n + 1) // 2))
     t.count("futures", 2 * (n // 2))
@@ -397,6 +406,8 @@ class Watched:
     pid: int
     child: Child | None  # None: a process that answers no `stats` (the client, the broker)
     points: dict[str, dict[str, int]] = field(default_factory=dict)
+    baseline: str = "start"  # the point its growth is measured from
+    killed: str = ""  # why it is no longer measured (the pair's primary, killed -9)
 
 
 def settle(watched: list[Watched]) -> None:
@@ -413,6 +424,7 @@ def settle(watched: list[Watched]) -> None:
 
 
 def measure(point: str, label: str, watched: list[Watched]) -> None:
+    watched = [w for w in watched if not w.killed]
     held = {w.name: w.child.stats() for w in watched if w.child is not None}
     settle(watched)
     print(f"== measure {point} ({label}) ==")
@@ -424,7 +436,7 @@ def measure(point: str, label: str, watched: list[Watched]) -> None:
         if w.name in held:
             extra = f"  sessions {s['sessions']:>4}  streams {s['streams']:>3}"
         print(
-            f"  {w.name:<9} pid {w.pid:>7}  rss {s['rss']:>8,} kB  threads {s['threads']:>3}"
+            f"  {w.name:<12} pid {w.pid:>7}  rss {s['rss']:>8,} kB  threads {s['threads']:>3}"
             f"  fds {s['fds']:>4}{extra}"
         )
     sys.stdout.flush()
@@ -443,10 +455,13 @@ def report(watched: list[Watched], quick: bool) -> bool:
     head = ["process", "rss kB start/middle/end", "rss %", "threads s/m/e", "fds s/m/e"]
     rows = []
     for w in watched:
-        s, m, e = (w.points[p] for p in ("start", "middle", "end"))
+        if w.killed:
+            continue
+        s, m, e = (w.points[p] for p in (w.baseline, "middle", "end"))
+        star = " *" if w.baseline != "start" else ""
         rows.append(
             [
-                f"{w.name} ({w.pid})",
+                f"{w.name} ({w.pid}){star}",
                 f"{s['rss']:,} / {m['rss']:,} / {e['rss']:,}",
                 f"{growth_pct(s['rss'], e['rss']):+.1f}",
                 f"{s['threads']} / {m['threads']} / {e['threads']}",
@@ -456,10 +471,15 @@ def report(watched: list[Watched], quick: bool) -> bool:
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     for r in [head, *rows]:
         print("  " + "  ".join(c.ljust(wd) for c, wd in zip(r, widths, strict=True)))
+    if any(w.baseline != "start" for w in watched):
+        print("  * start: a round after the failover (it was passive until then)")
     print()
     all_ok = True
     for w in watched:
-        s, e = w.points["start"], w.points["end"]
+        if w.killed:
+            print(f"VERDICT {w.name} pid {w.pid}: {w.killed}")
+            continue
+        s, e = w.points[w.baseline], w.points["end"]
         rss = growth_pct(s["rss"], e["rss"])
         threads, fds = e["threads"] - s["threads"], e["fds"] - s["fds"]
         problems = []
@@ -538,19 +558,109 @@ def start_all(kids: list[Child]) -> tuple[list[Target], list[Watched]]:
     return targets, watched
 
 
+@dataclass
+class Pair:
+    """The broker pair target's processes and the names registered by hand on it."""
+
+    primary: Child
+    backup: Child
+    location: str  # both call addresses, primary first
+    names: dict[str, str]
+    report: str = ""  # the soak's row for the failover
+    lost: int = -1
+
+
+def start_pair(kids: list[Child], workdir: str) -> tuple[Pair, Target, list[Watched]]:
+    """A broker pair (pair link over ipc in `workdir`), 2 brokered daemons, PAIR_NAMES names."""
+    brokers = []
+    for role, me, peer in (("primary", "p", "b"), ("backup", "b", "p")):
+        args = ["-m", "zpyro.broker", "--host", HOST, "--port", "0", "--pub-port", "0"]
+        args += ["--storage", f"sqlite:{workdir}/{role}.db", f"--{role}"]
+        args += ["--pair", f"ipc://{workdir}/{me}", "--peer", f"ipc://{workdir}/{peer}"]
+        broker = Child(f"pair-{role}", args, PAIR_ENV)
+        kids.append(broker)
+        brokers.append((broker, broker.expect("READY").split()[0].split("@", 1)[1]))
+    location = f"{brokers[0][1]},{brokers[1][1]}"
+    workers = []
+    for i in range(POOL_DAEMONS):
+        args = [__file__, "--serve-brokered", f"tcp://{location}", str(POOL_CAPACITY)]
+        workers.append(Child(f"pair-worker{i + 1}", args, PAIR_ENV))
+        kids.append(workers[-1])
+    for w in workers:
+        w.expect("READY")
+    names = {f"soak.pair.hand{i}": f"PYRO:hand{i}@{HOST}:{5000 + i}" for i in range(PAIR_NAMES)}
+    ns = zpyro.locate_ns(location)
+    for name, uri in names.items():
+        ns.register(name, uri)
+    ns._pyroRelease()
+    pair = Pair(brokers[0][0], brokers[1][0], location, names)
+    service = f"PYRO:{SERVICE}@{location}"
+    target = Target(
+        "pair",
+        service,
+        f"PYRO:{SESSION}@{location}",
+        [service, f"PYRONAME:{SERVICE}@{location}"],
+        pooled=True,
+    )
+    watched = [Watched(b.name, b.pid, None) for b, _ in brokers]
+    watched += [Watched(w.name, w.pid, w) for w in workers]
+    return pair, target, watched
+
+
+def fail_over(pair: Pair, watched: list[Watched]) -> None:
+    """Kill -9 the pair's primary (between rounds); time the first new call; count names."""
+    probe = zpyro.Proxy(f"PYRO:{SERVICE}@{pair.location}")
+    probe._pyroTimeout = CALL_TIMEOUT
+    check(probe.echo(1) == 1, "the pair answers")
+    killed = time.monotonic()
+    pair.primary.proc.kill()
+    pair.primary.proc.wait(10)
+    deadline = killed + CALL_TIMEOUT
+    while True:
+        started = time.monotonic()
+        try:
+            probe.echo(2)
+            if started > killed:
+                break
+        except zpyro.errors.ConnectionClosedError:  # sent before the loss was seen
+            check(time.monotonic() < deadline, "the backup takes over")
+    seconds = time.monotonic() - killed
+    probe._pyroRelease()
+    ns = zpyro.locate_ns(pair.location)
+    listed = ns.list()
+    ns._pyroRelease()
+    pair.lost = sum(name not in listed for name in pair.names)
+    for w in watched:
+        if w.name == "pair-primary":
+            w.killed = "killed -9 in the middle (the failover)"
+        elif w.name == "pair-backup":
+            w.baseline = "failover"
+    pair.report = (
+        f"pair: the primary killed -9 in the middle; first new call {seconds:.2f} s later; "
+        f"{len(pair.names)} names registered by hand, {len(pair.names) - pair.lost} there "
+        f"after the failover ({pair.lost} lost)"
+    )
+    print(pair.report, flush=True)
+
+
 def run(quick: bool) -> int:
     quota = Quota().scaled(10) if quick else Quota()
     started = time.monotonic()
     kids: list[Child] = []
     targets: list[Target] = []
+    workdir = tempfile.mkdtemp(prefix="zpsoak")  # the pair's ipc sockets and sqlite files
     try:
         targets, watched = start_all(kids)
+        pair, pair_target, pair_watched = start_pair(kids, workdir)
+        targets.append(pair_target)
+        watched += pair_watched
         for t in targets:
             t.open()
         print(
             f"zpyro {zpyro.__version__} soak{' (QUICK)' if quick else ''}: {ROUNDS} rounds "
-            f"after {WARMUP_ROUNDS} warm-up, against a direct daemon and a pool of "
-            f"{POOL_DAEMONS} brokered daemons; processes: "
+            f"after {WARMUP_ROUNDS} warm-up, against a direct daemon, a pool of "
+            f"{POOL_DAEMONS} brokered daemons and the same behind a broker pair (its primary "
+            f"killed -9 in the middle); processes: "
             + ", ".join(f"{w.name}={w.pid}" for w in watched)
         )
         sys.stdout.flush()
@@ -566,6 +676,10 @@ def run(quick: bool) -> int:
                 one_round(t, quota)
             if r + 1 == ROUNDS // 2:
                 measure("middle", f"after {r + 1} rounds", watched)
+                fail_over(pair, watched)
+                one_round(pair_target, quota)  # the backup's warm-up (counted like any round)
+                backup = [w for w in watched if w.name == "pair-backup"]
+                measure("failover", "the pair's backup, a round after the failover", backup)
         measure("end", f"after {ROUNDS} rounds", watched)
         print()
         for t in targets:
@@ -575,7 +689,8 @@ def run(quick: bool) -> int:
             print(
                 f"workload {t.name}: {calls:,} calls measured ({detail}); warm-up: {sum(warmup[t.name].values()):,}"
             )
-        ok = report(watched, quick)
+        ok = report(watched, quick) and pair.lost == 0
+        print(pair.report)
         print(f"soak took {time.monotonic() - started:.1f} s")
         return 0 if ok or quick else 2
     except Exception as exc:
@@ -592,6 +707,7 @@ def run(quick: bool) -> int:
                 pass
         for child in reversed(kids):
             child.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,10 @@ sent under one lock, so frames leave in seq order even when several threads publ
 
 A failing sender does not fail the change that is being announced: announcements are hints, so
 the error is logged and the number stays used — subscribers see a gap and take a new snapshot.
+
+A broker of a pair that is not active is ``muted``: its changes (names from the peer, daemons
+that come to it) take their numbers but are not sent, so a subscriber's snapshot of it is right
+the moment it becomes active, and announcements come from the active broker only.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class Announcer:
         self._send = send
         self.epoch = new_epoch() if epoch is None else epoch
         self.seq = 0  # the last number issued
+        self.muted = False  # numbered, not sent (a broker of a pair that is not active)
         self._clock = clock
         self._lock = threading.Lock()
 
@@ -48,6 +53,8 @@ class Announcer:
             seq = self.seq if kind == announce.BROKER_ALIVE else self.seq + 1
             frames = announce.encode(kind, self.epoch, seq, body, time=self._clock())
             self.seq = seq
+            if self.muted:
+                return seq
             try:
                 self._send(frames)
             except Exception:

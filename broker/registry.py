@@ -140,6 +140,10 @@ class Registry:
         self.discard(names)
         return names
 
+    def unstore(self, name: str) -> bool:
+        """Forget the stored entry of a name (a lease of that name stays); True if there was one."""
+        return self._stored.pop(name, None) is not None
+
     def discard(self, names: Iterable[str]) -> None:
         """Remove these names from both layers; unknown names are ignored."""
         for n in names:

@@ -1,6 +1,7 @@
 """The broker's event loop: one ROUTER for callers and daemons, one PUB for announcements.
 
-One thread owns both sockets (``run``); ``stop`` from any thread or a signal handler wakes it.
+One thread owns both sockets (``run``, or ``serve_ready`` called from someone else's loop);
+``stop`` from any thread or a signal handler wakes it.
 Calls for the broker's own objects (``Pyro.NameServer``, ``Pyro.Daemon``) are served inline by a
 zpyro ``Dispatcher``; calls for pooled objects are forwarded frame for frame, payload untouched,
 to the daemon ``broker/pools.py`` picks. See docs/BROKER.md for the messages.
@@ -10,15 +11,19 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
+import threading
 import time
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, cast
 
 import zmq
 
 from zpyro import announce, errors, wire
 from zpyro.admission import FrontDoor
-from zpyro.config import config
+from zpyro.config import NO_SIZE_LIMIT, config, size_limit
+from zpyro.credit import FLUSH_INTERVAL, CreditLedger, RefusalLog, window_for
 from zpyro.dispatch import Dispatcher
 from zpyro.objects import ObjectRegistry
 from zpyro.security import (
@@ -29,6 +34,7 @@ from zpyro.security import (
     warn_if_exposed,
 )
 from zpyro.sockets import (
+    MAXMSGSIZE_MARGIN,
     apply_heartbeat,
     bind,
     context,
@@ -37,38 +43,55 @@ from zpyro.sockets import (
     send_frames,
     tcp_endpoint,
 )
-from zpyro.uri import endpoint_to_location
+from zpyro.uri import endpoint_to_location, host_port
 from zpyro.waker import BackDoor
 from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, NAMESERVER_ID
 
 from .announcer import Announcer
 from .nameserver import NameServer
+from .pair import BrokerPair
+from .paired import PairedBroker, Takeover
 from .pools import AttachedDaemon, Call, Pool, Pools
 from .registry import Registry, check_name
 from .status import BrokerDaemonObject
-from .storage import open_storage
+from .storage import default_storage_spec, open_storage
+from .waiting import Waiting
 
 log = logging.getLogger("zpyro.broker")
 
 BIG_FRAME = 65536  # frames from this size on are sent without a copy
+_NOBLOCK = int(zmq.NOBLOCK)
+RECV_BATCH = 256  # messages taken per poll before timers are looked at again
 
 
-class Broker:
+class Broker(PairedBroker):
     def __init__(
         self,
         host: str | None = None,
         port: int | None = None,
         pub_port: int | None = None,
-        storage: str = "memory",
-        max_queue: int = 10_000,
+        storage: str | None = "memory",
+        max_queue: int | None = None,
         max_message_size: int | None = None,
         curve_secret_key: str | None = None,
         curve_allowed_clients: str | None = None,
+        unixsocket: str | None = None,
+        nathost: str | None = None,
+        natport: int | None = None,
+        pair_role: str | None = None,
+        pair_peer: str | None = None,
+        pair_listen: str | None = None,
     ) -> None:
+        """Bind and set up (``run`` serves). `unixsocket`: the ROUTER on ``ipc://PATH`` and the
+        PUB on ``ipc://PATH.pub`` instead of tcp. `nathost`/`natport`: the address put in URIs
+        when clients reach this broker through NAT (natport 0 or None: the bound port)."""
         host = host or config.NS_HOST
         port = config.NS_PORT if port is None else port
         pub_port = config.NS_PUB_PORT if pub_port is None else pub_port
-        self.max_message_size = max_message_size or config.MAX_MESSAGE_SIZE
+        # 0 means no limit, as in Pyro (None: config MAX_MESSAGE_SIZE)
+        self.max_message_size = size_limit(
+            config.MAX_MESSAGE_SIZE if max_message_size is None else max_message_size
+        )
         self.epoch = int.from_bytes(os.urandom(6), "big")  # new at every start
         ctx = context()
         self.router = ctx.socket(zmq.ROUTER)
@@ -80,19 +103,22 @@ class Broker:
             self.router.sndhwm = 0  # forwarded calls and replies are never dropped for HWM
             self.router.rcvhwm = 0
             apply_heartbeat(self.router)
-            self.router.maxmsgsize = self.max_message_size + 65536
+            if self.max_message_size < NO_SIZE_LIMIT:
+                self.router.maxmsgsize = self.max_message_size + MAXMSGSIZE_MARGIN
             self.pub.linger = 0
             keys = server_keys(curve_secret_key)
             if keys is not None:  # callers, daemons and subscribers all need our public key
                 apply_server(self.router, ctx, keys, curve_allowed_clients)
                 apply_server(self.pub, ctx, keys, curve_allowed_clients)
             self.secure = keys is not None
-            warn_if_exposed(host, "broker", self.secure)
             door = BackDoor(self.router, ctx)  # (before anyone else can connect)
-            endpoint = bind(self.router, tcp_endpoint(host, port), errors.CommunicationError)
-            self.pub_endpoint = bind(
-                self.pub, tcp_endpoint(host, pub_port), errors.CommunicationError
-            )
+            if unixsocket:
+                endpoints = (f"ipc://{unixsocket}", f"ipc://{unixsocket}.pub")
+            else:
+                warn_if_exposed(host, "broker", self.secure)
+                endpoints = (tcp_endpoint(host, port), tcp_endpoint(host, pub_port))
+            endpoint = bind(self.router, endpoints[0], errors.CommunicationError)
+            self.pub_endpoint = bind(self.pub, endpoints[1], errors.CommunicationError)
         except Exception:
             if door is not None:
                 door.close()
@@ -100,14 +126,31 @@ class Broker:
             self.pub.close(linger=0)
             raise
         self._door = door
-        self.location = endpoint_to_location(endpoint)
+        self._door_id = door.identity
+        self.location = endpoint_to_location(endpoint)  # where it is bound
         self.pub_location = endpoint_to_location(self.pub_endpoint)
+        self.nat_location: str | None = None  # where clients reach it, when that differs
+        if nathost and unixsocket:
+            self.router.close(linger=0)
+            self.pub.close(linger=0)
+            self._door.close()
+            raise ValueError("nathost is for tcp: a unix socket is reached by its path")
+        if nathost:
+            self.nat_location = host_port(nathost, natport or self.location.rsplit(":", 1)[1])
+        try:  # None: the default file, named after the port actually bound (port 0: a free one)
+            storage = storage or default_storage_spec(int(self.location.rsplit(":", 1)[1]))
+            self.storage = open_storage(storage)
+        except Exception:
+            self.router.close(linger=0)
+            self.pub.close(linger=0)
+            self._door.close()
+            raise
         self.storage_spec = storage
-        self.storage = open_storage(storage)
-        self.announcer = Announcer(self.pub.send_multipart, self.epoch)
-        self.nameserver = NameServer(
-            Registry(), self.storage, self.announcer, f"PYRO:{NAMESERVER_ID}@{self.location}"
-        )
+        self._loop_thread: int | None = None  # the thread that serves (the last one that did)
+        self._next_tick = 0.0
+        self._next_flush = 0.0
+        self.announcer = Announcer(self._publish, self.epoch)
+        self.nameserver = NameServer(Registry(), self.storage, self.announcer, self.uri)
         self.objects = ObjectRegistry()
         self.objects.add(self.nameserver, NAMESERVER_ID)
         # the broker's Pyro.Daemon: what a proxy asks any daemon when it connects (a departed
@@ -122,18 +165,57 @@ class Broker:
             True,
             self.max_message_size,
             config.OOB_THRESHOLD,
+            run_coroutine=_no_waiting_in_batches,
         )
+        self.dispatcher.compress = config.COMPRESSION
+        # lookups with delay_time wait here for the names to change (broker/waiting.py)
+        self.waiting = Waiting(self._reply)
+        self.dispatcher.defer = self.waiting.park
+        self._names_seen = self.announcer.seq
         self._admit = FrontDoor(
             self.max_message_size, "the broker", self.dispatcher.error_reply, self._reply, log
         ).admit
-        self.pools = Pools(max_queue, config.HEARTBEAT_TIMEOUT)
+        self.max_queue = config.BROKER_MAX_QUEUE if max_queue is None else max_queue
+        self.pools = Pools(self.max_queue, config.HEARTBEAT_TIMEOUT)
+        # oneway flow control (zpyro/credit.py): the broker grants its callers credit, and gives
+        # it back as their oneway calls finish (the daemons' DONE) or fail
+        self.credit = CreditLedger(window_for(config.ONEWAY_CREDIT, self.max_queue))
+        self.dispatcher.credit_window = self.credit.window
+        self.dispatcher.quiet_reply = self.credit.granted  # (oneway calls to its own objects)
+        self._refusals = RefusalLog(log)
         self._stopping = False
         self._closed = False
         self._last_key: bytes | None = None  # CURVE key of the message being handled
+        self._on_caller = self._from_caller  # a broker of a pair that is not active: refuses
+        self.pair: BrokerPair | None = None
+        self._takeover = Takeover(self.max_queue)
+        if pair_role is not None:
+            listen = pair_listen or tcp_endpoint(host, port + 2 if port else 0)
+            try:
+                self._join_pair(pair_role, pair_peer, listen, keys)
+            except BaseException:
+                self.close()
+                raise
+            self._on_caller = self._from_caller_inactive
+            self.announcer.muted = True  # announcements come from the active broker only
+        self._admit = FrontDoor(
+            self.max_message_size,
+            "the broker",
+            self.dispatcher.error_reply,
+            self._reply,
+            log,
+            pong=self._pong if self.pair is not None else None,
+        ).admit
 
     @property
     def uri(self) -> str:
-        return f"PYRO:{NAMESERVER_ID}@{self.location}"
+        """The name server's URI as clients use it (the NAT address when there is one)."""
+        return f"PYRO:{NAMESERVER_ID}@{self.advertised}"
+
+    @property
+    def advertised(self) -> str:
+        """The location put in URIs: the NAT address when given, else the bound one."""
+        return self.nat_location or self.location
 
     def metadata(self, object_id: str) -> dict[str, Any]:
         if object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID):
@@ -142,9 +224,9 @@ class Broker:
         if meta is None:
             raise errors.DaemonError(f"unknown object {object_id!r}: no daemon serves it")
         meta = dict(meta)
-        meta["max_message_size"] = min(
-            self.max_message_size, int(meta.get("max_message_size", self.max_message_size))
-        )
+        limit = min(self.max_message_size, size_limit(int(meta.get("max_message_size", 0))))
+        meta["max_message_size"] = limit if limit < NO_SIZE_LIMIT else 0  # 0: no limit
+        meta[wire.META_CREDIT] = self.credit.window  # a caller's oneway credit is the broker's
         return meta
 
     def _registered(self) -> list[str]:
@@ -154,49 +236,145 @@ class Broker:
         return {"epoch": self.epoch, **self.pools.describe(time.monotonic())}
 
     def _info(self) -> str:
+        pair = "" if self.pair is None else f", {self.pair.role} of a pair, {self.pair.state}"
         return (
-            f"zpyro broker at {self.location}, epoch {self.epoch}: {len(self.pools.daemons)} "
-            f"daemons, {len(self.pools.pools)} pooled objects"
+            f"zpyro broker at {self.location}, epoch {self.epoch}{pair}: "
+            f"{len(self.pools.daemons)} daemons, {len(self.pools.pools)} pooled objects"
         )
 
     # -- the loop ---------------------------------------------------------------------------------
 
-    def run(self) -> None:
-        """Serve until stop().
+    def run(self, loop_condition: Callable[[], bool] | None = None) -> None:
+        """Serve until stop() (or until `loop_condition()` is false, checked every
+        POLL_TIMEOUT).
 
-        The loop blocks in a receive on the ROUTER (RCVTIMEO: the tick interval), the
-        cheapest way to wait for a message; stop() wakes it through the ROUTER's back door.
+        Alone, the loop blocks in a receive on the ROUTER (RCVTIMEO: until the next timer is
+        due), the cheapest way to wait for a message: no poll, no zmq.Again per message; stop()
+        and other threads wake it through the ROUTER's back door. A broker of a pair polls the
+        ROUTER and the pair's socket together instead (the back door still wakes it).
         """
-        interval = max(0.05, config.HEARTBEAT_INTERVAL)
-        next_tick = time.monotonic()
+        self._loop_thread = threading.get_ident()
+        pair_inbox = None if self.pair is None else self.pair.link.inbox
+        poller = None
+        if pair_inbox is not None:  # the pair's own socket: never behind queued calls
+            poller = zmq.Poller()
+            poller.register(self.router, zmq.POLLIN)
+            poller.register(pair_inbox, zmq.POLLIN)
         router = self.router
-        router.rcvtimeo = int(interval * 1000)
-        door = self._door.identity
-        on_message = self._on_message
+        waiting = self.waiting
+        handle = self._handle
         clock = time.monotonic
-        while not self._stopping:
+        timeout_ms = -2  # the ROUTER's RCVTIMEO as last set (set again only when it changes)
+        while not self._stopping and (loop_condition is None or loop_condition()):
             now = clock()
-            if now >= next_tick:
+            due = min(self._next_tick, self._next_flush, waiting.next_deadline())
+            if now >= due:
+                self._timers(now)
+                due = min(self._next_tick, self._next_flush, waiting.next_deadline())
+            wait_ms = max(1, math.ceil((due - now) * 1000))
+            if loop_condition is not None:
+                wait_ms = min(wait_ms, math.ceil(config.POLL_TIMEOUT * 1000))
+            if poller is not None:
+                ready = dict(poller.poll(wait_ms))
+                if router in ready:
+                    self._receive(RECV_BATCH)
+                if pair_inbox in ready:
+                    self._pair_messages()
+            else:
+                if wait_ms != timeout_ms:  # (at most once a millisecond while busy)
+                    router.rcvtimeo = timeout_ms = wait_ms
                 try:
-                    self._tick(now)
-                except Exception:  # as for messages: log a bug, keep serving
-                    log.exception("error in the broker's periodic work")
-                next_tick = now + interval
-            try:
-                frames = self._recv_curve() if self.secure else recv_frames(router)
-            except zmq.Again:  # RCVTIMEO: time for the tick
-                continue
-            if frames[0] == door:  # stop() (or any other thread) woke us
-                self._door.woken()
-                continue
-            try:
-                on_message(frames)
-            except Exception:  # a bug must not take the broker down: log and go on
-                log.exception("error handling a message from %s", frames[0].hex())
+                    frames = self._recv_curve() if self.secure else recv_frames(router)
+                except zmq.Again:  # RCVTIMEO: a timer is due
+                    continue
+                handle(frames)
+            if self._names_seen != self.announcer.seq:
+                self._wake_waiting()
 
-    def _recv_curve(self) -> list[bytes]:
+    def serve_ready(self) -> None:
+        """Handle what has arrived, without blocking: for a broker polled by another loop (its
+        ``sockets``). Drains the ROUTER (its fd only signals edges; wakes from other threads
+        come through it too) and does the periodic work that is due."""
+        self._loop_thread = threading.get_ident()
+        self._timers(time.monotonic())
+        while self._receive(RECV_BATCH) == RECV_BATCH or self._readable():
+            pass
+        if self.pair is not None:
+            self._pair_messages()
+        self._wake_waiting()
+
+    def _pair_messages(self) -> None:
+        assert self.pair is not None
+        try:
+            self.pair.on_messages(time.monotonic())
+        except Exception:
+            log.exception("error handling a message from the pair's peer")
+
+    def _readable(self) -> bool:
+        """More has arrived on the ROUTER (asked, not waited for)."""
+        return bool(cast(int, self.router.get(zmq.EVENTS)) & zmq.POLLIN)
+
+    @property
+    def sockets(self) -> list[Any]:
+        """What another loop polls for this broker: the ROUTER (and the pair's socket)."""
+        pair = [] if self.pair is None else [self.pair.link.inbox]
+        return [self.router, *pair]
+
+    def _timers(self, now: float) -> None:
+        if now >= self._next_tick:
+            try:
+                self._tick(now)
+            except Exception:  # as for messages: log a bug, keep serving
+                log.exception("error in the broker's periodic work")
+            self._next_tick = now + max(0.05, config.HEARTBEAT_INTERVAL)
+        if now >= self._next_flush:  # credit owed to oneway callers for a while
+            for client, count in self.credit.due():
+                self._send([client, *wire.credit_frames(count)])
+            self._next_flush = now + FLUSH_INTERVAL
+        self.waiting.expire(now)
+
+    def _receive(self, limit: int) -> int:
+        """Handle up to `limit` messages that have arrived; how many there were."""
+        router = self.router
+        for count in range(limit):
+            try:  # (asking first with can_read would cost more than one Again a batch)
+                if self.secure:
+                    frames = self._recv_curve(_NOBLOCK)
+                else:
+                    frames = recv_frames(router, _NOBLOCK)
+            except zmq.Again:
+                return count
+            self._handle(frames)
+        return limit
+
+    def _handle(self, frames: list[bytes]) -> None:
+        """One message from the ROUTER: a wake through the back door, or a peer's."""
+        if frames[0] == self._door_id:  # stop() (or another thread) woke us
+            self._door.woken()
+            return
+        try:
+            self._on_message(frames)
+        except Exception:  # a bug must not take the broker down: log and go on
+            log.exception("error handling a message from %s", frames[0].hex())
+
+    def _wake_waiting(self) -> None:
+        """Names changed since the waiting lookups last looked: they look again."""
+        if self._names_seen != self.announcer.seq:
+            self._names_seen = self.announcer.seq
+            if self.waiting:
+                self.waiting.changed()
+
+    def _publish(self, frames: list[bytes]) -> None:
+        """The announcer's sender (called under its lock, so one thread at a time): a change
+        made outside the serving thread (the in-process name server) wakes that thread, for
+        the lookups waiting on it."""
+        self.pub.send_multipart(frames)
+        if self._loop_thread not in (None, threading.get_ident()):
+            self._door.wake()
+
+    def _recv_curve(self, flags: int = 0) -> list[bytes]:
         """Receive one message and note the sender's CURVE public key (passed on to daemons)."""
-        data, last = recv_noting(self.router)
+        data, last = recv_noting(self.router, flags)
         key = client_key_of(last)
         self._last_key = key
         if key is not None:
@@ -222,6 +400,9 @@ class Broker:
         if self._closed:
             return
         self._closed = True
+        self.waiting.close(errors.ConnectionClosedError("the name server stopped"))
+        if self.pair is not None:
+            self.pair.close()
         self.storage.close()
         self._door.close()
         self.router.close(linger=0)
@@ -229,6 +410,10 @@ class Broker:
 
     def _tick(self, now: float) -> None:
         self.announcer.alive()
+        if self.pair is not None:
+            self.pair.tick(now)
+            for client, body in self._takeover.expired(now):
+                self._from_caller(client, body)  # no daemon came for it: answered as usual
         for ident in self.pools.expired(now):
             log.warning(
                 "daemon %s silent for over %.1f s: declared dead",
@@ -241,7 +426,7 @@ class Broker:
 
     def _on_message(self, frames: list[bytes]) -> None:
         if len(frames) >= 2 and frames[1] == wire.SIGNATURE:
-            self._from_caller(frames[0], frames[1:])
+            self._on_caller(frames[0], frames[1:])
         elif len(frames) >= 4 and frames[2] == wire.SIGNATURE:
             self._from_daemon(frames[0], frames[1], frames[2:])
         else:
@@ -256,12 +441,19 @@ class Broker:
             return
         if msg.object_id == DAEMON_OBJECT_ID and msg.method == "release_session":
             # the proxy is gone: every daemon drops the session instances and streams it held
-            # (its replies, DONE for a call not in flight, are dropped as unknown)
+            # (its replies, DONE for a call not in flight, are dropped as unknown), and its
+            # calls to session-mode pools are free to start new sessions
+            route = self._route(client)
             for ident in list(self.pools.daemons):
-                self._send([ident, client, *body])
+                self._send([ident, route, *body])
+            self.pools.sessions.release(route)
+            self.credit.forget(client)
         if msg.object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID):
-            reply = self.dispatcher.handle(client, msg)
-            if isinstance(reply, list):
+            handled = self.dispatcher.handle(client, msg)
+            reply = handled if isinstance(handled, list) else None
+            if self.pair is not None and self._held_by_pair(client, body, msg, reply):
+                return
+            if reply is not None:
                 self._send([client, *reply])
             return
         oneway = bool(msg.flags & wire.FLAG_ONEWAY) and not msg.flags & wire.FLAG_META
@@ -273,13 +465,17 @@ class Broker:
             body,
             oneway=oneway,
             retry=not msg.flags & wire.FLAG_BATCH,
+            credited=oneway and bool(msg.flags & wire.FLAG_CREDIT),
         )
         try:
             daemon = self.pools.submit(call)
         except errors.ZPyroError as exc:
-            log.info("call %s.%s refused: %s", msg.object_id, msg.method, exc)
-            if not oneway:
-                self._error_to(client, msg.call_id, exc, msg.serializer_id)
+            unserved = msg.object_id not in self.pools.pools
+            if self._takeover.hold(client, body, unserved, time.monotonic()):
+                return  # just took over: its daemons may not have come yet
+            what = f"call {msg.object_id}.{msg.method} from {client.hex()}"
+            self._refusals.refused(time.monotonic(), what, exc)
+            self._fail(call, exc)
             return
         if daemon is not None:
             self._forward(daemon.ident, call)
@@ -295,14 +491,15 @@ class Broker:
                 log.debug("late or unknown reply from daemon %s dropped", ident.hex())
             elif kind != wire.DONE:
                 self._send([self._caller(route), *body])
+            elif call.credited:
+                self._credit_back(call)
             if known:
                 for queued in self.pools.fill(ident):
                     self._forward(ident, queued)
             return
         if kind == wire.PING:
             known = self.pools.seen(ident, now)
-            pong = {"epoch": self.epoch, "known": known}
-            self._control(ident, wire.PONG, pong)
+            self._control(ident, wire.PONG, self._daemon_pong(known, now))
         elif kind == wire.READY:
             self._attach(ident, body, now)
         elif kind == wire.BYE:
@@ -324,18 +521,23 @@ class Broker:
             listed = [check_name(x) for x in info.get("listed", ())]  # as ns.register does
             tags = {str(k): [str(t) for t in v] for k, v in dict(info.get("tags", {})).items()}
             pid = int(info.get("pid", 0))
+            modes = {
+                str(k): str(v) for k, v in dict(info.get(wire.READY_INSTANCE_MODES, {})).items()
+            }
         except Exception as exc:
             log.warning("malformed READY from daemon %s ignored: %s", ident.hex(), exc)
             return
         before = self.pools.daemons.get(ident)
         old_listed = set(before.listed) if before is not None else set()
-        new, opened, closed = self.pools.attach(ident, now, capacity, objects, listed, tags, pid)
+        new, opened, closed = self.pools.attach(
+            ident, now, capacity, objects, listed, tags, pid, modes
+        )
         daemon = self.pools.daemons[ident]
         for object_id in sorted(daemon.listed - old_listed):
             try:
                 self.nameserver.add_lease(
                     object_id,
-                    f"PYRO:{object_id}@{self.location}",
+                    f"PYRO:{object_id}@{self.lease_location}",
                     daemon.tags.get(object_id, frozenset()),
                 )
             except errors.ZPyroError as exc:  # e.g. an id that is no valid name: still routable
@@ -355,13 +557,15 @@ class Broker:
                 announce.DAEMON_JOINED,
                 {"daemon": ident.hex(), "names": sorted(objects), "capacity": daemon.capacity},
             )
-        self._control(ident, wire.PONG, {"epoch": self.epoch, "known": True})
+        self._control(ident, wire.PONG, self._daemon_pong(True, now))
         del opened  # pools opened need nothing more: their first calls simply arrive
         for queued in self.pools.fill(ident):
             self._forward(ident, queued)
+        for client, held in self._takeover.release():
+            self._from_caller(client, held)  # calls that waited for a pool after a takeover
 
     def _drop_daemon(self, ident: bytes, reason: str) -> None:
-        daemon, closed, orphans = self.pools.detach(ident)
+        daemon, closed, orphans = self.pools.detach(ident, f"went away ({reason})")
         if daemon is None:
             return
         log.info("daemon %s left (%s)", ident.hex(), reason)
@@ -372,10 +576,30 @@ class Broker:
         self._close_pools(closed, f"its last daemon went away ({reason})")
         for call in orphans:
             self._rescue(daemon, call, reason)
+        for call in daemon.pinned:  # session calls that waited for it: they never ran
+            self._fail(
+                call,
+                errors.ConnectionClosedError(
+                    f"the session of this proxy with {call.object_id!r} is lost: daemon "
+                    f"{ident.hex()}, which held it, went away ({reason}); the call did not run"
+                ),
+            )
+        daemon.pinned.clear()
 
     def _rescue(self, daemon: AttachedDaemon, call: Call, reason: str) -> None:
-        """A call in flight on a daemon that went away: run it elsewhere only if idempotent."""
+        """A call in flight on a daemon that went away: run it elsewhere only if idempotent
+        (and not bound to a session, which went with the daemon)."""
         meta = daemon.objects.get(call.object_id) or {}
+        if call.session:
+            self._fail(
+                call,
+                errors.ConnectionClosedError(
+                    f"the session of this proxy with {call.object_id!r} is lost: daemon "
+                    f"{daemon.ident.hex()}, which held it, went away ({reason}) while running "
+                    f"{call.method}; the call may or may not have run"
+                ),
+            )
+            return
         if call.retry and call.method in meta.get("idempotent", ()):
             try:
                 target = self.pools.requeue(call)
@@ -409,10 +633,28 @@ class Broker:
         self._send([daemon, call.client, *call.frames])
 
     def _fail(self, call: Call, exc: BaseException) -> None:
+        """Tell the caller its call failed. A oneway call with credit gets its credit back and
+        a notice (an ERROR flagged ONEWAY: the proxy's next call raises it); one without (an
+        old proxy's) can only be logged."""
+        caller = self._caller(call.client)
         if not call.oneway:
-            self._error_to(
-                self._caller(call.client), call.call_id, exc, _serializer_id(call.frames)
+            self._error_to(caller, call.call_id, exc, wire.peek_serializer_id(call.frames))
+            return
+        log.warning("oneway call %s.%s failed: %s", call.object_id, call.method, exc)
+        if call.credited:
+            told = type(exc)(f"oneway call {call.object_id}.{call.method}: {exc}")
+            notice = self.dispatcher.error_reply(
+                call.call_id, told, wire.peek_serializer_id(call.frames), wire.FLAG_ONEWAY
             )
+            self._send([caller, *notice])
+            self._credit_back(call)
+
+    def _credit_back(self, call: Call) -> None:
+        """A oneway call with credit finished (or failed): its caller has room for one more."""
+        caller = self._caller(call.client)
+        count = self.credit.ran(caller)
+        if count:
+            self._send([caller, *wire.credit_frames(count)])
 
     def _error_to(
         self, client: bytes, call_id: int, exc: BaseException, serializer_id: int = JSON_ID
@@ -446,9 +688,10 @@ def _check_pooled(object_id: str, meta: dict[str, Any]) -> None:
         raise ValueError(f"{object_id!r}: idempotent must be a list of method names")
 
 
-def _serializer_id(frames: list[Any]) -> int:
-    header = frames[1]
-    return header[2] if len(header) > 2 else JSON_ID
+def _no_waiting_in_batches(coro: Coroutine[Any, Any, Any]) -> Any:
+    """A lookup that would wait, inside a batch: the broker never blocks its loop for one."""
+    coro.close()
+    raise errors.NamingError("a lookup with delay_time cannot wait inside a batch")
 
 
 def _why_bad(body: list[bytes]) -> errors.ProtocolError:

@@ -3,8 +3,15 @@
 One small interface (:class:`Storage`): ``load()`` at start, then ``put`` / ``delete`` for every
 change (write-through), ``close()`` at the end. Leases never come here.
 
+For a broker pair (docs/BROKER.md) every stored name also carries a stamp, and a removed name
+may leave a tombstone (``broker/replica.py``): ``records()`` reads both, ``tombstone`` removes a
+name leaving one, ``apply`` writes what a merge with the peer decided (one transaction) and
+``purge`` forgets tombstones the peer has confirmed. A single broker never makes tombstones.
+
 SQLite: WAL journal and ``synchronous=FULL``, one transaction per change, so a broker killed at
-any moment loses nothing it had committed. The file carries a schema version; a file from an
+any moment loses nothing it had committed. Table ``names`` holds the live names (what a lookup
+shows), table ``stamps`` their stamps and the tombstones. The file carries a schema version
+(version 1 files, from before stamps, are upgraded in place); a file from an
 unknown version, a corrupt file or one that is not SQLite at all is refused with a
 :class:`StorageError` naming the path. The connection is opened with ``check_same_thread=False``
 (the broker may be created in one thread and run in another) but is used by one thread at a time.
@@ -15,11 +22,13 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from zpyro.errors import ZPyroError
+
+from .replica import Record
 
 __all__ = [
     "StorageError",
@@ -31,7 +40,7 @@ __all__ = [
     "SCHEMA_VERSION",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: table stamps (a version 1 file gets it when opened)
 
 Names = dict[str, tuple[str, frozenset[str]]]
 
@@ -49,6 +58,14 @@ class Storage(Protocol):
 
     def delete(self, names: Iterable[str]) -> None: ...
 
+    def records(self) -> dict[str, Record]: ...
+
+    def tombstone(self, names: Iterable[str], stamp: int) -> None: ...
+
+    def apply(self, put: Mapping[str, Record], delete: Iterable[str] = ()) -> None: ...
+
+    def purge(self, tombstones: Mapping[str, int]) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -58,7 +75,7 @@ class MemoryStorage:
     spec = "memory"
 
     def __init__(self) -> None:
-        self._names: Names = {}
+        self._records: dict[str, Record] = {}
         self._closed = False
 
     def _check_open(self) -> None:
@@ -67,16 +84,38 @@ class MemoryStorage:
 
     def load(self) -> Names:
         self._check_open()
-        return dict(self._names)
+        live = self._records.items()
+        return {n: (r.uri, frozenset(r.metadata)) for n, r in live if not r.deleted}
 
-    def put(self, name: str, uri: str, metadata: Iterable[str]) -> None:
+    def records(self) -> dict[str, Record]:
         self._check_open()
-        self._names[name] = (uri, frozenset(metadata))
+        return dict(self._records)
+
+    def put(self, name: str, uri: str, metadata: Iterable[str], stamp: int = 0) -> None:
+        self._check_open()
+        self._records[name] = Record.live(uri, metadata, stamp)
 
     def delete(self, names: Iterable[str]) -> None:
         self._check_open()
         for name in names:
-            self._names.pop(name, None)
+            self._records.pop(name, None)
+
+    def tombstone(self, names: Iterable[str], stamp: int) -> None:
+        self._check_open()
+        for name in names:
+            self._records[name] = Record.tombstone(stamp)
+
+    def apply(self, put: Mapping[str, Record], delete: Iterable[str] = ()) -> None:
+        self._check_open()
+        self._records.update(put)
+        for name in delete:
+            self._records.pop(name, None)
+
+    def purge(self, tombstones: Mapping[str, int]) -> None:
+        self._check_open()
+        for name, stamp in tombstones.items():
+            if self._records.get(name) == Record.tombstone(stamp):
+                del self._records[name]
 
     def close(self) -> None:
         self._closed = True
@@ -88,7 +127,17 @@ _SCHEMA = (
     " name TEXT PRIMARY KEY NOT NULL,"
     " uri TEXT NOT NULL,"
     " metadata TEXT NOT NULL)",  # JSON list of tags, sorted
+    # a live name's stamp (none: 0, as in a version 1 file), or a tombstone (deleted = 1)
+    "CREATE TABLE IF NOT EXISTS stamps ("
+    " name TEXT PRIMARY KEY NOT NULL,"
+    " stamp INTEGER NOT NULL,"
+    " deleted INTEGER NOT NULL)",
 )
+_PUT_NAME = "INSERT OR REPLACE INTO names (name, uri, metadata) VALUES (?, ?, ?)"
+_PUT_STAMP = "INSERT OR REPLACE INTO stamps (name, stamp, deleted) VALUES (?, ?, ?)"
+_DELETE_NAME = "DELETE FROM names WHERE name = ?"
+_DELETE_STAMP = "DELETE FROM stamps WHERE name = ?"
+_UPGRADABLE = (1,)  # schema versions this one reads after adding what they lack (_SCHEMA)
 
 
 class SqliteStorage:
@@ -108,6 +157,8 @@ class SqliteStorage:
                 rows = self._conn.execute("SELECT version FROM zpyro_schema").fetchall()
                 if not rows:
                     self._conn.execute("INSERT INTO zpyro_schema VALUES (?)", (SCHEMA_VERSION,))
+                elif len(rows) == 1 and rows[0][0] in _UPGRADABLE:
+                    self._conn.execute("UPDATE zpyro_schema SET version = ?", (SCHEMA_VERSION,))
                 elif rows != [(SCHEMA_VERSION,)]:
                     raise StorageError(
                         f"{self.spec}: schema version {rows[0][0]!r}, this zpyro knows "
@@ -142,21 +193,56 @@ class SqliteStorage:
             names[name] = (uri, frozenset(tags))
         return names
 
-    def put(self, name: str, uri: str, metadata: Iterable[str]) -> None:
-        tags = json.dumps(sorted(metadata))
-        self._write(
-            "INSERT OR REPLACE INTO names (name, uri, metadata) VALUES (?, ?, ?)",
-            [(name, uri, tags)],
-        )
+    def records(self) -> dict[str, Record]:
+        try:
+            stamps = self._db().execute("SELECT name, stamp, deleted FROM stamps").fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read {self.spec}: {exc}") from None
+        found = {name: (int(stamp), bool(deleted)) for name, stamp, deleted in stamps}
+        result = {
+            name: Record.live(uri, tags, found.get(name, (0, False))[0])
+            for name, (uri, tags) in self.load().items()
+        }
+        for name, (stamp, deleted) in found.items():
+            if deleted and name not in result:
+                result[name] = Record.tombstone(stamp)
+        return result
+
+    def put(self, name: str, uri: str, metadata: Iterable[str], stamp: int = 0) -> None:
+        self.apply({name: Record.live(uri, metadata, stamp)})
 
     def delete(self, names: Iterable[str]) -> None:
-        self._write("DELETE FROM names WHERE name = ?", [(name,) for name in names])
+        self.apply({}, names)
 
-    def _write(self, statement: str, rows: list[tuple[str, ...]]) -> None:
+    def tombstone(self, names: Iterable[str], stamp: int) -> None:
+        self.apply({name: Record.tombstone(stamp) for name in names})
+
+    def apply(self, put: Mapping[str, Record], delete: Iterable[str] = ()) -> None:
+        """Write these records (tombstones included) and remove those names, in one transaction."""
+        gone = [(name,) for name in delete]
+        live = [(n, r.uri, json.dumps(sorted(r.metadata))) for n, r in put.items() if not r.deleted]
+        dead = [(n,) for n, r in put.items() if r.deleted]
+        stamps = [(n, r.stamp, int(r.deleted)) for n, r in put.items()]
+        self._write(
+            [
+                (_DELETE_NAME, gone + dead),
+                (_DELETE_STAMP, gone),
+                (_PUT_NAME, live),
+                (_PUT_STAMP, stamps),
+            ]
+        )
+
+    def purge(self, tombstones: Mapping[str, int]) -> None:
+        rows = [(name, stamp) for name, stamp in tombstones.items()]
+        self._write([("DELETE FROM stamps WHERE name = ? AND stamp = ? AND deleted = 1", rows)])
+
+    def _write(self, statements: list[tuple[str, list[tuple[Any, ...]]]]) -> None:
         db = self._db()
         try:
             with db:  # one transaction: committed entirely, or rolled back
-                db.executemany(statement, rows)
+                for statement, rows in statements:
+                    if rows:
+                        db.executemany(statement, rows)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot write {self.spec}: {exc}") from None
 

@@ -18,15 +18,20 @@ import zpyro
 pytestmark = pytest.mark.timeout(30)
 
 ROOT = Path(zpyro.__file__).resolve().parent.parent
-PACKAGES = [p for p in (ROOT / "zpyro", ROOT / "broker") if (p / "__init__.py").exists()]
+# folder -> the package name it installs as (broker/ is zpyro.broker: setup.cfg package_dir)
+PACKAGES = {
+    p: name
+    for p, name in ((ROOT / "zpyro", "zpyro"), (ROOT / "broker", "zpyro.broker"))
+    if (p / "__init__.py").exists()
+}
 
 
 def module_files() -> dict[str, Path]:
     """Dotted module name -> file, for every module of the packages (subpackages included)."""
     found: dict[str, Path] = {}
-    for package in PACKAGES:
+    for package, package_name in PACKAGES.items():
         for path in sorted(package.rglob("*.py")):
-            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            parts = [package_name, *path.relative_to(package).with_suffix("").parts]
             if parts[-1] == "__init__":
                 parts.pop()
             found[".".join(parts)] = path
@@ -100,6 +105,8 @@ def test_the_graph_is_read_from_the_source() -> None:
     assert "zpyro.dispatch" in graph["zpyro.server"]
     assert "zpyro.wire" in graph["zpyro.serializers"]
     assert "zpyro.client" in graph["zpyro"]  # the package's own re-exports
+    assert "zpyro.broker.inprocess" in graph["zpyro.naming.pyro"]  # startNS, imported when called
+    assert "zpyro.broker.nameserver" in graph["zpyro.broker.service"]  # relative, in broker/
     assert len(graph) > 30
 
 

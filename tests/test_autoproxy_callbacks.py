@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import Iterator
@@ -168,7 +169,7 @@ def test_autoproxy_from_async_methods_batches_and_futures(factory: Any) -> None:
         with batched:
             assert batched.drive(7) == 7
 
-        with zpyro.asyncproxy(p) as ap:
+        with zpyro.asyncproxy(copy.copy(p)) as ap:
             future = ap.build("Future")
             car = future.result(timeout=scaled(5))
             assert isinstance(car, zpyro.Proxy)

@@ -8,6 +8,7 @@ without deserializing them. Every call style looks the same as against a direct 
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import time
 from collections import Counter
@@ -52,7 +53,7 @@ def test_daemons_registering_one_name_form_one_pool_and_share_the_calls(
     assert ns.list(prefix="jobs") == {"jobs": f"PYRO:jobs@{broker.location}"}  # one name
     p = pool_proxy(broker)
     assert {p.whoami() for _ in range(12)} == pids  # sequential calls rotate over an idle pool
-    a = zpyro.asyncproxy(p)  # all 30 pipelined over one connection
+    a = zpyro.asyncproxy(copy.copy(p))  # all 30 pipelined over one connection
     answers = results([a.work(i, 0.05) for i in range(30)])
     assert [x for _, x in answers] == list(range(30))
     assert {pid for pid, _ in answers} == pids
@@ -66,7 +67,7 @@ def test_a_daemon_never_runs_more_calls_at_once_than_its_capacity(
     start_worker(broker, "pair", capacity=2)
     start_worker(broker, "pair", capacity=2)
     single, pair = pool_proxy(broker, "single"), pool_proxy(broker, "pair")
-    a_single, a_pair = zpyro.asyncproxy(single), zpyro.asyncproxy(pair)
+    a_single, a_pair = zpyro.asyncproxy(copy.copy(single)), zpyro.asyncproxy(copy.copy(pair))
     started = time.monotonic()
     on_single = [a_single.work(i, 0.1) for i in range(8)]
     on_pair = [a_pair.work(i, 0.05) for i in range(40)]  # 10x the capacity

@@ -198,3 +198,120 @@ def test_calls_for_one_daemon_by_its_route_skip_the_pool() -> None:
         pools.submit(call(2, object_id=DIRECT_PREFIX + b"zz".hex()))
     with pytest.raises(errors.ConnectionClosedError):
         pools.submit(call(3, object_id=DIRECT_PREFIX + "not hex"))
+
+
+# -- oneway calls with credit: bounded by their credit, not by max_queue ----------------------
+
+
+def test_credited_oneway_calls_never_crowd_out_other_callers() -> None:
+    pools = pools_with(1, max_queue=2)
+    assert pools.submit(call(0)) is not None
+    for i in range(1, 11):  # a credited oneway flood: its callers were promised room
+        assert pools.submit(call(i, oneway=True, credited=True)) is None
+    assert len(pools.pools["jobs"].queue) == 10
+    assert pools.submit(call(11)) is None  # a sync call still finds its place in the queue
+    assert pools.submit(call(12)) is None
+    with pytest.raises(errors.DaemonError, match="broker busy: 2 calls already wait"):
+        pools.submit(call(13))  # the bound is on calls that can be told "busy"
+    with pytest.raises(errors.DaemonError, match="broker busy"):
+        pools.submit(call(14, oneway=True))  # a oneway call without credit (an old proxy)
+
+
+def test_the_bound_counts_calls_as_they_leave_the_queue() -> None:
+    pools = pools_with(1, max_queue=1)
+    first = pools.submit(call(0))
+    assert first is not None
+    assert pools.submit(call(1, oneway=True, credited=True)) is None
+    assert pools.submit(call(2)) is None
+    pools.finished(b"d0", call(0).client, 0)
+    assert [c.call_id for c in pools.fill(b"d0")] == [1]  # in order: the credited call first
+    assert pools.pools["jobs"].bounded == 1  # call 2 still waits
+    pools.finished(b"d0", call(1).client, 1)
+    assert [c.call_id for c in pools.fill(b"d0")] == [2]
+    assert pools.pools["jobs"].bounded == 0
+    assert pools.submit(call(3)) is None  # room again
+
+
+# -- session affinity ---------------------------------------------------------------------------
+
+SESSION = {"jobs": "session"}
+
+
+def session_pools(*capacities: int, max_queue: int = 100) -> Pools:
+    pools = Pools(max_queue, heartbeat_timeout=1.0)
+    for i, capacity in enumerate(capacities):
+        pools.attach(b"d%d" % i, 0.0, capacity, {"jobs": META}, ["jobs"], modes=SESSION)
+    return pools
+
+
+def by(client: bytes, n: int, **kw: Any) -> Call:
+    return Call(client, n, "jobs", "work", [b"sig", b"hdr", b"payload"], **kw)
+
+
+def test_a_callers_calls_stay_with_the_daemon_of_its_session() -> None:
+    pools = session_pools(4, 4)
+    first = pools.submit(by(b"alice", 1))
+    assert first is not None
+    for n in range(2, 10):  # even when the other daemon is freer
+        target = pools.submit(by(b"alice", n))
+        if target is not None:
+            assert target is first
+    assert all(c.client == b"alice" for c in first.inflight.values())
+    assert len(first.pinned) == 8 + 1 - first.capacity  # the rest wait for that daemon alone
+    other = next(d for d in pools.daemons.values() if d is not first)
+    assert not other.inflight and pools.fill(other.ident) == []
+    assert pools.submit(by(b"bob", 1)) is other  # a new caller: the least loaded daemon
+
+
+def test_session_calls_wait_for_their_daemon_and_go_first_when_it_frees() -> None:
+    pools = session_pools(1, 1)
+    home = pools.submit(by(b"alice", 1))
+    assert home is not None
+    assert pools.submit(by(b"alice", 2)) is None
+    pools.finished(home.ident, b"alice", 1)
+    assert [c.call_id for c in pools.fill(home.ident)] == [2]
+
+
+def test_single_and_percall_objects_keep_least_loaded_dispatch() -> None:
+    pools = Pools(10, 1.0)
+    for i in range(2):
+        pools.attach(b"d%d" % i, 0.0, 1, {"jobs": META}, modes={"jobs": "single"})
+    targets = {pools.submit(by(b"alice", n)).ident for n in range(2)}  # type: ignore[union-attr]
+    assert targets == {b"d0", b"d1"}
+    assert len(pools.sessions) == 0
+
+
+def test_a_session_is_lost_with_its_daemon_and_says_so_until_released() -> None:
+    pools = session_pools(2, 2)
+    home = pools.submit(by(b"alice", 1))
+    assert home is not None
+    pools.submit(by(b"alice", 2))
+    pools.submit(by(b"alice", 3))  # waits for home
+    daemon, closed, orphans = pools.detach(home.ident, "went away (no heartbeat)")
+    assert daemon is home and closed == [] and len(orphans) == 2
+    assert [c.call_id for c in daemon.pinned] == [3]  # the service fails it: it never ran
+    assert pools.pools["jobs"].bounded == 0
+    for n in (4, 5):  # never a silent fresh instance on the other daemon
+        with pytest.raises(errors.ConnectionClosedError, match="session .* is lost.*no heartbeat"):
+            pools.submit(by(b"alice", n))
+    assert pools.submit(by(b"bob", 1)) is not None  # a new proxy: a new session elsewhere
+    pools.sessions.release(b"alice")  # the proxy let its connection go
+    assert pools.submit(by(b"alice", 6)) is not None
+
+
+def test_a_session_is_lost_when_its_daemon_stops_serving_the_object() -> None:
+    pools = session_pools(1, 1)
+    home = pools.submit(by(b"alice", 1))
+    assert home is not None
+    pools.attach(home.ident, 1.0, 1, {"other": {}}, modes={})
+    with pytest.raises(errors.ConnectionClosedError, match="stopped serving it"):
+        pools.submit(by(b"alice", 2))
+
+
+def test_the_session_bound_counts_pinned_calls() -> None:
+    pools = session_pools(1, max_queue=1)
+    assert pools.submit(by(b"alice", 1)) is not None
+    assert pools.submit(by(b"alice", 2)) is None
+    with pytest.raises(errors.DaemonError, match="broker busy"):
+        pools.submit(by(b"alice", 3))
+    assert pools.submit(by(b"alice", 4, oneway=True, credited=True)) is None

@@ -204,6 +204,39 @@ def test_another_port_gets_another_file(run_broker: Any, tmp_path: Path) -> None
     assert stored_names(second) == {}
 
 
+def test_brokers_on_port_0_sit_side_by_side_with_their_own_pub_port_and_file(
+    run_broker: Any, tmp_path: Path
+) -> None:
+    """`--port 0` alone: a free announcement port too (not the fixed 9091, which a second broker
+    could not bind), and a default storage file named after the port actually bound."""
+    env = {"XDG_STATE_HOME": str(tmp_path)}
+    commands = [run_broker("--host", "127.0.0.1", "--port", "0", env=env) for _ in range(2)]
+    seen = []
+    for command in commands:
+        words = dict(w.split("=", 1) for w in command.ready_line().split()[2:])
+        pub_port = int(words["pub"].rsplit(":", 1)[1])
+        expected = tmp_path / "zpyro" / f"names-{command.port}.db"
+        assert words["storage"] == f"sqlite:{expected}" and expected.is_file()
+        assert command.port != 0 and pub_port not in (0, zpyro.config.NS_PUB_PORT)
+        seen.append((command.port, pub_port, expected))
+    assert len({p for s in seen for p in s[:2]}) == 4  # four distinct ports
+    zpyro.locate_ns("127.0.0.1", seen[0][0]).register("only.first", "PYRO:x@127.0.0.1:1")
+    zpyro.locate_ns("127.0.0.1", seen[1][0]).register("only.second", "PYRO:x@127.0.0.1:2")
+    for command in commands:
+        assert command.signal_and_wait(signal.SIGTERM)[0] == 0
+    assert set(stored_names(seen[0][2])) == {"only.first"}
+    assert set(stored_names(seen[1][2])) == {"only.second"}
+    assert not (tmp_path / "zpyro" / "names-0.db").exists()
+
+
+def test_an_explicit_pub_port_is_kept_with_port_0(run_broker: Any) -> None:
+    pub = free_port()
+    command = run_broker(
+        "--host", "127.0.0.1", "--port", "0", "--pub-port", str(pub), "--storage", "memory"
+    )
+    assert f"pub=127.0.0.1:{pub} " in command.ready_line()
+
+
 @pytest.mark.parametrize("which", ["--port", "--pub-port"])
 def test_a_port_already_in_use_is_a_clear_error_and_exit_code_1(
     run_broker: Any, which: str

@@ -4,6 +4,7 @@ that travel both ways."""
 from __future__ import annotations
 
 import concurrent.futures
+import copy
 import threading
 import uuid
 from collections.abc import Iterator
@@ -127,7 +128,11 @@ def test_who_is_calling(chain: Any) -> None:
     assert other["client"] != first["client"]  # another proxy: another identity
     assert first["call_id"] != second["call_id"] and first["call_id"] > 0
     assert first["client_key"] is None  # no CURVE here
-    assert first["correlation_id"] is None and first["annotations"] == {}
+    assert first["annotations"] == {}
+    # the client sent no correlation id: the served call has one generated (as in Pyro4)
+    assert (
+        uuid.UUID(first["correlation_id"]) and first["correlation_id"] != second["correlation_id"]
+    )
 
 
 def test_correlation_id_travels_down_a_chain_of_nested_calls(chain: Any) -> None:
@@ -148,11 +153,14 @@ def test_correlation_id_travels_down_a_chain_of_nested_calls(chain: Any) -> None
     assert len({s["client"] for s in (at_a, at_b, at_c)}) == 3
 
 
-def test_without_a_correlation_id_none_is_sent(chain: Any) -> None:
+def test_without_a_correlation_id_one_is_generated_for_the_chain(chain: Any) -> None:
     frontend_uri, _, _ = chain
     with zpyro.Proxy(frontend_uri) as p:
         at_a, at_b, at_c = p.order("cup")
-    assert [s["correlation_id"] for s in (at_a, at_b, at_c)] == [None] * 3
+    generated = at_a["correlation_id"]
+    assert uuid.UUID(generated)  # made by the first daemon, as Pyro4 does
+    assert [s["correlation_id"] for s in (at_a, at_b, at_c)] == [generated] * 3
+    assert ctx.correlation_id is None  # the client still has none
 
 
 def test_a_server_can_start_a_chain(chain: Any) -> None:
@@ -161,7 +169,7 @@ def test_a_server_can_start_a_chain(chain: Any) -> None:
         at_a, at_c = p.start_chain("saucer")
         assert at_a["correlation_id"] == at_c["correlation_id"] == "chain-started-by-frontend"
         # it was the served call's context: the next call starts without it
-        assert p.whoami()["correlation_id"] is None
+        assert p.whoami()["correlation_id"] != "chain-started-by-frontend"
     assert ctx.correlation_id is None  # nothing leaked into the client
 
 
@@ -173,7 +181,7 @@ def test_correlation_id_is_per_thread_and_goes_with_futures(chain: Any) -> None:
         ctx.correlation_id = f"id-of-{name}"
         with zpyro.Proxy(frontend_uri) as p:
             seen[name] = [s["correlation_id"] for s in p.order(name)]
-            with zpyro.asyncproxy(p) as ap:
+            with zpyro.asyncproxy(copy.copy(p)) as ap:
                 seen[name + "-future"] = ap.whoami().result(timeout=scaled(5))["correlation_id"]
 
     threads = [threading.Thread(target=client, args=(n,)) for n in ("t1", "t2", "t3")]
@@ -216,9 +224,9 @@ class VersionedProxy(zpyro.Proxy):
     def _pyroAnnotations(self) -> dict[str, Any]:
         return {**super()._pyroAnnotations(), "client_version": "2.1"}
 
-    def _pyroResponseAnnotations(self, annotations: dict[str, Any], call_id: int) -> None:
-        super()._pyroResponseAnnotations(annotations, call_id)
-        self._pyroReplies.append((annotations, call_id))
+    def _pyroResponseAnnotations(self, annotations: dict[str, Any], msgtype: int) -> None:
+        super()._pyroResponseAnnotations(annotations, msgtype)
+        self._pyroReplies.append((annotations, msgtype))
 
 
 @pytest.mark.parametrize("serializer", ["serpent", "json", "msgpack"])
@@ -229,9 +237,15 @@ def test_annotations_travel_both_ways(chain: Any, serializer: str) -> None:
         p._pyroSerializer = serializer
         sent = p.annotated()
         assert sent == {"client_version": "2.1", "correlation_id": "corr-1"}
-        annotations, call_id = p._pyroReplies[-1]
-        assert annotations == {"served_by": "frontend-1", "call_id": call_id, "echo": "2.1"}
+        annotations, msgtype = p._pyroReplies[-1]
+        assert msgtype == zpyro.message.MSG_RESULT  # (Pyro's second argument)
+        assert annotations == {
+            "served_by": "frontend-1",
+            "call_id": annotations["call_id"],
+            "echo": "2.1",
+        }
         assert p._pyroLastResponseAnnotations == annotations  # the default hook keeps them
+        assert ctx.response_annotations == annotations  # and so does the context, as in Pyro
 
 
 def test_a_call_without_response_annotations_leaves_the_last_ones(chain: Any) -> None:
@@ -263,8 +277,9 @@ def test_response_annotations_from_async_methods_futures_batches_and_streams(cha
         futures = [p.annotated() for _ in range(10)]
         concurrent.futures.wait(futures, timeout=scaled(5))
         assert all(f.result()["client_version"] == "2.1" for f in futures)
-        replies = {call_id: a["call_id"] for a, call_id in p._pyroReplies[-10:]}
-        assert all(call_id == served for call_id, served in replies.items())
+        served = [a["call_id"] for a, _ in p._pyroReplies[-10:]]
+        assert len(set(served)) == 10  # each future's reply carried its own call's annotations
+        assert {msgtype for _, msgtype in p._pyroReplies} == {zpyro.message.MSG_RESULT}
 
 
 def test_annotations_reach_oneway_calls(chain: Any) -> None:
@@ -305,7 +320,8 @@ def test_context_is_reset_between_calls_served_by_the_same_thread() -> None:
             assert p.peek() == ["first", {}]
             p.set_some()
             ctx.correlation_id = None
-            assert p.peek() == [None, {}]
+            generated, left = p.peek()
+            assert generated != "first" and left == {}
 
 
 def test_served_objects_see_their_own_daemon_context(served: ServedDaemon) -> None:

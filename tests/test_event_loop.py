@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import copy
 import threading
 import time
 from collections.abc import Iterator
@@ -192,7 +193,7 @@ def test_several_daemons_in_one_loop() -> None:
             assert [p.whoami() for p in proxies] == ["kitchen", "cellar", "attic"]
             # slow calls on all three at once: served side by side
             start = time.monotonic()
-            futures = [zpyro.asyncproxy(p).nap(0.4) for p in proxies]
+            futures = [zpyro.asyncproxy(copy.copy(p)).nap(0.4) for p in proxies]
             done, not_done = concurrent.futures.wait(futures, timeout=scaled(5))
             assert not not_done and time.monotonic() - start < 1.1
             loop.push("own socket still served")
@@ -225,7 +226,7 @@ def test_every_call_style_through_the_host_loop() -> None:
         with zpyro.Proxy(uri) as p:
             # async def methods, many at once, do not hold the loop or the pool
             start = time.monotonic()
-            with zpyro.asyncproxy(p) as ap:
+            with zpyro.asyncproxy(copy.copy(p)) as ap:
                 futures = [ap.async_nap(0.3) for _ in range(40)]
                 results = [f.result(timeout=scaled(5)) for f in futures]
             assert results == ["styles napped"] * 40 and time.monotonic() - start < 2.0

@@ -109,11 +109,16 @@ EXPECTED = {
         r"^called slow_square\(7\); result ready\? False$",
         r"^result there within 0\.1 s\? False$",
         r"^slow_square\(7\)\.value = 49$",
-        r"^slow_square\(3\) then \+1 then str -> '10'$",
+        r"^slow_square\(3\) then \+1 then with '!' -> '10!'$",  # .value: the chain's end
+        r"^iferror handler got ZeroDivisionError$",
         r"^divide\(1, 0\) failed with ZeroDivisionError$",
         r"^  square of 5 is 25$",
         # five 0.3 s calls outstanding at once: well under the 1.5 s they take one by one
         r"^5 calls of 0\.3 s each, all outstanding at once, took 0\.\d+ s$",
+        r"^plain call again: slow_square\(4, 0\) = 16$",
+        r"^Future\(slow_square\)\.then\(x2\), delayed 0\.2 s -> 50$",
+        r"^cancelled before it ran: True$",
+        r"^its result says: future has been cancelled$",
     ],
     "streaming.py": [
         r"^squares: \[0, 1, 4, 9, 16, 25, 36, 49, 64, 81\]$",
@@ -153,6 +158,75 @@ EXPECTED = {
         r"^announced: name\.removed example\.weather$",
         r"^stopped broker \(pid \d+\)$",
     ],
+    "chat/run.py": [
+        r"^alice joined lobby, members: alice$",
+        r"^bob joined lobby, members: alice, bob$",
+        r"^carol joined lobby, members: alice, bob, carol$",
+        r"^alice heard 4 chat messages$",
+        r"^bob heard 4 chat messages$",
+        # the member that vanished is dropped at the first delivery that fails
+        r"^server: dropped carol from lobby \(\w+\)$",
+        r"^alice left$",
+        r"^stopped broker \(pid \d+\)$",
+    ],
+    "work_queue/run.py": [
+        r"^work queue at PYRO:example\.workqueue@127\.0\.0\.1:\d+$",
+        r"^40 numbers factorised by [1-3] workers$",
+        r"^  worker-1: \d+ items$",
+        r"^every product of factors is its number: True$",
+        r"^factors of 90190901043: \[3, 3, 100103, 100109\]$",
+        r"^worker-3 stopped after \d+ items$",
+    ],
+    "file_transfer.py": [
+        r"^small file back: b'Hello, files!\\n'$",
+        r"^20 MiB up and down: True, same bytes: True, type bytes \(\d+\.\d\d s\)$",
+        r"^streamed big\.bin in 20 chunks of 1 MiB; checksum matches: True$",
+        r"^with json: b'Hello, files!\\n'$",
+        r"^the store holds: \{'big\.bin': 20971520, 'hello\.txt': 14\}$",
+    ],
+    "custom_classes.py": [
+        r"^without converters a datetime arrives as: str$",
+        r"^without converters Money arrives as: dict$",
+        r"^with converters a datetime arrives as: datetime$",
+        r"^serpent: 18:30 in Tokyo \(\+0900\) is 11:30 \(\+0200\) in Amsterdam \(same moment: True\)$",
+        r"^json: 18:30 in Tokyo \(\+0900\) is 11:30 \(\+0200\) in Amsterdam \(same moment: True\)$",
+        r"^msgpack: with the fee: Money\('10\.49', 'EUR'\)$",
+    ],
+    "nameserver_inprocess.py": [
+        r"^name server running at PYRO:Pyro\.NameServer@127\.0\.0\.1:\d+$",
+        r"^found by its class tag: \['Pyro\.NameServer'\]$",
+        r"^printer\.office tags: \['class:__main__\.LaserPrinter', 'class:__main__\.Printer', "
+        r"'region:eu'\]$",
+        r"^every Printer: \['printer\.lab', 'printer\.office'\]$",
+        r"^lasers only: \['printer\.office'\]$",
+        r"^PYROMETA:region:us -> lab inkjet printed 'a poster'$",
+        r"^the early client waited \d+\.\d s for PYRO:printer\.late@127\.0\.0\.1:\d+$",
+        r"^PYRONAME:printer\.latecomer -> late printer printed 'at last'$",
+        r"^name server stopped$",
+    ],
+    "nameserver_command.py": [
+        r"^  ns: NS running on 127\.0\.0\.1:\d+ \(127\.0\.0\.1\)$",
+        r"^  ns: URI = PYRO:Pyro\.NameServer@127\.0\.0\.1:\d+$",
+        r"^--------START LIST - prefix 'example\.'\n"
+        r"example\.clock --> PYRO:clock@127\.0\.0\.1:5002\n"
+        r"example\.weather --> PYRO:weather@127\.0\.0\.1:5001\n"
+        r"    metadata: \['region:eu'\]\n"
+        r"--------END LIST - prefix 'example\.'$",
+        r"^--------START LIST  - searched by metadata$",
+        r"^  ns: Persistent store contains 3 existing registrations\.$",
+        r"^still there: example\.weather -> PYRO:weather@127\.0\.0\.1:5001$",
+    ],
+    "session_pool.py": [
+        r"^2 workers serve shop\.cart through the broker at 127\.0\.0\.1:\d+$",
+        # every call of a proxy reaches the one worker holding its session
+        r"^alice's cart: \['apple', 'bread', 'cheese'\], every call served by \['worker-\d'\]$",
+        r"^bob's cart: \['milk', 'eggs', 'flour'\], every call served by \['worker-\d'\]$",
+        r"^killed worker-\d, which held alice's cart$",
+        r"^alice's next call: ConnectionClosedError: the session of this proxy with "
+        r"'shop\.cart' is lost: ",
+        r"^alice's new cart: \['bananas'\] on \['worker-\d'\]$",
+        r"^stopped broker \(pid \d+\)$",
+    ],
     "event_loop.py": [
         r"^client: recorded 22\.5 C \(3 readings so far\)$",
         r"^client: average is 21\.0 C$",
@@ -182,7 +256,7 @@ def test_example_runs(name: str) -> None:
         )
 
 
-HELPERS = {"launch.py", "pool_worker.py"}  # used by the examples, not run alone
+HELPERS = {"launch.py", "pool_worker.py", "cart_worker.py"}  # used by the examples, not run alone
 
 
 def test_every_example_is_checked() -> None:

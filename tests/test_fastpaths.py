@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import copy
 import math
 import threading
 import time
@@ -454,7 +455,7 @@ def test_threads_and_futures_share_one_connection(sleeper: Any) -> None:
     outstanding on the same connection."""
     with zpyro.Proxy(sleeper) as p:
         p._pyroBind()
-        a = zpyro.asyncproxy(p)
+        a = zpyro.asyncproxy(copy.copy(p))
         a._pyroConnection = p._pyroConnection  # the same connection for both
         a._pyroMethods, a._pyroOneway = set(p._pyroMethods), set(p._pyroOneway)
         results: dict[int, list[Any]] = {}

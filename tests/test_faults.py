@@ -32,9 +32,9 @@ def start_echo(
     if port is not None:
         args += ["--port", str(port)]
     proc = spawn(args)
-    line = proc.wait_for("echo server uri:")
-    proc.wait_for("READY")
-    uri = zpyro.URI(line.split("echo server uri:", 1)[1].strip())
+    line = proc.wait_for("echo uri:")
+    proc.wait_for("echoserver running.")
+    uri = zpyro.URI(line.split("echo uri:", 1)[1].strip())
     assert uri.host == "127.0.0.1"
     if port is not None:
         assert uri.port == port
@@ -86,9 +86,22 @@ def test_restarted_daemon_on_same_port_is_reached(spawn: Any) -> None:
     second, uri2 = start_echo(spawn, port)
     assert uri2 == uri
     assert second.proc.pid != first.proc.pid
-    assert p.pid() == second.proc.pid  # the proxy's next call reaches the new daemon
+    # as in Pyro, the next call says the connection was lost (whatever the daemon held for
+    # this proxy is gone); the call after reaches the new daemon
+    with pytest.raises(errors.ConnectionClosedError) as lost:
+        p.pid()
+    assert type(lost.value) is errors.ConnectionClosedError  # never an internal subclass
+    assert p.pid() == second.proc.pid
     assert p.echo("still here") == "still here"
     p._pyroRelease()
+    # with MAX_RETRIES the lost call is made again on a new connection, transparently
+    q = zpyro.Proxy(uri)
+    q._pyroMaxRetries = 1
+    assert q.pid() == second.proc.pid
+    second.kill()
+    third, _ = start_echo(spawn, port)
+    assert q.pid() == third.proc.pid
+    q._pyroRelease()
 
 
 def test_call_lost_in_a_kill_then_restart_on_same_port(spawn: Any) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import copy
 import threading
 import time
 from collections.abc import Iterator
@@ -79,7 +80,7 @@ def worker() -> Iterator[tuple[ServedDaemon, Worker, zpyro.URI]]:
 def test_asyncproxy_returns_real_futures(worker: Any) -> None:
     _, _, uri = worker
     with zpyro.Proxy(uri) as plain:
-        with zpyro.asyncproxy(plain) as p:
+        with zpyro.asyncproxy(copy.copy(plain)) as p:
             future = p.square(7)
             assert isinstance(future, zpyro.Future)
             assert isinstance(future, concurrent.futures.Future)
@@ -87,8 +88,10 @@ def test_asyncproxy_returns_real_futures(worker: Any) -> None:
             assert future.value == 49
             assert future.ready
             assert future.wait(0)
-        # the original proxy is unchanged: its calls still return values
+        # the copy was switched, the original proxy was not: its calls still return values
         assert plain.square(3) == 9
+        assert zpyro.asyncproxy(plain) is plain  # (as Pyro4: the proxy itself is switched)
+        assert plain.square(4).value == 16
 
 
 def test_pyro_async_switches_a_proxy_both_ways(worker: Any) -> None:
@@ -126,25 +129,26 @@ def test_remote_exception_through_value_result_and_exception(worker: Any) -> Non
         assert "ZeroDivisionError" in "".join(zpyro.get_remote_traceback(future.exception()))
 
 
-def test_then_chains_new_futures(worker: Any) -> None:
+def test_then_chains_onto_the_future_itself(worker: Any) -> None:
+    """Pyro4's FutureResult.then: the future's own value becomes the chain's end."""
     _, _, uri = worker
     with zpyro.asyncproxy(zpyro.Proxy(uri)) as p:
         first = p.square(4)
         second = first.then(lambda n: n + 1)
         third = second.then(lambda n, times, plus=0: n * times + plus, 2, plus=1)
-        assert isinstance(second, zpyro.Future) and second is not first
-        assert third.result(timeout=scaled(5)) == 35
-        assert second.value == 17 and first.value == 16
+        assert second is first and third is first
+        assert first.result(timeout=scaled(5)) == 35 and first.value == 35
 
-        # a remote error passes down the chain without calling the functions
+        # a remote error skips the chain without calling the functions
         called: list[Any] = []
         failed = p.divide(1, 0).then(called.append).then(called.append)
         assert isinstance(failed.exception(timeout=scaled(5)), ZeroDivisionError)
         assert called == []
 
-        # so does an error raised by a function in the chain
-        broken = p.square(2).then(lambda n: n / 0).then(str)
+        # an error raised by a function in the chain ends it and becomes the future's error
+        broken = p.square(2).then(lambda n: n / 0).then(called.append)
         assert isinstance(broken.exception(timeout=scaled(5)), ZeroDivisionError)
+        assert called == []
 
 
 def test_then_on_an_already_finished_future(worker: Any) -> None:
@@ -152,7 +156,11 @@ def test_then_on_an_already_finished_future(worker: Any) -> None:
     with zpyro.asyncproxy(zpyro.Proxy(uri)) as p:
         future = p.square(3)
         assert future.value == 9
-        assert future.then(str).result(timeout=scaled(5)) == "9"
+        assert future.then(str) is future  # runs right away, in this thread
+        assert future.value == "9"
+        future.then(lambda text: int(text) / 0)
+        assert isinstance(future.exception(), ZeroDivisionError)
+        assert future.then(str).exception() is future.exception()  # a failed one stays so
 
 
 def test_wait_as_completed_and_done_callbacks(worker: Any) -> None:
@@ -245,9 +253,9 @@ def test_a_timeout_fails_only_its_own_future(worker: Any) -> None:
 
 def test_lost_connection_fails_every_pending_future(spawn: Any) -> None:
     proc = spawn(ANNOUNCING_ECHO)
-    line = proc.wait_for("echo server uri:")
-    proc.wait_for("READY")
-    uri = zpyro.URI(line.split("echo server uri:", 1)[1].strip())
+    line = proc.wait_for("echo uri:")
+    proc.wait_for("echoserver running.")
+    uri = zpyro.URI(line.split("echo uri:", 1)[1].strip())
     p = zpyro.asyncproxy(zpyro.Proxy(uri))
     assert p.pid().result(timeout=scaled(5)) == proc.proc.pid
     futures = [p.slow(30) for _ in range(200)]
@@ -279,7 +287,7 @@ def test_a_cancelled_future_is_left_alone_when_its_reply_comes(worker: Any, capl
     _, _, uri = worker
     with zpyro.asyncproxy(zpyro.Proxy(uri)) as p:
         future = p.nap(0.3, "unwanted")
-        chained = p.nap(0.3, "unwanted too").then(str)
+        chained = p.nap(0.3, "unwanted too").then(str).iferror(print)
         assert future.cancel() and chained.cancel()
         assert future.cancelled() and chained.cancelled()
         assert future.wait(0) is True  # a cancelled future counts as done

@@ -690,11 +690,12 @@ class GoodCaller:
 
 
 def reply_message(frames: list[bytes], broker: bool) -> wire.Message | None:
-    """What a target sent back, if it is a proper reply: RESULT, ERROR or PONG; from a broker
-    also [route, signature, ...], what it sends the fake daemons (forwarded CALLs, PONGs)."""
+    """What a target sent back, if it is a proper reply: RESULT, ERROR, PONG or CREDIT (for a
+    oneway call flagged CREDIT); from a broker also [route, signature, ...], what it sends the
+    fake daemons (forwarded CALLs, PONGs)."""
     try:
         msg = wire.decode(frames)
-        return msg if msg.kind in (wire.RESULT, wire.ERROR, wire.PONG) else None
+        return msg if msg.kind in (wire.RESULT, wire.ERROR, wire.PONG, wire.CREDIT) else None
     except ProtocolError:
         if not broker:
             return None

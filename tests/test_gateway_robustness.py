@@ -68,6 +68,13 @@ class Bystander:
                     self.failures.append(repr(exc))
 
     def check(self) -> None:
+        # a short test on a loaded machine may end before a few bystander calls went through:
+        # let them (bounded) rather than take the test's speed for the bystander's trouble
+        eventually(
+            lambda: len(self.results) >= 3 or bool(self.failures),
+            15,
+            lambda: f"the bystander gets calls through: {len(self.results)}",
+        )
         self._stop.set()
         self._thread.join(scaled(20))
         assert not self.failures, self.failures[:5]

@@ -17,16 +17,9 @@ The broker, two brokered daemons (tests/programs/brokered_worker.py) and a calle
 
 from __future__ import annotations
 
-import json
 import os
-import queue
-import re
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,17 +30,11 @@ from conftest import (
     ROOT,
     BrokerProcess,
     Spawned,
-    eventually,
     scaled,
 )
+from netns import NEEDS_NETNS, Caller, Network, delete_stale_namespaces
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not sys.platform.startswith("linux") or os.geteuid() != 0 or shutil.which("ip") is None,
-        reason="needs Linux, root and the `ip` tool (iproute2) to make network namespaces",
-    ),
-]
+pytestmark = [pytest.mark.slow, NEEDS_NETNS]
 
 PREFIX = f"zpmh{os.getpid()}"  # unique per run; the pid also tells a stale namespace's owner
 ADDRESSES = {"broker": "10.231.0.1", "d1": "10.231.0.2", "d2": "10.231.0.3", "caller": "10.231.0.4"}
@@ -55,87 +42,15 @@ BROKER_PORT, PUB_PORT = 9090, 9091  # the broker's namespace is ours alone: thes
 POOL = "jobs"
 LONG_CALL = 8.0  # seconds an in-flight call runs: far longer than the heartbeat window
 CUT_NOTICED = 5.0  # bound for in-flight calls of a cut daemon to fail (HEARTBEAT_TIMEOUT is 1 s)
-REJOIN_BOUND = 25.0
 REJOIN_ROUNDS = 3
-POLL_PAUSE = 0.1  # between attempts of a bounded poll that just failed fast
 WORKER = str(ROOT / "tests" / "programs" / "brokered_worker.py")
 CALLER = str(ROOT / "tests" / "programs" / "netns_caller.py")
 
 
-def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
-    if check and result.returncode != 0:
-        raise RuntimeError(f"ip {' '.join(args)} failed: {result.stderr.strip()}")
-    return result
-
-
-class Network:
-    """Four host namespaces and a switch namespace; build() and teardown() are all it does."""
-
-    def __init__(self, prefix: str) -> None:
-        self.switch = f"{prefix}-sw"
-        self.hosts = {role: f"{prefix}-{role}" for role in ADDRESSES}
-        self.made: list[str] = []  # namespaces created so far: teardown deletes exactly these
-
-    def build(self) -> None:
-        for ns in [self.switch, *self.hosts.values()]:
-            ip("netns", "add", ns)
-            self.made.append(ns)
-            # IPv4 only: no IPv6 router solicitations or multicast listener reports on our links
-            disable = "net/ipv6/conf/{}/disable_ipv6"
-            self.sysctl(ns, disable.format("default"), disable.format("all"))
-            ip("-n", ns, "link", "set", "lo", "up")
-        ip("-n", self.switch, "link", "add", "br0", "type", "bridge")
-        ip("-n", self.switch, "link", "set", "br0", "up")
-        for role, ns in self.hosts.items():
-            port = f"p-{role}"
-            # the pair is made in the switch namespace, its far end moved straight into the host
-            veth = f"{port} type veth peer name eth0 netns {ns}".split()
-            ip("-n", self.switch, "link", "add", *veth)
-            ip("-n", self.switch, "link", "set", port, "master", "br0")
-            ip("-n", self.switch, "link", "set", port, "up")
-            ip("-n", ns, "addr", "add", f"{ADDRESSES[role]}/24", "dev", "eth0")
-            ip("-n", ns, "link", "set", "eth0", "up")
-
-    @staticmethod
-    def sysctl(ns: str, *keys: str) -> None:
-        """Set sysctl keys to 1 inside `ns` (best effort: a kernel without IPv6 has none)."""
-        writes = "; ".join(f"echo 1 > /proc/sys/{key}" for key in keys)
-        subprocess.run(
-            ["ip", "netns", "exec", ns, "sh", "-c", writes], capture_output=True, timeout=30
-        )
-
-    def teardown(self) -> None:
-        # deleting a namespace deletes its interfaces, and a veth goes with its peer
-        for ns in reversed(self.made):
-            ip("netns", "del", ns, check=False)
-        self.made.clear()
-
-    def run_in(self, role: str, args: list[str]) -> list[str]:
-        return ["ip", "netns", "exec", self.hosts[role], *args]
-
-    def cut(self, role: str) -> None:
-        ip("-n", self.hosts[role], "link", "set", "eth0", "down")
-
-    def restore(self, role: str) -> None:
-        ip("-n", self.hosts[role], "link", "set", "eth0", "up")
-
-
-def _delete_stale_namespaces() -> None:
-    """Namespaces of earlier runs that died without teardown: their pid is gone, nothing runs."""
-    listing = ip("netns", "list", check=False).stdout
-    for ns in re.findall(r"^(zpmh(\d+)-\S+)", listing, re.MULTILINE):
-        name, pid = ns[0], int(ns[1])
-        if pid == os.getpid() or Path(f"/proc/{pid}").exists():
-            continue
-        if not ip("netns", "pids", name, check=False).stdout.strip():
-            ip("netns", "del", name, check=False)
-
-
 @pytest.fixture(scope="module")
 def net() -> Iterator[Network]:
-    _delete_stale_namespaces()
-    network = Network(PREFIX)
+    delete_stale_namespaces("zpmh")
+    network = Network(PREFIX, ADDRESSES)
     try:
         network.build()
         yield network
@@ -143,103 +58,7 @@ def net() -> Iterator[Network]:
         network.teardown()
 
 
-# -- processes in the namespaces -----------------------------------------------------------------
-
-
-@dataclass
-class Outcome:
-    ok: bool
-    value: Any  # the JSON result, or the error message
-    error: str  # the exception's type name ("" when ok)
-    at: float  # time.monotonic() when the test read it
-
-
-class Caller:
-    """tests/programs/netns_caller.py: send commands, read their outcomes by tag."""
-
-    def __init__(self, spawned: Spawned) -> None:
-        self.spawned = spawned
-        self.pid = int(spawned.wait_for("READY").split()[1])
-        self._count = 0
-        self._outcomes: dict[str, Outcome] = {}
-
-    def send(self, command: str, method: str = "", *args: Any) -> str:
-        self._count += 1
-        tag = f"t{self._count}"
-        line = " ".join(
-            [tag, command, method, json.dumps(list(args))] if method else [tag, command]
-        )
-        stdin = self.spawned.proc.stdin
-        assert stdin is not None
-        stdin.write(line + "\n")
-        stdin.flush()
-        return tag
-
-    def outcome(self, tag: str, timeout: float = 20.0) -> Outcome:
-        return self.outcomes([tag], timeout)[0]
-
-    def outcomes(self, tags: list[str], timeout: float = 20.0) -> list[Outcome]:
-        deadline = time.monotonic() + scaled(timeout)
-        while not all(t in self._outcomes for t in tags):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                missing = [t for t in tags if t not in self._outcomes]
-                pytest.fail(
-                    f"no outcome for {missing} within {scaled(timeout)} s; output: "
-                    f"{''.join(self.spawned.output[-30:])}"
-                )
-            self._read_one(remaining)
-        return [self._outcomes.pop(t) for t in tags]
-
-    def _read_one(self, timeout: float) -> None:
-        try:
-            line = self.spawned.lines.get(timeout=timeout)
-        except queue.Empty:  # outcomes() checks its deadline
-            return
-        if line is None:
-            pytest.fail(f"the caller ended; output: {''.join(self.spawned.output)}")
-        words = line.rstrip("\n").split(" ", 2)
-        if len(words) < 2 or not re.fullmatch(r"t\d+", words[0]):
-            return  # a log line
-        tag, status, rest = words[0], words[1], words[2] if len(words) > 2 else ""
-        now = time.monotonic()
-        if status == "ok":
-            self._outcomes[tag] = Outcome(True, json.loads(rest), "", now)
-        else:
-            error, _, message = rest.partition(" ")
-            self._outcomes[tag] = Outcome(False, message, error, now)
-
-    def calls(self, n: int, seconds: float, timeout: float = 20.0) -> list[Outcome]:
-        """n concurrent work(i, seconds) calls on the pool; their outcomes in order."""
-        tags = [self.send("call", "work", i, seconds) for i in range(n)]
-        return self.outcomes(tags, timeout + seconds)
-
-    def until_served_by(self, pids: set[int], bound: float = REJOIN_BOUND) -> set[int]:
-        """Rounds of short calls until every pid in `pids` has answered one (since this call)."""
-        seen: set[int] = set()
-        last: list[Outcome] = []
-
-        def all_served() -> bool:
-            nonlocal last
-            last = self.calls(4, 0.2)
-            seen.update(o.value[0] for o in last if o.ok)
-            if not any(o.ok for o in last):
-                time.sleep(POLL_PAUSE)  # the pace of retrying, after a round that failed fast
-            return pids <= seen
-
-        eventually(all_served, bound, lambda: f"pids {pids} all serve: saw {seen}; {last}", pause=0)
-        return seen
-
-    def until_ok(self, send: Callable[[], str], bound: float = REJOIN_BOUND) -> Outcome:
-        """Repeat a command until it succeeds (bounded)."""
-        outcome: Outcome | None = None
-
-        def succeeded() -> Outcome | None:
-            nonlocal outcome
-            outcome = self.outcome(send())
-            return outcome if outcome.ok else None
-
-        return eventually(succeeded, bound, lambda: f"a success; last: {outcome}", pause=POLL_PAUSE)
+# -- processes in the namespaces ---------------------------------------------------------------
 
 
 class Cluster:

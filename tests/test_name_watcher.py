@@ -22,6 +22,7 @@ import zpyro
 from zpyro import announce
 from zpyro.announce import Announcement
 from zpyro.errors import NamingError, ProtocolError
+from zpyro.wire import NAMESERVER_TAGS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -87,7 +88,7 @@ def test_the_snapshot_is_the_name_servers_state(broker: BrokerProcess) -> None:
             assert watcher.snapshots == 1
             assert watcher.seq == ns.snapshot()["seq"]
             assert watcher.names() == {
-                "Pyro.NameServer": (broker.uri, set()),
+                "Pyro.NameServer": (broker.uri, set(NAMESERVER_TAGS)),
                 "example.one": ("PYRO:one@127.0.0.1:5001", {"blue", "round"}),
                 "example.two": ("PYRO:two@127.0.0.1:5002", set()),
             }

@@ -23,6 +23,7 @@ from zpyro.broker.registry import Registry
 from zpyro.broker.storage import MemoryStorage, SqliteStorage
 from zpyro.errors import NamingError
 from zpyro.serializers import SERIALIZERS
+from zpyro.wire import NAMESERVER_TAGS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -189,7 +190,7 @@ def test_announcements_follow_changes(setup: Setup) -> None:
     assert snap == {
         "epoch": 4242,
         "seq": 7,
-        "names": {NAME: [setup.self_uri, []], "a": [U1, ["t3"]]},
+        "names": {NAME: [setup.self_uri, sorted(NAMESERVER_TAGS)], "a": [U1, ["t3"]]},
     }
     setup.announcer.alive()
     alive = cap.next()
@@ -253,7 +254,7 @@ def test_storage_is_written_through(tmp_path: Path) -> None:
         storage = SqliteStorage(path)
         ns2 = NameServer(Registry(), storage, Announcer(lambda f: None), "PYRO:Pyro.NameServer@h:1")
         assert ns2.snapshot()["names"] == {
-            NAME: ["PYRO:Pyro.NameServer@h:1", []],
+            NAME: ["PYRO:Pyro.NameServer@h:1", sorted(NAMESERVER_TAGS)],
             "kept": [U1, ["t"]],
             "retagged": [U3, ["x", "y"]],
         }

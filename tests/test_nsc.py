@@ -19,14 +19,19 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
 
 def run_nsc(
-    broker: BrokerProcess | None, *args: str, env: dict[str, str] | None = None
+    broker: BrokerProcess | None,
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: str = "",
 ) -> subprocess.CompletedProcess[str]:
     where = ["-n", broker.host, "-p", str(broker.port)] if broker is not None else []
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    inherited = {k: v for k, v in os.environ.items() if k != "PYRO_HMAC_KEY"}
+    full_env = {**inherited, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run(
         [PYTHON, "-m", "zpyro.nsc", *where, *args],
         cwd=ROOT,
         env=full_env,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=scaled(30),
@@ -49,39 +54,79 @@ def test_ping(broker: BrokerProcess) -> None:
     assert (result.returncode, result.stdout, result.stderr) == (0, "Name server ping ok.\n", "")
 
 
+# pyro4-nsc's lines, as the real Pyro4 4.82 prints them (a title follows START/END LIST after a
+# space, also when there is none; tags in a list under their entry)
+NS_TAGS = "    metadata: ['class:Pyro4.naming.NameServer', 'class:Pyro5.nameserver.NameServer']\n"
+
+
 def test_list_has_exactly_pyros_shape(broker: BrokerProcess) -> None:
     with ns_of(broker) as ns:
         ns.register("example.greeting", "PYRO:obj_663a@127.0.0.1:51707")
-        ns.register("example.abc", "PYRO:abc@127.0.0.1:51708", metadata={"t"})
+        ns.register("example.abc", "PYRO:abc@127.0.0.1:51708", metadata={"t", "a"})
         ns.register("other.thing", "PYRO:thing@127.0.0.1:51709")
     result = run_nsc(broker, "list")
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
-        "--------START LIST\n"
+        "--------START LIST \n"
         f"Pyro.NameServer --> {broker.uri}\n"
+        f"{NS_TAGS}"
         "example.abc --> PYRO:abc@127.0.0.1:51708\n"
+        "    metadata: ['a', 't']\n"
         "example.greeting --> PYRO:obj_663a@127.0.0.1:51707\n"
         "other.thing --> PYRO:thing@127.0.0.1:51709\n"
-        "--------END LIST\n"
+        "--------END LIST \n"
     )
     result = run_nsc(broker, "list", "example.")
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
         "--------START LIST - prefix 'example.'\n"
         "example.abc --> PYRO:abc@127.0.0.1:51708\n"
+        "    metadata: ['a', 't']\n"
         "example.greeting --> PYRO:obj_663a@127.0.0.1:51707\n"
-        "--------END LIST\n"
+        "--------END LIST - prefix 'example.'\n"
     )
-    result = run_nsc(broker, "listmatching", r".*\.(abc|thing)$")
+    result = run_nsc(broker, "listmatching", r".*\.(greeting|thing)$")
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
-        "--------START LIST - regex '.*\\.(abc|thing)$'\n"
-        "example.abc --> PYRO:abc@127.0.0.1:51708\n"
+        "--------START LIST - regex '.*\\.(greeting|thing)$'\n"
+        "example.greeting --> PYRO:obj_663a@127.0.0.1:51707\n"
         "other.thing --> PYRO:thing@127.0.0.1:51709\n"
-        "--------END LIST\n"
+        "--------END LIST - regex '.*\\.(greeting|thing)$'\n"
     )
     empty = run_nsc(broker, "list", "nothing.here")
-    assert empty.stdout == "--------START LIST - prefix 'nothing.here'\n--------END LIST\n"
+    assert empty.stdout == (
+        "--------START LIST - prefix 'nothing.here'\n--------END LIST - prefix 'nothing.here'\n"
+    )
+
+
+def test_listmeta_all_and_any_as_pyro4_nsc(broker: BrokerProcess) -> None:
+    with ns_of(broker) as ns:
+        ns.register("red.round", "PYRO:rr@127.0.0.1:4400", metadata={"red", "round"})
+        ns.register("red.square", "PYRO:rs@127.0.0.1:4401", metadata={"red", "square"})
+    every = run_nsc(broker, "listmeta_all", "red", "round")
+    assert every.returncode == 0, every.stderr
+    assert every.stdout == (
+        "--------START LIST  - searched by metadata\n"
+        "red.round --> PYRO:rr@127.0.0.1:4400\n"
+        "    metadata: ['red', 'round']\n"
+        "--------END LIST  - searched by metadata\n"
+    )
+    some = run_nsc(broker, "listmeta_any", "square", "class:Pyro4.naming.NameServer")
+    assert some.stdout.splitlines()[1:-1] == [
+        f"Pyro.NameServer --> {broker.uri}",
+        NS_TAGS.rstrip("\n"),
+        "red.square --> PYRO:rs@127.0.0.1:4401",
+        "    metadata: ['red', 'square']",
+    ]
+    assert run_nsc(broker, "listmeta_all").returncode == 2  # needs a tag, as Pyro's
+
+
+def test_verbose_says_what_it_does(broker: BrokerProcess) -> None:
+    result = run_nsc(broker, "-v", "ping")
+    assert (result.returncode, result.stdout) == (
+        0,
+        f"Locating name server...\nName server found: {broker.uri}\nName server ping ok.\nDone.\n",
+    )
 
 
 def test_lookup_prints_the_uri_and_any_metadata(broker: BrokerProcess) -> None:
@@ -91,7 +136,10 @@ def test_lookup_prints_the_uri_and_any_metadata(broker: BrokerProcess) -> None:
     plain = run_nsc(broker, "lookup", "plain")
     assert (plain.returncode, plain.stdout) == (0, "PYRO:p@127.0.0.1:4000\n")
     tagged = run_nsc(broker, "lookup", "tagged")
-    assert (tagged.returncode, tagged.stdout) == (0, "PYRO:t@127.0.0.1:4001\nmetadata: a, b\n")
+    assert (tagged.returncode, tagged.stdout) == (
+        0,
+        "PYRO:t@127.0.0.1:4001\nmetadata: ['a', 'b']\n",
+    )
 
 
 def test_an_unknown_name_is_an_error_on_stderr_with_exit_1(broker: BrokerProcess) -> None:
@@ -123,16 +171,26 @@ def test_register_and_remove(broker: BrokerProcess) -> None:
         assert (nothing.returncode, nothing.stdout) == (0, "Nothing removed\n")
 
 
-def test_removematching_says_how_many(broker: BrokerProcess) -> None:
+QUESTION = "Potentially removing lots of items from the Name server. Are you sure (y/n)?"
+
+
+def test_removematching_asks_first_and_says_how_many(broker: BrokerProcess) -> None:
     with ns_of(broker) as ns:
         for i in range(3):
             ns.register(f"batch.{i}", f"PYRO:b{i}@127.0.0.1:{4200 + i}")
         ns.register("keep.me", "PYRO:k@127.0.0.1:4300")
-        result = run_nsc(broker, "removematching", r"batch\..*")
-        assert (result.returncode, result.stdout) == (0, "3 items removed.\n")
+        no = run_nsc(broker, "removematching", r"batch\..*", stdin="n\n")
+        assert (no.returncode, no.stdout) == (0, QUESTION)
+        assert len(ns.list(prefix="batch.")) == 3
+        silent = run_nsc(broker, "removematching", r"batch\..*")  # no answer: nothing happens
+        assert silent.returncode == 1 and "nothing removed" in silent.stderr
+        assert len(ns.list(prefix="batch.")) == 3
+        result = run_nsc(broker, "removematching", r"batch\..*", stdin="y\n")
+        assert (result.returncode, result.stdout) == (0, f"{QUESTION}3 items removed.\n")
         assert set(ns.list()) == {"Pyro.NameServer", "keep.me"}
-        one = run_nsc(broker, "removematching", "keep")
-        assert one.stdout == "1 item removed.\n"
+        one = run_nsc(broker, "removematching", "--yes", "keep")  # scripts: no question
+        assert one.stdout == "1 items removed.\n"  # (sic: Pyro's words)
+        assert set(ns.list()) == {"Pyro.NameServer"}
 
 
 def test_yplookup_and_setmeta(broker: BrokerProcess) -> None:
@@ -143,16 +201,19 @@ def test_yplookup_and_setmeta(broker: BrokerProcess) -> None:
         every = run_nsc(broker, "yplookup_all", "red", "round")
         assert every.returncode == 0, every.stderr
         assert every.stdout == (
-            "--------START LIST - searched by metadata\n"
+            "--------START LIST  - searched by metadata\n"
             "red.round --> PYRO:rr@127.0.0.1:4400\n"
-            "--------END LIST\n"
+            "    metadata: ['red', 'round']\n"
+            "--------END LIST  - searched by metadata\n"
         )
         some = run_nsc(broker, "yplookup_any", "square", "blue")
         assert some.stdout == (
-            "--------START LIST - searched by metadata\n"
+            "--------START LIST  - searched by metadata\n"
             "blue.round --> PYRO:br@127.0.0.1:4402\n"
+            "    metadata: ['blue', 'round']\n"
             "red.square --> PYRO:rs@127.0.0.1:4401\n"
-            "--------END LIST\n"
+            "    metadata: ['red', 'square']\n"
+            "--------END LIST  - searched by metadata\n"
         )
 
         updated = run_nsc(broker, "setmeta", "blue.round", "blue", "new")
@@ -164,6 +225,14 @@ def test_yplookup_and_setmeta(broker: BrokerProcess) -> None:
         assert set(ns.lookup("blue.round", return_metadata=True)[1]) == set()
         unknown = run_nsc(broker, "setmeta", "no.such", "x")
         assert unknown.returncode == 1 and "unknown name" in unknown.stderr
+
+
+def test_an_hmac_key_is_refused_never_ignored(broker: BrokerProcess) -> None:
+    for how in (["-k", "secret"], []):
+        env = {} if how else {"PYRO_HMAC_KEY": "secret"}
+        result = run_nsc(broker, *how, "ping", env=env)
+        assert result.returncode == 2 and result.stdout == ""
+        assert "HMAC keys are not supported" in result.stderr and "CURVE" in result.stderr
 
 
 def test_host_and_port_default_to_the_configuration(broker: BrokerProcess) -> None:

@@ -162,6 +162,18 @@ def test_a_lost_connection_fails_every_call_at_once() -> None:
     assert not calls.pending and not calls.futures and not calls.deadlines
 
 
+def test_calls_never_sent_fail_as_stale_so_the_proxy_sends_them_again() -> None:
+    calls, outcomes = table(), Outcomes()
+    calls.pending[1] = sent = Pending(waiting=True)
+    calls.pending[3] = queued = Pending(waiting=True)  # still in the connection's outbox
+    future(calls, outcomes, 2, deadline=5.0)
+    future(calls, outcomes, 4, deadline=5.0)  # queued too
+    lost, stale = errors.ConnectionClosedError("gone"), StaleConnection("gone")
+    calls.fail_all(lost, {3, 4}, stale)
+    assert sent.error is lost and queued.error is stale
+    assert outcomes.seen == {2: (None, lost), 4: (None, stale)}
+
+
 def test_pending_calls_are_bounded() -> None:
     calls, outcomes = table(max_pending=2), Outcomes()
     future(calls, outcomes, 1, None)

@@ -91,38 +91,38 @@ def test_greeting_example_undecorated_is_refused_by_default(
 
 def test_echo_server_module(spawn: Any) -> None:
     server = spawn([PYTHON, "-m", "zpyro.echo"])
-    line = server.wait_for("echo server uri:")
-    server.wait_for("READY")
-    uri = zpyro.URI(line.split("echo server uri:", 1)[1].strip())
+    line = server.wait_for("echo uri:")
+    server.wait_for("echoserver running.")
+    uri = zpyro.URI(line.split("echo uri:", 1)[1].strip())
     assert uri.object == "test.echoserver"
     assert uri.host == "127.0.0.1"
     with zpyro.Proxy(uri) as p:
         assert p.echo("hello") == "hello"
         assert p.echo([1, (2, 3), {"x": b"\x00\x01"}]) == [1, (2, 3), {"x": b"\x00\x01"}]
         assert p.pid() == server.proc.pid
-        with pytest.raises(ValueError, match="generated error"):
+        with pytest.raises(ValueError, match="expected error from echoserver"):
             p.error()
         assert p.oneway_echo("fire and forget") is None
         # oneway calls promise no ordering: ask until it ran
         eventually(lambda: p.oneway_count() == 1, 5, "the oneway call runs", pause=0)
-        assert p.slow(0.05) == "slept 0.05"
-        p.shutdown()  # oneway: the daemon stops its loop and the process ends
-    server.wait_for("echo server stopped")
+        assert p.slow(0.05) == "Finally, an answer!"
+        assert p.shutdown() is None  # answered, then the loop ends and so does the process
+    server.wait_for("echoserver stopped.")
     assert server.proc.wait(scaled(10)) == 0
 
 
 def test_echo_server_unixsocket(spawn: Any, tmp_path: Path) -> None:
     path = tmp_path / "echo.sock"
     server = spawn([PYTHON, "-m", "zpyro.echo", "--unixsocket", str(path)])
-    line = server.wait_for("echo server uri:")
-    server.wait_for("READY")
-    uri = zpyro.URI(line.split("echo server uri:", 1)[1].strip())
+    line = server.wait_for("echo uri:")
+    server.wait_for("echoserver running.")
+    uri = zpyro.URI(line.split("echo uri:", 1)[1].strip())
     assert str(uri) == f"PYRO:test.echoserver@./u:{path}"
     with zpyro.Proxy(uri) as p:
         assert p.echo("over ipc") == "over ipc"
     server.stop()  # SIGTERM: a clean stop
     assert server.proc.returncode == 0
-    server.wait_for("echo server stopped")  # (the reader thread may still be on its way to it)
+    server.wait_for("echoserver stopped.")  # (the reader thread may still be on its way to it)
 
 
 def test_pyro4_names_exist() -> None:

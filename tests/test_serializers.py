@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import collections
+import datetime
+import math
 import threading
 from typing import Any
 
@@ -85,6 +87,15 @@ def test_tuples_and_sets(ser: Serializer) -> None:
         assert out["t"] == [1, 2, [3]]
         assert sorted(out["s"]) == [1, 2, 3]
         assert out["fs"] == ["a"]
+
+
+def test_nan_and_infinities_come_back_as_floats(ser: Serializer) -> None:
+    """Pyro's echo server has nan() and inf(): serpent writes a NaN as a class dict, which
+    comes back a float, as in Pyro (a look-alike dict with more keys stays a dict)."""
+    out = roundtrip(ser, [math.nan, {"x": -math.inf}, math.inf])
+    assert math.isnan(out[0]) and out[1:] == [{"x": -math.inf}, math.inf]
+    other = {"__class__": "float", "value": "nan", "unit": "m"}
+    assert roundtrip(ser, other) == other
 
 
 # ---- bytes and out-of-band buffers -----------------------------------------------------------
@@ -268,6 +279,25 @@ def test_registered_class_roundtrip(name: str, point_hooks: None) -> None:
     data = {"p": Point(1, 2), "ps": [Point(3, 4)], "blob": b"z" * 50000}
     out = roundtrip(ser, data)
     assert out == data
+
+
+@pytest.mark.parametrize("name", CLASS_CAPABLE)
+def test_a_registered_converter_wins_over_the_builtin_handling(name: str) -> None:
+    """A tz-aware datetime would travel as its ISO text; registered, it comes back a datetime
+    with every serializer that carries classes (json and msgpack as serpent)."""
+    when = datetime.datetime(
+        2026, 5, 1, 12, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=9))
+    )
+    assert roundtrip(SERIALIZERS[name], when) == "2026-05-01T12:00:00+09:00"
+    serializers.register_class_to_dict(datetime.datetime, lambda d: {"iso": d.isoformat()})
+    serializers.register_dict_to_class(
+        "datetime.datetime", lambda _n, d: datetime.datetime.fromisoformat(d["iso"])
+    )
+    try:
+        assert roundtrip(SERIALIZERS[name], [when]) == [when]
+    finally:
+        serializers.unregister_class_to_dict(datetime.datetime)
+        serializers.unregister_dict_to_class("datetime.datetime")
 
 
 @pytest.mark.parametrize("name", CLASS_CAPABLE)

@@ -6,6 +6,7 @@ checked (three measurement points, a verdict per process), and that the workload
 
 from __future__ import annotations
 
+import copy
 import re
 import subprocess
 import threading
@@ -20,6 +21,7 @@ from zpyro import connection
 pytestmark = pytest.mark.slow
 
 PROCESSES = ("client", "direct", "broker", "worker1", "worker2")
+PAIR_PROCESSES = ("pair-backup", "pair-worker1", "pair-worker2")  # (the primary is killed)
 
 
 @pytest.mark.timeout(int(scaled(90)))
@@ -33,21 +35,32 @@ def test_quick_soak_measures_every_process_three_times() -> None:
     )
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
-    points = re.findall(r"^== measure (start|middle|end) ", out, re.M)
-    assert points == ["start", "middle", "end"], out
+    points = re.findall(r"^== measure (\w+) ", out, re.M)
+    assert points == ["start", "middle", "failover", "end"], out
     for point_block in re.split(r"^== measure ", out, flags=re.M)[1:]:
-        for name in PROCESSES:
+        names = ("pair-backup",) if point_block.startswith("failover") else PROCESSES
+        for name in names:
             assert re.search(
                 rf"^  {name} +pid +\d+ +rss +[\d,]+ kB +threads +\d+ +fds +\d+", point_block, re.M
             ), (
                 name,
                 point_block,
             )
-    for name in PROCESSES:
+    for name in (*PROCESSES, *PAIR_PROCESSES):
         assert re.search(rf"^VERDICT {name} pid \d+: (PASS|FAIL) \(RSS [+-]\d", out, re.M), out
+    # the broker pair: its primary killed -9 in the middle, the backup measured from after that,
+    # and none of the names registered by hand lost
+    assert re.search(r"^VERDICT pair-primary pid \d+: killed -9 in the middle", out, re.M), out
+    assert re.search(r"^  pair-backup \(\d+\) \*", out, re.M), out
+    assert re.search(
+        r"^pair: the primary killed -9 in the middle; first new call [\d.]+ s later; "
+        r"100 names registered by hand, 100 there after the failover \(0 lost\)$",
+        out,
+        re.M,
+    ), out
     assert "threads <= +" in out and "fds <= +" in out  # the slack is stated
-    # both targets ran the whole (scaled) mix
-    for target in ("direct", "broker"):
+    # every target ran the whole (scaled) mix
+    for target in ("direct", "broker", "pair"):
         match = re.search(rf"^workload {target}: ([\d,]+) calls", out, re.M)
         assert match and int(match.group(1).replace(",", "")) >= 10_000, out
 
@@ -106,7 +119,7 @@ class Echo:
 def test_answered_futures_leave_no_deadline_entries_behind(served: ServedDaemon) -> None:
     proxy = zpyro.Proxy(served.register(Echo(), "echo"))
     proxy._pyroTimeout = 60.0  # a long timeout: an answered future's entry would stay a minute
-    futures = zpyro.asyncproxy(proxy)
+    futures = zpyro.asyncproxy(copy.copy(proxy))
     try:
         for _ in range(10):
             wave = [futures.echo(i) for i in range(500)]

@@ -166,6 +166,13 @@ def test_copy_equality_hash_repr() -> None:
     assert table["PYRO:obj@[::1]:5555"] == 1
 
 
+def test_is_unixsock_location_as_pyro() -> None:
+    """Pyro4's static helper: the location of a unix-socket URI."""
+    assert URI.isUnixsockLocation(URI("PYRO:o@./u:/tmp/s.sock").location or "")
+    assert not URI.isUnixsockLocation("127.0.0.1:9090")
+    assert not URI.isUnixsockLocation("./inproc:name")
+
+
 def test_immutable() -> None:
     uri = URI("PYRO:obj@h:1")
     with pytest.raises(AttributeError):

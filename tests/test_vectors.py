@@ -34,6 +34,7 @@ FLAGS = {
     "BATCH": wire.FLAG_BATCH,
     "ANNOTATED": wire.FLAG_ANNOTATED,
     "STREAM": wire.FLAG_STREAM,
+    "CREDIT": wire.FLAG_CREDIT,
 }
 KINDS = {name: kind for kind, name in wire.KIND_NAMES.items()}
 

@@ -99,7 +99,7 @@ def test_repr_names_kind() -> None:
         ([b"XYZ\x01", GOLDEN_HEADER, b""], "signature"),
         ([b"ZPY", GOLDEN_HEADER, b""], "signature"),
         ([GOLDEN_SIGNATURE, GOLDEN_HEADER[:11], b""], "short"),
-        ([GOLDEN_SIGNATURE, b"\x09" + GOLDEN_HEADER[1:], b""], "kind"),
+        ([GOLDEN_SIGNATURE, b"\x0a" + GOLDEN_HEADER[1:], b""], "kind"),
         ([GOLDEN_SIGNATURE, b"\x00" + GOLDEN_HEADER[1:], b""], "kind"),
         ([GOLDEN_SIGNATURE, GOLDEN_HEADER + b"x", b""], "length"),
         ([GOLDEN_SIGNATURE, GOLDEN_HEADER[:-1], b""], "length"),

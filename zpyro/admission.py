@@ -22,7 +22,7 @@ ErrorReply = Callable[[int, BaseException], list[Any]]  # error_reply(call id, e
 class FrontDoor:
     """``admit(peer, frames)``: the CALL to serve, or None when it was answered here."""
 
-    __slots__ = ("max_size", "name", "_error_reply", "_reply", "_log")
+    __slots__ = ("max_size", "name", "_error_reply", "_reply", "_log", "_pong")
 
     def __init__(
         self,
@@ -31,12 +31,14 @@ class FrontDoor:
         error_reply: ErrorReply,
         reply: Reply,
         log: logging.Logger,
+        pong: Callable[[], bytes] | None = None,
     ) -> None:
         self.max_size = max_size
         self.name = name  # "this daemon", "the broker": for the error messages
         self._error_reply = error_reply
         self._reply = reply
         self._log = log
+        self._pong = pong  # the JSON body of a PONG (a broker of a pair: its state), else empty
 
     def admit(self, peer: bytes, body: list[Any]) -> wire.Message | None:
         if sum(map(len, body)) > self.max_size:  # received frames are bytes
@@ -57,7 +59,9 @@ class FrontDoor:
         if kind == wire.CALL:
             return msg
         if kind == wire.PING:
-            self._reply(peer, wire.encode(wire.PONG, 0, 0, msg.call_id, "", ""))
+            state = b"" if self._pong is None else self._pong()
+            serializer = wire.JSON_ID if state else 0
+            self._reply(peer, wire.encode(wire.PONG, 0, serializer, msg.call_id, "", "", state))
             return None
         wrong = errors.ProtocolError(f"unexpected message kind {kind} sent to {self.name}")
         self._log.warning("bad message from %s: %s", peer.hex(), wrong)

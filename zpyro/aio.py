@@ -106,6 +106,11 @@ class Proxy:
         if proxy._pyroConnection is None or not (proxy._pyroMethods or proxy._pyroAttrs):
             await self._pyroConnect()
         loop = asyncio.get_running_loop()
+        if method in proxy._pyroOneway:
+            conn = proxy._pyroConnection
+            if conn is None or not conn.has_room():
+                # a oneway call waits for room (zpyro.credit): in a worker thread, not the loop's
+                return await loop.run_in_executor(None, proxy._pyroCall, method, args, kwargs)
         future = loop.create_future()
         push = _inbox(loop).push
         proxy._pyroSubmit(

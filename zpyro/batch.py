@@ -67,7 +67,8 @@ class BatchProxy:
     ``b = BatchProxy(p); b.a(); b.b(1); results = b()`` gives an iterator of the results in
     order; a call that raised raises when the iterator reaches it (the calls after it were not
     run). ``b(oneway=True)`` waits for nothing; ``b(asynchronous=True)`` returns a Future of the
-    results iterator.
+    results iterator. Calling the batch empties it (it can be filled again); leaving a
+    ``with batch(p) as b:`` block keeps the queued calls, as in Pyro: ``b()`` runs them.
     """
 
     def __init__(self, proxy: Any) -> None:
@@ -82,14 +83,16 @@ class BatchProxy:
         return stub
 
     def __call__(self, oneway: bool = False, asynchronous: bool = False) -> Any:
+        if oneway and asynchronous:
+            raise errors.ZPyroError("an asynchronous oneway batch makes no sense (as in Pyro)")
         calls, self._pyroCalls = self._pyroCalls, CallQueue()
-        return self._pyroProxy._pyroBatch(calls.body(), oneway, asynchronous)
+        return self._pyroProxy._pyroRunBatch(calls.body(), oneway, asynchronous)
 
     def __enter__(self) -> BatchProxy:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._pyroCalls = CallQueue()
+        """Nothing: the queued calls stay, to run when the batch is called (as in Pyro)."""
 
 
 def batch(proxy: Any) -> BatchProxy:

@@ -7,6 +7,13 @@ its replies find their way back through the broker. Control messages have an emp
 owner thread of the daemon's sockets calls ``tick`` and ``on_control``; they return frames for it
 to send, so this class never touches the socket after setting it up, except to dial the broker
 anew when it has been silent (``tick``, in that same thread). See docs/BROKER.md.
+
+A broker pair (``broker="tcp://h1:p1,h2:p2"``, or learned from the PONGs of one of them): the
+link is connected to one broker at a time. When a broker that is not active says which one is
+(its PONG), the daemon moves there; when its broker goes silent, it moves to the next one (and
+does not go back to the silent one for a heartbeat timeout). Either way it says READY at once,
+so its pools form on the active broker. Its messages never make a passive broker take over:
+only callers do (docs/BROKER.md, "Broker pair").
 """
 
 from __future__ import annotations
@@ -23,35 +30,44 @@ import zmq
 
 from . import errors, wire
 from .config import config
+from .naming import ns_location
 from .security import server_public
-from .sockets import can_read, dealer
-from .uri import URI, endpoint_to_location, host_port
+from .sockets import can_read, connect, dealer
+from .uri import URI, endpoint_to_location
 
 log = logging.getLogger("zpyro.brokerlink")
 
 BYE_LINGER_MS = 200  # a closing daemon's BYE still gets out
 
 
-def broker_endpoint(broker: str | bool) -> str:
-    """`broker=True` -> the configured name server; else a tcp:// endpoint or host:port."""
+def broker_endpoints(broker: str | bool) -> list[str]:
+    """`broker=True` -> the configured name server (NS_HOST may list a pair); else a tcp://
+    endpoint, ``host:port``, a PYRO URI, or a pair of addresses ``host:port,host:port``."""
     if broker is True:
-        return f"tcp://{host_port(config.NS_HOST, config.NS_PORT)}"
+        broker = ns_location(None, None)
     if not isinstance(broker, str) or not broker:
         raise errors.DaemonError(f"broker must be True or 'tcp://host:port', not {broker!r}")
-    if "://" in broker:
-        return broker
     if broker.upper().startswith("PYRO"):
-        endpoint = URI(broker).endpoint
-        if endpoint is None:
-            raise errors.DaemonError(f"broker URI {broker!r} has no location")
-        return endpoint
-    return f"tcp://{broker}"
+        text = broker
+    else:  # tcp://h1:p1,tcp://h2:p2 or h1:p1,h2:p2 (ipc://... stays whole: a path may hold ",")
+        if "://" in broker and not broker.startswith("tcp://"):
+            return [broker]
+        text = "PYRO:x@" + ",".join(p.strip().removeprefix("tcp://") for p in broker.split(","))
+    try:
+        endpoints = URI(text).endpoints
+    except errors.ZPyroError as exc:
+        raise errors.DaemonError(f"bad broker address {broker!r}: {exc}") from None
+    if not endpoints:
+        raise errors.DaemonError(f"broker URI {broker!r} has no location")
+    return list(endpoints)
 
 
 class BrokerLink:
     def __init__(self, broker: str | bool, describe: Callable[[], dict[str, Any]]) -> None:
-        self.endpoint = broker_endpoint(broker)
-        self.location = endpoint_to_location(self.endpoint)
+        self.endpoints = broker_endpoints(broker)  # a pair: both (more may be learned)
+        self.endpoint = self.endpoints[0]  # the one connected to
+        # where the daemon's objects live (URIs): every broker given
+        self.location = ",".join(endpoint_to_location(e) for e in self.endpoints)
         self.identity = b"D" + os.urandom(16)
         self.route = self.identity.hex()  # how streams of this daemon are addressed
         self._describe = describe  # -> the READY payload
@@ -68,6 +84,7 @@ class BrokerLink:
         self._last_heard = time.monotonic()
         self._lost = False
         self._next_redial = 0.0
+        self._avoid: dict[str, float] = {}  # a pair: endpoint -> until when not to go back to it
         self.attached = threading.Event()  # set once the broker has taken our READY
 
     # -- frames for the owner thread to send --------------------------------------------------------
@@ -86,12 +103,17 @@ class BrokerLink:
     def tick(self, now: float) -> list[Any] | None:
         """A PING when one is due (the broker's PONG tells us it is alive and its epoch)."""
         if now - self._last_heard > self.timeout:
-            if not self._lost:
-                self._lost = True
-                log.warning(
-                    "broker %s silent for %.1f s; still trying", self.endpoint, self.timeout
-                )
-            self._redial(now)
+            if len(self.endpoints) > 1:  # a pair: the other broker
+                log.warning("broker %s silent for %.1f s", self.endpoint, self.timeout)
+                self._avoid[self.endpoint] = now + self.timeout
+                self._move(self._next_endpoint(), now)
+            else:
+                if not self._lost:
+                    self._lost = True
+                    log.warning(
+                        "broker %s silent for %.1f s; still trying", self.endpoint, self.timeout
+                    )
+                self._redial(now)
         if now < self._next_ping:
             return None
         self._next_ping = now + self.interval
@@ -118,6 +140,45 @@ class BrokerLink:
         except zmq.ZMQError as exc:  # next time, then; the request loop must go on
             log.warning("cannot dial broker %s again: %s", self.endpoint, exc)
 
+    def _next_endpoint(self) -> str:
+        at = self.endpoints.index(self.endpoint) if self.endpoint in self.endpoints else -1
+        return self.endpoints[(at + 1) % len(self.endpoints)]
+
+    def _move(self, endpoint: str, now: float) -> None:
+        """Leave our broker for `endpoint` (owner thread only): BYE, connect, READY at once."""
+        log.warning("moving from broker %s to %s", self.endpoint, endpoint)
+        try:
+            self.socket.send_multipart(self.bye(), zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass  # gone: it will notice our silence
+        try:
+            self.socket.disconnect(self.endpoint)
+        except zmq.ZMQError:
+            pass
+        self.endpoint = endpoint
+        self.epoch = None  # its PONG to our READY is the first answer again
+        self._last_heard = now  # a full timeout for the new one
+        try:
+            connect(self.socket, endpoint)  # (an IPv6 one needs the socket told)
+            self.socket.send_multipart(self.ready(), zmq.NOBLOCK)
+        except zmq.ZMQError as exc:  # the next tick tries again
+            log.warning("cannot reach broker %s: %s", endpoint, exc)
+
+    def _follow(self, pair: Any, now: float) -> None:
+        """A PONG said how the pair stands: learn its addresses; go where the active one is."""
+        if not isinstance(pair, dict):
+            return
+        for location in pair.get("locations") or ():
+            endpoint = f"tcp://{location}"
+            if isinstance(location, str) and endpoint not in self.endpoints:
+                self.endpoints.append(endpoint)
+        active = pair.get("active")
+        if pair.get("state") == wire.PAIR_ACTIVE or not isinstance(active, str) or not active:
+            return
+        target = f"tcp://{active}"
+        if target != self.endpoint and self._avoid.get(target, 0.0) <= now:
+            self._move(target, now)
+
     @property
     def next_ping(self) -> float:
         """When the next tick is due (time.monotonic())."""
@@ -138,6 +199,11 @@ class BrokerLink:
         if msg.kind != wire.PONG or not isinstance(info, dict):
             log.warning("unexpected control message kind %d from broker", msg.kind)
             return None
+        if "pair" in info:
+            endpoint = self.endpoint
+            self._follow(info["pair"], self._last_heard)
+            if self.endpoint != endpoint:
+                return None  # moved: READY already sent to the active broker
         epoch, known = info.get("epoch"), bool(info.get("known", True))
         if self.epoch is None and known:  # the answer to our first READY
             self.epoch = epoch

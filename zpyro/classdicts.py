@@ -94,7 +94,12 @@ def to_class(d: dict[str, Any]) -> Any:
 
 
 def plain_default(obj: Any) -> Any:
-    """Fallback for json/msgpack: what serpent does by itself, in plain types."""
+    """Fallback for json/msgpack: a registered class's dict (registered wins, as with serpent),
+    else what serpent does by itself, in plain types."""
+    if class_to_dict and not isinstance(obj, (set, frozenset)):
+        registered = registered_dict(obj)
+        if registered is not None:
+            return registered
     if isinstance(obj, (set, frozenset)):
         return list(obj)
     if isinstance(obj, enum.Enum):
@@ -133,3 +138,13 @@ def register_proxy_class(proxy_class: type) -> None:
 
     register_class_to_dict(proxy_class, to_dict)
     register_dict_to_class("zpyro.Proxy", from_dict)
+
+
+def _dict_to_float(_classname: str, data: dict[str, Any]) -> Any:
+    """serpent writes a NaN as ``{"__class__": "float", "value": "nan"}``: a float again, as
+    Pyro does (anything else under that name stays the dict it is)."""
+    value = data.get("value")
+    return float(value) if value in ("nan", "-nan") and len(data) == 2 else data
+
+
+register_dict_to_class("float", _dict_to_float)

@@ -4,31 +4,48 @@ A proxy holds one :class:`~zpyro.connection.Connection` (one DEALER), made on fi
 threads may call through one proxy at once; their calls are pipelined on that connection.
 Metadata (which names are methods, oneway methods or properties) comes from the daemon on
 connect, or from the process-wide cache of it (:mod:`zpyro.metadata`).
+
+A URI that lists several addresses (``PYRO:obj@h1:p1,h2:p2``: a broker pair) connects to the
+active broker (:mod:`zpyro.failover`), and follows it: a call refused by a broker that is not
+active (``NotActiveError``) goes to the active one, and a call of an ``@idempotent`` method lost
+with its broker is sent again to the one that took over. Other calls lost with it fail with
+``ConnectionClosedError`` (they may have run); the next call finds the active broker.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from . import errors, metadata, wire
-from .batch import batch_results
+from . import errors, failover, metadata, wire
+from .batch import BatchProxy, batch_results
 from .classdicts import register_proxy_class
-from .config import config
+from .config import config, size_limit
 from .connection import Connection, StaleConnection
 from .context import _current as _current_call
+from .context import note_response_annotations
 from .futures import Future
 from .security import server_public
 from .serializers import BY_ID, get_serializer
+from .sockets import MAXMSGSIZE_MARGIN
 from .streams import RemoteIterator
 from .uri import URI
 from .wire import DAEMON_OBJECT_ID, GETATTR, JSON_ID, SETATTR
 
 log = logging.getLogger("zpyro.client")
+
+RECONNECT_INTERVAL = 1.0  # seconds between _pyroReconnect's tries (Pyro: 2)
+
+# Pyro proxy attributes zpyro has no counterpart for: why, when a program reads one
+_NO_SUCH_PROXY_ATTRIBUTE = {
+    "_pyroSeq": "_pyroSeq: zpyro pipelines calls by call id; there is no one sequence number",
+    "_pyroRawWireResponse": "_pyroRawWireResponse: zpyro does not hand out raw wire messages",
+    "_pyroLocalSocket": "_pyroLocalSocket: zpyro's connection is a ZeroMQ socket, not a BSD one",
+    "_pyroInvokeBatch": "_pyroInvokeBatch: Pyro's batch internals; use batch(p) or p._pyroBatch()",
+}
 
 # How a PYRONAME:/PYROMETA: URI becomes the PYRO: URI to connect to. The naming layer sits above
 # this one and installs it (set_resolver) when imported, which ``import zpyro`` always does.
@@ -99,11 +116,16 @@ class Proxy:
             _pyroOneway=set(),
             _pyroMethods=set(),
             _pyroAttrs=set(),
+            _pyroIdempotent=frozenset(),  # sent again after a failover
+            _pyroPaired=False,  # the target lists several addresses (a broker pair)
             _pyroMaxRetries=config.MAX_RETRIES,
             _pyroConnection=None,
-            _pyroMaxMessageSize=config.MAX_MESSAGE_SIZE,
+            # what a call may weigh: this client's own MAX_MESSAGE_SIZE, and its daemon's when
+            # known
+            _pyroMaxMessageSize=size_limit(config.MAX_MESSAGE_SIZE),
             _pyroMetaFresh=False,
             _pyroMetaFromCache=False,
+            _pyroCreditWindow=None,  # the daemon's credit for oneway calls
             # the daemon may hold state for this proxy's connection (a session instance, a
             # stream): releasing the proxy tells it to let go (metadata without "sessions":
             # assume so)
@@ -123,9 +145,11 @@ class Proxy:
         self._pyroOneway: set[str]
         self._pyroMethods: set[str]
         self._pyroAttrs: set[str]
+        self._pyroIdempotent: frozenset[str]
         self._pyroMaxRetries: int
         self._pyroConnection: Any
         self._pyroMaxMessageSize: int
+        self._pyroCreditWindow: int | None
         self._pyroCurveServerKey: str | None
         self.__lock: threading.RLock
         self.__serializer: Any
@@ -134,7 +158,7 @@ class Proxy:
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
-            raise AttributeError(name)
+            raise AttributeError(_NO_SUCH_PROXY_ATTRIBUTE.get(name, name))
         if not (self._pyroMethods or self._pyroAttrs):
             self._pyroGetMetadata()
         if name in self._pyroAttrs:
@@ -155,17 +179,23 @@ class Proxy:
         )
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name.startswith("_"):
-            object.__setattr__(self, name, value)
+        if name.startswith("_") or hasattr(type(self), name):
+            object.__setattr__(self, name, value)  # the proxy's own (or its subclass's)
             if name == "_pyroSerializer":
                 object.__setattr__(self, "_pyroSerializerSet", True)
             return
         if not (self._pyroMethods or self._pyroAttrs):
             self._pyroGetMetadata()
-        if name in self._pyroAttrs:
-            self._pyroInvoke(SETATTR, (name, value), {})
-        else:
-            object.__setattr__(self, name, value)  # a local attribute, as with Pyro4
+        if name not in self._pyroAttrs and self._pyroMetaFromCache:
+            with self.__lock:
+                if self._pyroConnection is not None:
+                    self._pyroFetchMetadata(self._pyroConnection)
+        if name not in self._pyroAttrs:
+            # as in Pyro: a misspelt remote property must not quietly become a local attribute
+            raise AttributeError(
+                f"remote object '{self._pyroUri}' has no exposed attribute '{name}'"
+            )
+        self._pyroInvoke(SETATTR, (name, value), {})
 
     # -- connection management ------------------------------------------------------------------
 
@@ -195,17 +225,25 @@ class Proxy:
         return self._pyroSessions or self._pyroStreamed or conn.secure
 
     def _pyroReconnect(self, tries: int = 100_000_000) -> None:
-        """Release, then try to connect up to `tries` times, a second apart."""
+        """Release, then try to connect up to `tries` times, a second apart, until the daemon
+        answers (Pyro's reconnect idiom: the daemon may still be restarting, its object or name
+        not registered yet). ConnectionClosedError when every try failed."""
         self._pyroRelease()
+        last: BaseException | None = None
         for attempt in range(max(1, tries)):
             try:
                 self._pyroBind()
                 return
-            except errors.CommunicationError:
+            except (errors.CommunicationError, errors.DaemonError, errors.NamingError) as exc:
+                if isinstance(exc, errors.ProtocolError):
+                    raise  # (a refused serializer, a message too big: no use trying again)
+                last = exc
                 self._pyroRelease()
                 if attempt + 1 < tries:
-                    time.sleep(1.0)
-        raise errors.CommunicationError(f"failed to reconnect to {self._pyroUri}")
+                    time.sleep(RECONNECT_INTERVAL)
+        raise errors.ConnectionClosedError(
+            f"failed to reconnect to {self._pyroUri}: {last}"
+        ) from last
 
     def _pyroGetMetadata(self) -> None:
         with self.__lock:
@@ -223,18 +261,26 @@ class Proxy:
         assert endpoint is not None  # _pyroResolve gives a PYRO: URI with a location
         if self._pyroConnection is not None and self._pyroConnection.closed:
             self._pyroConnection = None  # lost or refused: a connection is never reopened
-        conn = self._pyroConnection or Connection(
-            endpoint, config.CONNECT_TIMEOUT, server_public(self._pyroCurveServerKey)
-        )
+        conn = self._pyroConnection
+        if conn is None:
+            key = server_public(self._pyroCurveServerKey)
+            if self._pyroPaired:  # a broker pair: the active one
+                conn = failover.find_active(uri.locations, key)[1]
+            else:
+                conn = Connection(endpoint, config.CONNECT_TIMEOUT, key)
         cached = None if force_metadata else metadata.recall(str(uri))
         try:
             if cached is not None:
                 self._pyroApplyMetadata(cached[0], fresh=cached[1], from_cache=True)
             else:
                 self._pyroFetchMetadata(conn)
+        except StaleConnection as exc:  # refused before the fetch waited: refused
+            conn.close()
+            raise errors.CommunicationError(str(exc)) from None
         except BaseException:
             conn.close()
             raise
+        conn.set_credit_window(self._pyroCreditWindow)
         self._pyroConnection = conn
         return conn
 
@@ -247,6 +293,7 @@ class Proxy:
                 raise errors.NamingError(f"cannot resolve {uri}: zpyro.naming is not imported")
             uri = _resolver(uri)
         self._pyroTarget = uri
+        self._pyroPaired = len(uri.locations) > 1
         return uri
 
     def _pyroFetchMetadata(self, conn: Any) -> None:
@@ -268,8 +315,15 @@ class Proxy:
         self._pyroMethods = methods
         self._pyroAttrs = set(meta.get("attrs", ()))
         self._pyroOneway = set(self._pyroOneway) | set(meta.get("oneway", ()))
-        self._pyroMaxMessageSize = int(meta.get("max_message_size", config.MAX_MESSAGE_SIZE))
+        self._pyroIdempotent = frozenset(meta.get("idempotent", ()))
+        self._pyroMaxMessageSize = min(
+            size_limit(config.MAX_MESSAGE_SIZE), size_limit(int(meta.get("max_message_size", 0)))
+        )
         self._pyroSessions = bool(meta.get("sessions", True))
+        window = meta.get(wire.META_CREDIT)
+        self._pyroCreditWindow = window if type(window) is int and window > 0 else None
+        if self._pyroConnection is not None:  # (fresh metadata confirmed by a reply)
+            self._pyroConnection.set_credit_window(self._pyroCreditWindow)
         accepted = metadata.accepted_serializers(meta)
         if accepted is not None:
             self._pyroAgree(accepted)
@@ -291,28 +345,68 @@ class Proxy:
     # -- calling --------------------------------------------------------------------------------
 
     def _pyroInvoke(
-        self, method: str, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]
+        self,
+        method: str,
+        args: tuple[Any, ...] | list[Any],
+        kwargs: dict[str, Any] | None,
+        flags: int = 0,
+        objectId: str | None = None,  # noqa: N803 (Pyro's name)
     ) -> Any:
-        """Call `method` remotely (used by the method stubs; also usable directly)."""
+        """Call `method` remotely (used by the method stubs; also usable directly, or
+        overridden, as in Pyro)."""
         if self._pyroAsyncMode:
-            return self._pyroCallAsync(method, args, kwargs)
+            return self._pyroCallAsync(method, args, kwargs or {}, flags)
         try:
-            return self._pyroCall(method, args, kwargs)
-        except errors.ConnectionClosedError:
-            retries = self._pyroMaxRetries
-            while retries > 0 and self._pyroConnection is not None:
-                retries -= 1
-                try:
-                    return self._pyroCall(method, args, kwargs)
-                except errors.ConnectionClosedError:
-                    if retries <= 0:
-                        raise
-            raise
+            return self._pyroCall(method, args, kwargs or {}, objectId, flags)
         except errors.CommunicationError as exc:
-            # could not connect at all (so the call never ran): a name may have moved
-            if type(exc) is not errors.CommunicationError or self._pyroUri.protocol == "PYRO":
-                raise
-            return self._pyroCall(method, args, kwargs)
+            return self._pyroRecover(exc, method, args, kwargs or {}, objectId, flags)
+
+    def _pyroRecover(
+        self,
+        exc: errors.CommunicationError,
+        method: str,
+        args: tuple[Any, ...] | list[Any],
+        kwargs: dict[str, Any],
+        object_id: str | None,
+        flags: int,
+    ) -> Any:
+        """A call failed: retry it where Pyro would, else raise its error.
+
+        ``MAX_RETRIES`` (``_pyroMaxRetries``) retries a call whose connection was lost or that
+        timed out (it may then run twice, as in Pyro). A PYRONAME:/PYROMETA: call that could not
+        connect at all (so it never ran) is retried once after resolving the name again: the
+        name may have moved. A broker pair (docs/BROKER.md): a call refused by a broker that is
+        not active goes to the active one; an @idempotent call lost with its broker is sent
+        once more, to the broker that took over.
+        """
+        retries = self._pyroMaxRetries
+        resolved_again = resent = False
+        while True:
+            if isinstance(exc, errors.NotActiveError):
+                return self._pyroFollowing(method, args, kwargs, object_id, flags, exc)
+            if (
+                self._pyroPaired
+                and not resent
+                and type(exc) is errors.ConnectionClosedError
+                and method in self._pyroIdempotent
+            ):
+                resent = True  # (it may run twice: that is what @idempotent allows)
+            elif retries > 0 and isinstance(
+                exc, (errors.ConnectionClosedError, errors.TimeoutError)
+            ):
+                retries -= 1
+            elif (
+                not resolved_again
+                and type(exc) is errors.CommunicationError
+                and self._pyroUri.protocol != "PYRO"
+            ):
+                resolved_again = True  # (a new connection resolves the name anew)
+            else:
+                raise exc
+            try:
+                return self._pyroCall(method, args, kwargs, object_id, flags)
+            except errors.CommunicationError as again:
+                exc = again
 
     def _pyroCall(
         self,
@@ -322,20 +416,26 @@ class Proxy:
         object_id: str | None = None,
         flags: int = 0,
         deliver: Deliver | None = None,
+        follow: bool = True,
     ) -> Any:
         """Call `method` and return its result; with `deliver`, return None at once and hand the
         outcome to ``deliver(value, error)`` later (see _pyroSubmit).
 
-        The proxy's one retry of a call that found its connection already closed: nothing of it
-        went out (StaleConnection), so it is sent once more, on a new connection.
+        A connection that was never made (refused while no call waited: StaleConnection)
+        sent nothing of this call, so it is sent once more, on a new connection. A connection
+        that was made and is lost fails the call with ConnectionClosedError, as in Pyro: what
+        the daemon held for this proxy (a session instance, streams) is gone with it.
         """
+        if deliver is not None and self._pyroPaired and follow:
+            deliver = _following(self, method, args, kwargs, flags, deliver)
         for retry in (False, True):
             try:
                 conn, frames, call_id, serializer, oneway = self._pyroPrepare(
                     method, args, kwargs, object_id, flags
                 )
                 if oneway:
-                    conn.send_oneway(frames)
+                    # a call of the user's needs room (zpyro.credit); the proxy's own do not
+                    conn.send_oneway(frames, object_id is None, self._pyroTimeout)
                     if deliver is not None:
                         deliver(None, None)
                     return None
@@ -346,10 +446,48 @@ class Proxy:
                     frames, call_id, self._pyroTimeout, _decoding(self, serializer, deliver)
                 )
                 return None
-            except StaleConnection:
-                if retry:
-                    raise
-        return self._pyroDecode(reply, serializer)
+            except StaleConnection as exc:
+                if retry:  # (never the internal subclass: what connecting anew said)
+                    raise errors.CommunicationError(str(exc)) from None
+        return self._pyroDecode(reply, serializer, True)
+
+    def _pyroFollowing(
+        self,
+        method: str,
+        args: tuple[Any, ...] | list[Any],
+        kwargs: dict[str, Any],
+        object_id: str | None,
+        flags: int,
+        refused: errors.NotActiveError,
+    ) -> Any:
+        """A broker of the pair refused the call (it did not run): call again, at the active
+        broker; while none is active yet (a pair just started), again a moment later, for up to
+        failover.failover_wait()."""
+        deadline = time.monotonic() + failover.failover_wait()
+        while self._pyroFollow(refused):
+            try:
+                return self._pyroCall(method, args, kwargs, object_id, flags)
+            except errors.NotActiveError as again:
+                refused = again
+                if time.monotonic() >= deadline:
+                    break
+                if not refused.active:
+                    time.sleep(failover.PAUSE)
+        raise refused
+
+    def _pyroFollow(self, refused: errors.NotActiveError) -> bool:
+        """A broker of the pair refused a call (it is not active): drop the connection and ask
+        the named active broker first. False when this proxy has no other address to go to."""
+        if not self._pyroPaired:
+            return False
+        failover.note_active(self._pyroTarget.locations, refused.active)
+        with self.__lock:
+            conn = self._pyroConnection
+            if conn is None or (refused.active and conn.endpoint == f"tcp://{refused.active}"):
+                return True  # already gone, or already to the active one (another call moved)
+            self._pyroConnection = None
+        conn.close(str(refused))
+        return True
 
     def _pyroCallAsync(
         self, method: str, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], flags: int = 0
@@ -396,13 +534,22 @@ class Proxy:
         conn = d["_pyroConnection"]
         if conn is None or conn._closed is not None:
             with self.__lock:
-                if self._pyroConnection is not None and self._pyroConnection.closed:
+                old = self._pyroConnection
+                if old is not None and old.closed:
                     self._pyroConnection = None
+                    notice = old.take_notice()  # oneway calls lost with it: say so, once
+                    if notice is not None:
+                        raise notice
                 conn = self._pyroConnect()
+        credit = conn.credit
+        if credit.attention and object_id is None:  # a oneway call sent earlier was not run
+            notice = conn.take_notice()
+            if notice is not None:
+                raise notice
         serializer = d["_Proxy__serializer"]
         if serializer is None or serializer.name != d["_pyroSerializer"]:
-            serializer = self.__serializer = self._pyroAcceptedSerializer()
-        annotations = self._pyroAnnotations()
+            serializer = self.__serializer = self._pyroAcceptedSerializer(conn)
+        annotations = self._pyroCallAnnotations()
         if annotations:
             flags |= wire.FLAG_ANNOTATED
             payload, buffers = serializer.dumps([args, kwargs, annotations], config.OOB_THRESHOLD)
@@ -410,9 +557,18 @@ class Proxy:
             payload, buffers = serializer.dumps_call(args, kwargs, config.OOB_THRESHOLD)
         else:  # a call without arguments: the same few bytes every time
             payload, buffers = _no_arguments(serializer), []
+        if config.COMPRESSION:  # (both ways: big calls compressed, compressed replies taken)
+            flags |= wire.FLAG_INFLATES
+            if len(payload) >= wire.COMPRESS_MIN:
+                compressed = wire.compress(payload)
+                if compressed is not None:
+                    payload = compressed
+                    flags |= wire.FLAG_COMPRESSED
         if flags & wire.FLAG_ONEWAY or (object_id is None and method in d["_pyroOneway"]):
             oneway = True
             flags |= wire.FLAG_ONEWAY
+            if object_id is None and credit.window is not None:
+                flags |= wire.FLAG_CREDIT  # the daemon gives the credit back once it has run
         else:
             oneway = False
             if not d["_pyroMetaFresh"] and object_id is None:
@@ -437,19 +593,40 @@ class Proxy:
                 flags, serializer.serializer_id, call_id, object_id, method, payload
             )
         limit = d["_pyroMaxMessageSize"]
-        if buffers or len(payload) > limit // 2:
+        if buffers or len(payload) > min(limit // 2, MAXMSGSIZE_MARGIN):
             size = wire.message_size(frames)
+            if size > MAXMSGSIZE_MARGIN and self._pyroMetaFromCache:
+                # The limit is from the metadata cache: another daemon, with a smaller limit,
+                # may listen at this address now, and a frame far over its limit makes its
+                # libzmq drop the connection (ConnectionClosedError instead of this error).
+                # A big call is worth one round trip to learn this daemon's own limit.
+                with self.__lock:
+                    self._pyroFetchMetadata(conn)
+                limit = self._pyroMaxMessageSize
             if size > limit:
+                whose = (
+                    "this client's MAX_MESSAGE_SIZE"
+                    if limit == size_limit(config.MAX_MESSAGE_SIZE)
+                    else "the daemon's limit"
+                )
                 raise errors.MessageTooLargeError(
-                    f"call of {size} bytes exceeds the daemon's limit of {limit}"
+                    f"call of {size} bytes exceeds {whose} of {limit} bytes"
                 )
         return conn, frames, call_id, serializer, oneway
 
-    def _pyroAcceptedSerializer(self) -> Any:
+    def _pyroAcceptedSerializer(self, conn: Any = None) -> Any:
         """The Serializer for _pyroSerializer, if the daemon accepts it: a refused one fails the
-        call before it is sent, never silently (a oneway call would get no error back)."""
+        call before it is sent, never silently (a oneway call would get no error back).
+
+        A refusal read from the metadata cache is checked with the daemon first (on `conn`):
+        another daemon, accepting other serializers, may listen at that address now."""
         serializer = get_serializer(self._pyroSerializer)
         accepted = self._pyroAccepted
+        if accepted is not None and serializer.name not in accepted and conn is not None:
+            if self._pyroMetaFromCache:
+                with self.__lock:
+                    self._pyroFetchMetadata(conn)
+                accepted = self._pyroAccepted
         if accepted is not None and serializer.name not in accepted:
             raise errors.SerializeError(
                 f"{self._pyroTarget} does not accept serializer {serializer.name} "
@@ -457,22 +634,31 @@ class Proxy:
             )
         return serializer
 
-    def _pyroDecode(self, reply: wire.Message, serializer: Any) -> Any:
+    def _pyroDecode(self, reply: wire.Message, serializer: Any, in_caller: bool = False) -> Any:
+        """A reply's value (or its error, raised). `in_caller`: this runs in the calling thread,
+        whose current_context gets the reply's response annotations (as in Pyro)."""
         ser_id = reply.serializer_id
         if ser_id != serializer.serializer_id and ser_id != JSON_ID:
             raise errors.ProtocolError(
                 f"reply uses serializer id {ser_id}, which was not asked for"
             )
         decoder = BY_ID[ser_id]
+        payload = reply.payload
+        flags = reply.flags
+        if flags & wire.FLAG_COMPRESSED:
+            payload = wire.decompress(payload, size_limit(config.MAX_MESSAGE_SIZE))
         if reply.kind == wire.ERROR:
-            raise errors.payload_to_exception(decoder.loads(reply.payload))
+            raise errors.payload_to_exception(decoder.loads(payload))
         if reply.kind != wire.RESULT:
             raise errors.ProtocolError(f"unexpected reply kind {reply.kind}")
-        value = decoder.loads(reply.payload, reply.buffers)
-        flags = reply.flags
+        value = decoder.loads(payload, reply.buffers)
         if flags & wire.FLAG_ANNOTATED:
             value, annotations = value
-            self._pyroResponseAnnotations(annotations, reply.call_id)
+            if in_caller:
+                note_response_annotations(annotations)
+            self._pyroResponseAnnotations(annotations, wire.RESULT)
+        elif in_caller and _current_call.get() is not None:  # (a plain client: no call)
+            note_response_annotations(None)
         if flags & wire.FLAG_META:
             value, meta = value
             self._pyroApplyMetadata(meta, fresh=True)
@@ -486,27 +672,44 @@ class Proxy:
     # -- annotations, async, batches, streams ---------------------------------------------------
 
     def _pyroAnnotations(self) -> dict[str, Any]:
-        """Annotations sent with every call; override to add your own (call super()).
+        """Annotations to send with every call; override to add your own (as in Pyro)."""
+        return {}
 
-        By default: the correlation id of the current context, so a chain of nested calls
-        (A->B->C) shares the id the first caller set.
-        """
-        info = _current_call.get()  # (current_context.correlation_id, minus its lookups)
-        correlation_id = None if info is None else info.correlation_id
-        return {"correlation_id": correlation_id} if correlation_id else {}
+    def _pyroCallAnnotations(self) -> dict[str, Any]:
+        """What goes with a call: `_pyroAnnotations()`, the annotations the program set on
+        `current_context` (for this one call, as in Pyro), and the correlation id, so a chain of
+        nested calls (A->B->C) shares it (a served call without one gets one generated)."""
+        annotations = self._pyroAnnotations()
+        info = _current_call.get()
+        if info is None:
+            return annotations
+        if not info.object_id and info.annotations:  # set by the program, not received
+            annotations = {**info.annotations, **annotations}
+            info.annotations = {}
+        correlation_id = info.correlation_id
+        if correlation_id:
+            annotations = {**annotations, "correlation_id": str(correlation_id)}
+        return annotations
 
-    def _pyroResponseAnnotations(self, annotations: dict[str, Any], call_id: int) -> None:
-        """Called with the annotations a reply carried; override to use them.
-
-        By default they are kept in ``self._pyroLastResponseAnnotations``.
-        """
+    def _pyroResponseAnnotations(self, annotations: dict[str, Any], msgtype: int) -> None:
+        """Called with the annotations a reply carried (`msgtype`: zpyro.message.MSG_RESULT);
+        override to use them. They are also in ``current_context.response_annotations`` after
+        a plain call, and kept in ``self._pyroLastResponseAnnotations``."""
         self._pyroLastResponseAnnotations = annotations
 
+    def _pyroClaimOwnership(self) -> None:
+        """Pyro5's: make this thread the proxy's owner. zpyro proxies may be used by many
+        threads at once (their calls are pipelined), so there is nothing to claim."""
+
     def _pyroAsync(self, asynchronous: bool = True) -> None:
-        """Switch this proxy's calls to return a zpyro.Future (Pyro4 habit)."""
+        """Switch this proxy's calls to return a zpyro.Future, or back (Pyro4 habit)."""
         self._pyroAsyncMode = asynchronous
 
-    def _pyroBatch(self, calls: list[Any], oneway: bool, asynchronous: bool) -> Any:
+    def _pyroBatch(self) -> BatchProxy:
+        """A batch proxy for this proxy (Pyro4): queue calls on it, then call it to run them."""
+        return BatchProxy(self)
+
+    def _pyroRunBatch(self, calls: list[Any], oneway: bool, asynchronous: bool) -> Any:
         """Run queued calls as one message; see zpyro.BatchProxy (`calls`: a CallQueue body)."""
         flags = wire.FLAG_BATCH | (wire.FLAG_ONEWAY if oneway else 0)
         if asynchronous and not oneway:
@@ -586,11 +789,58 @@ def _decoding(proxy: Proxy, serializer: Any, deliver: Deliver) -> Callable[[Any,
     return done
 
 
-def asyncproxy(proxy: Proxy) -> Proxy:
-    """A copy of `proxy` whose calls return zpyro.Future objects (Pyro4's Pyro4.async)."""
-    twin = copy.copy(proxy)
-    twin._pyroAsync(True)
-    return twin
+_resender: Any = None  # a small thread pool, made on first use: calls sent again after a failover
+_resender_lock = threading.Lock()
+
+
+def _following(
+    proxy: Proxy,
+    method: str,
+    args: tuple[Any, ...] | list[Any],
+    kwargs: dict[str, Any],
+    flags: int,
+    deliver: Deliver,
+) -> Deliver:
+    """`deliver`, for a call to a broker pair that returns at once (a future): a call a broker
+    refused as not active, one its closed connection never sent, or one of an @idempotent method
+    lost with its broker, is sent again once (from another thread: this callback runs in the
+    thread reading replies, under its lock)."""
+    resend = not flags & wire.FLAG_BATCH and method in proxy._pyroIdempotent
+
+    def again(refused: errors.NotActiveError | None) -> None:
+        try:
+            if refused is not None:
+                proxy._pyroFollow(refused)
+            proxy._pyroCall(method, args, kwargs, None, flags, deliver, follow=False)
+        except BaseException as exc:
+            deliver(None, exc)
+
+    def outcome(value: Any, error: BaseException | None) -> None:
+        refused = error if isinstance(error, errors.NotActiveError) else None
+        again_ok = isinstance(error, StaleConnection) or (  # never sent, or may run twice
+            resend and type(error) is errors.ConnectionClosedError
+        )
+        if refused is None and not again_ok:
+            deliver(value, error)
+            return
+        global _resender
+        with _resender_lock:
+            if _resender is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                _resender = ThreadPoolExecutor(2, thread_name_prefix="zpyro-resend")
+        _resender.submit(again, refused)
+
+    return outcome
+
+
+def asyncproxy(proxy: Proxy, asynchronous: bool = True) -> Proxy:
+    """Switch `proxy` itself to asynchronous mode (its calls return zpyro.Future objects), or
+    back with ``asynchronous=False``, as Pyro4's ``asyncproxy``. Returns the same proxy: its
+    one connection, so a session object behind it stays the same instance. For a separate
+    async proxy, switch a copy: ``asyncproxy(copy.copy(p))``."""
+    proxy._pyroAsync(asynchronous)
+    return proxy
 
 
 register_proxy_class(Proxy)  # proxies travel as their URI and arrive as proxies

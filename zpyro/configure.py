@@ -1,16 +1,11 @@
-"""`python -m zpyro.configure`: print the effective configuration, one `ITEM = value` a line."""
+"""`python -m zpyro.configure` (Pyro5's module name; also `zpyro-check-config`): print the
+effective configuration, a few header lines then one `ITEM = value` a line."""
 
 from __future__ import annotations
 
-from .config import config
+from .config import main
 
 __all__ = ["main"]
-
-
-def main() -> None:
-    """Print config.dump() (defaults overridden by ZPYRO_* environment variables)."""
-    print(config.dump())
-
 
 if __name__ == "__main__":
     main()

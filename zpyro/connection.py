@@ -21,21 +21,23 @@ Knowing the connection's state, two ways (see the README's design section):
   sockets. A send that goes out proves the connection is up; a first send finds it up within
   ``QUICK_CONNECT_MS`` or the connection is made again, monitored, to learn why not (nothing
   was queued on the first one). Once up, a connection whose peer is gone has no pipe left in
-  libzmq: a send fails at once (nothing went out: the proxy retries on a new connection) and a
-  call waiting for its reply sees it within ``CHECK_SLICE_MS``.
+  libzmq: a send fails at once (nothing went out; the call raises ``ConnectionClosedError``, as
+  on a monitored connection that was lost) and a call waiting for its reply sees it within
+  ``CHECK_SLICE_MS``. Oneway calls that need room may go once the connection is up.
 * *Monitored* (CURVE, and endpoints that were not up quickly before): a socket monitor tracks
   the connection. A call in flight when the connection drops fails with
   ``ConnectionClosedError``; a connection refused, or not made within ``connect_timeout``,
   fails the calls waiting on it with ``CommunicationError`` (``SecurityError`` for a failed
   CURVE handshake) and the socket is closed, which drops what it had queued, so no call runs
-  late after its caller gave up.
+  late after its caller gave up. Oneway calls that need room may go once the handshake is done.
 
-A connection never reconnects by itself (see ``StaleConnection``): the proxy makes a new one.
+A connection never reconnects by itself: the proxy makes a new one (see ``StaleConnection``).
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from collections import deque
@@ -47,9 +49,11 @@ from zmq.utils.monitor import recv_monitor_message
 from . import errors, wire
 from .config import config
 from .linkstate import LinkState, StaleConnection
-from .pending import Callback, CallTable, Pending
+from .pending import Callback, CallTable, Pending, in_result_callback
 from .sockets import MONITOR_EVENTS, can_read, dealer, poll, recv_frames, send_frames
 from .waker import Waker
+
+log = logging.getLogger("zpyro.connection")
 
 __all__ = ["Connection", "StaleConnection"]
 
@@ -60,6 +64,7 @@ QUICK_CONNECT_MS = 50  # a quick connection not up by then is made again with a 
 REAPER_IDLE_SECONDS = 5.0  # a reaper thread with no futures to lead for retires after this
 FLUSH_LINGER_MS = 200  # a released proxy's goodbye (session release) still gets out
 PEER_GONE_WAIT = 1.0  # how long a send that found no peer waits for the monitor to say why
+PEEK_MASK = 15  # a oneway caller reads what came (credit, notices) every 16 calls
 _NOBLOCK = int(zmq.NOBLOCK)
 _POLLIN = int(zmq.POLLIN)
 _POLLOUT = int(zmq.POLLOUT)
@@ -84,10 +89,12 @@ class Connection:
         self.connect_timeout = connect_timeout
         self._server_key = server_key
         self._waker: Waker | None = None  # made when first needed (_ensure_waker)
-        self._open(monitored or server_key is not None or endpoint in _slow_endpoints)
         self._mutex = threading.Lock()
         self._calls = CallTable(config.MAX_PENDING_CALLS, self._mutex, endpoint)
         self._pending = self._calls.pending  # (the same dict: the fast path uses it directly)
+        # room for oneway calls (zpyro.credit); the proxy reads window and attention directly
+        self.credit = self._calls.credit
+        self._open(monitored or server_key is not None or endpoint in _slow_endpoints)
         self._leader = False
         self._outbox: deque[list[Any]] = deque()
         self._waiting: deque[Pending] = deque()  # threads blocked in call(), oldest first
@@ -99,6 +106,7 @@ class Connection:
         self._reaper_wanted: threading.Event | None = None  # made by the first future
         self._reaper: threading.Thread | None = None
         self._linger_ms = 0
+        self.resend_unsent = False  # see _closed_error (set for the connection to a broker pair)
 
     def _open(self, monitored: bool) -> None:
         """Make the DEALER (see the module's docstring for the two ways). Leader or __init__.
@@ -123,6 +131,9 @@ class Connection:
         self._state = LinkState(
             self.endpoint, self.connect_timeout, self._server_key is not None, time.monotonic()
         )
+        # oneway calls may go once nothing can vanish unseen: monitored, after the handshake
+        # (inproc: at once); quick, once the connection is up (_now_up)
+        self.credit.open = monitor is not None and self._state.handshaken
         # what the leader polls (made when first needed): replies, other threads' calls, the
         # monitor
         self._items: list[tuple[Any, int]] | None = None
@@ -147,7 +158,7 @@ class Connection:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._mutex:
             if self._closed is not None:
-                raise self._closed_as(self._closed)
+                raise self._closed_error()
             if len(self._pending) >= self._calls.max_pending:
                 self._calls.check_room()
             lead = not self._leader
@@ -206,7 +217,7 @@ class Connection:
             if self._reaper_wanted is None:
                 self._reaper_wanted = threading.Event()
             if self._closed is not None:
-                closed = self._closed_as(self._closed)
+                closed = self._closed_error()
             else:
                 closed = None
                 self._calls.check_room()
@@ -218,8 +229,7 @@ class Connection:
                     self._outbox.append(frames)
                     wake = self._wake_needed()
         if closed is not None:
-            callback(None, closed)
-            return
+            raise closed  # (as call() does: the proxy retries a StaleConnection on a new one)
         if lead:
             try:
                 self._check_closed()  # (raises before anything is registered or sent)
@@ -292,27 +302,135 @@ class Connection:
             finally:
                 self._handover()
 
-    def send_oneway(self, frames: list[Any]) -> None:
-        """Send without waiting for any reply."""
+    def send_oneway(
+        self, frames: list[Any], room: bool = False, timeout: float | None = None
+    ) -> None:
+        """Send without waiting for any reply.
+
+        With `room` (a user's oneway call, not the proxy's own housekeeping) the call first
+        needs room (:mod:`zpyro.credit`): the connection's handshake done, so a refused
+        connection raises instead of swallowing the call, and a credit when the daemon grants
+        credit. Without room it waits, up to `timeout`, leading the connection to read the
+        credit that comes back.
+        """
+        credit = self.credit
+        wait = False
         with self._mutex:
             if self._closed is not None:
-                raise self._closed_as(self._closed)
-            lead = not self._leader
-            if lead:
-                self._leader = True
-            else:
-                self._outbox.append(frames)
-                wake = self._wake_needed()
+                raise self._closed_error()
+            if room:  # (SenderCredit.take, inline: this is the oneway hot path)
+                if credit.open and credit.room > 0:
+                    credit.room -= 1
+                else:
+                    wait = True
+            if not wait:
+                lead = not self._leader
+                if lead:
+                    self._leader = True
+                else:
+                    self._outbox.append(frames)
+                    wake = self._wake_needed()
+        if wait:
+            self._await_room(timeout)
+            with self._mutex:  # (a credit is ours now: send as above)
+                lead = not self._leader
+                if lead:
+                    self._leader = True
+                else:
+                    self._outbox.append(frames)
+                    wake = self._wake_needed()
         if not lead:
             if wake:
                 self._wake()
             return
+        held = int(room)  # our credit, until the call is sent (or given back)
         try:
-            self._check_closed()  # a connection that closed unseen would swallow the call
+            self._check_closed(held)  # a connection that closed unseen would swallow the call
             if not self._send(frames):
-                self._check_closed()
+                self._check_closed(held)
+            held = 0
+            if not credit.room & PEEK_MASK and can_read(self._sock):
+                self._recv_all()  # now and then: credit, and notices for the next call
+        except errors.ZPyroError:
+            raise  # (_check_closed gave the credit back)
+        except BaseException:
+            if held:  # not sent after all: its credit is not used
+                with self._mutex:
+                    credit.grant(held)
+            raise
         finally:
             self._handover()
+
+    def set_credit_window(self, window: int | None) -> None:
+        """The daemon's credit window for oneway calls (its metadata); None: it grants none."""
+        with self._mutex:
+            credit = self._calls.credit
+            if (window or None) != credit.window:
+                credit.set_window(window)
+                if self._calls.room_waiters:
+                    self._calls.wake_room_waiters()
+
+    def has_room(self) -> bool:
+        """Whether a oneway call would go out now without waiting (a hint: others may race)."""
+        credit = self._calls.credit
+        return credit.open and credit.room > 0 and self._closed is None
+
+    def take_notice(self) -> errors.ZPyroError | None:
+        """What the next call on this proxy must raise about earlier oneway calls, once."""
+        with self._mutex:
+            return self._calls.take_notice()
+
+    def _await_room(self, timeout: float | None) -> None:
+        """Wait until a oneway call may go and take its credit; raises when it may not.
+
+        The waiting thread leads the connection if nobody does (it reads the CREDIT messages and
+        the monitor's handshake event itself), else waits to be woken or handed the lead.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        calls = self._calls
+        while True:
+            with self._mutex:
+                if self._closed is not None:
+                    raise self._closed_error()
+                if calls.credit.take():
+                    return
+                lead = not self._leader
+                if not lead and in_result_callback():
+                    # the thread reading replies runs this callback: it cannot wait for itself
+                    raise errors.CommunicationError(
+                        f"no room at {self.endpoint} for a oneway call made inside a result "
+                        "callback (the call was not sent): make it from another thread"
+                    )
+                pend = Pending(waiting=not lead)
+                key = calls.add_room_waiter(pend)
+                if lead:
+                    self._leader = True
+                else:
+                    self._waiting.append(pend)
+            if lead:
+                try:
+                    self._check_closed()  # (drains the monitor: the handshake may open it)
+                    if not self._up and self._monitor is None:
+                        self._connect_quick()  # (up: room opens; else made again, monitored)
+                    if not pend.done:
+                        self._lead(pend, deadline)
+                finally:
+                    self._let_go(pend, key)
+            else:
+                self._follow(pend, key, deadline)
+            if not pend.done:
+                with self._mutex:
+                    calls.forget_room_waiter(key)
+                if pend.done:  # woken just now after all
+                    continue
+                if self._closed is not None:
+                    raise self._closed_as(self._closed)
+                raise errors.TimeoutError(
+                    f"no room at {self.endpoint} for a oneway call within {timeout} s: the "
+                    "daemon is still busy with earlier ones (the call was not sent)"
+                )
+            if pend.error is not None:
+                raise pend.error
 
     def __del__(self) -> None:
         # Stop the monitor before the garbage collector closes the two sockets in any order:
@@ -472,8 +590,8 @@ class Connection:
         quick connection's first send waits (bounded) for its connection, and no send blocks
         (NOBLOCK): one that finds no peer closes the connection, with the monitor's reason."""
         if not self._up:
-            if self._monitor is None and not poll([(self._sock, _POLLOUT)], QUICK_CONNECT_MS):
-                self._remake_monitored()  # (nothing was queued on the quick one)
+            if self._monitor is None:
+                self._connect_quick()
             if self._monitor is not None and not self._state.connected:
                 self._state.sending(time.monotonic())
         try:
@@ -487,8 +605,27 @@ class Connection:
             else:  # a quick connection that was up: its pipe went with its peer
                 self._give_up(errors.ConnectionClosedError(f"connection to {self.endpoint} lost"))
             return False
-        self._up = True
+        if not self._up:
+            self._now_up()
         return True
+
+    def _connect_quick(self) -> None:
+        """A quick connection's first use (leader): wait, bounded, for the connection to be
+        made; one that is not is made again, monitored (nothing was queued on the quick one)."""
+        if poll([(self._sock, _POLLOUT)], QUICK_CONNECT_MS):
+            self._now_up()
+        else:
+            self._remake_monitored()
+
+    def _now_up(self) -> None:
+        """The connection was made (a send went out, or a quick one can send). A quick one
+        lets oneway calls go from now on: if it is lost, the next send or a quiet wait sees it
+        (and the calls whose credit is still out are announced as maybe lost)."""
+        self._up = True
+        if self._monitor is None and not self._calls.credit.open and self._closed is None:
+            with self._mutex:
+                self._calls.credit.open = True
+                self._calls.wake_room_waiters()
 
     def _remake_monitored(self) -> None:
         """A quick connection not up within QUICK_CONNECT_MS: refused, failing or far away.
@@ -529,26 +666,59 @@ class Connection:
             ended = state.on_event(info["event"], info.get("value"), bool(self._pending))
             if ended is not None:
                 self._give_up(ended)
+        if state.handshaken and not self._calls.credit.open and self._closed is None:
+            with self._mutex:  # oneway calls may go out now: none can vanish unseen any more
+                self._calls.credit.open = True
+                self._calls.wake_room_waiters()
 
-    def _check_closed(self) -> None:
+    def _check_closed(self, held: int = 0) -> None:
         """As a new leader, before sending: read what the monitor said while nobody led (it
-        concerns only calls already pending). A connection that closed while nobody used it has
-        sent nothing of this call, so the proxy may try again on a new one."""
+        concerns only calls already pending). A connection refused while nobody used it has
+        sent nothing of this call (StaleConnection: the proxy tries again on a new one); one
+        that was made and is lost now fails this call with ConnectionClosedError, as in Pyro."""
         if self._monitor is not None and can_read(self._monitor):
             self._drain_monitor()
         if self._closed is not None:
-            if issubclass(self._closed_as, errors.ConnectionClosedError):
-                raise StaleConnection(self._closed)
-            raise self._closed_as(self._closed)  # e.g. a refused handshake: no use retrying
+            with self._mutex:
+                if held:  # the caller's own credit: that call is not sent, it is not unconfirmed
+                    self._calls.credit.grant(held)
+                raise self._closed_error()  # e.g. a refused handshake: no use retrying
+
+    def _closed_error(self, notice: bool = True) -> BaseException:
+        """What a call on this closed connection raises (mutex held): why it closed, with the
+        count of oneway calls that may have been lost with it, once (the notice).
+
+        A call it never sent: a connection refused before any call waited gives StaleConnection
+        (the proxy sends the call on a new one). One that was made and is lost gives
+        ConnectionClosedError, as in Pyro (what the daemon held for the proxy is gone) -- except
+        with `resend_unsent` (a broker pair's: the call goes to the broker that took over)."""
+        assert self._closed is not None
+        if notice and self._calls.lost is not None:
+            lost = self._calls.take_notice()
+            if lost is not None:
+                return lost
+        if self.resend_unsent and issubclass(self._closed_as, errors.ConnectionClosedError):
+            return StaleConnection(self._closed)  # a broker pair's: sent to the one that took over
+        return self._closed_as(self._closed)
 
     def _give_up(self, exc: BaseException) -> None:
-        """Fail the calls in flight and close: the socket and what it queued are dropped."""
+        """Fail the calls in flight and close: the socket and what it queued are dropped.
+
+        Oneway calls whose credit had not come back may have been lost with it: the proxy's
+        next call says so (the notice), rather than carry on as if they had all run."""
         with self._mutex:
             self._waiting.clear()
-            self._calls.fail_all(exc)
-            if self._closed is None:
+            if self._closed is None:  # first: a failed call's callback sees the connection closed
                 self._closed = str(exc)
                 self._closed_as = type(exc)
+                if self._calls.credit.unconfirmed:  # (the notice is made when asked for)
+                    self._calls.lost = str(exc)
+                    self._calls.credit.attention = True
+            # calls still queued here were never sent: they may go again on a new connection
+            unsent = {wire.peek_call_id(frames) for frames in self._outbox}
+            self._calls.fail_all(exc, unsent, self._closed_error(notice=False))
+            if self._reaper_wanted is not None:  # an idle reaper ends now, not after
+                self._reaper_wanted.set()  # REAPER_IDLE_SECONDS
 
     def _close_sockets(self) -> None:
         if self._sockets_closed:

@@ -18,6 +18,7 @@ from typing import Any
 
 from . import context, errors, wire
 from .batch import read_calls
+from .config import NO_SIZE_LIMIT
 from .exposure import is_callback, is_private, members_of
 from .objects import ObjectRegistry
 from .serializers import BY_ID, PREFERENCE, get_serializer
@@ -54,6 +55,7 @@ class Dispatcher:
         streams: StreamRegistry | None = None,
     ) -> None:
         self.registry = registry
+        # a snapshot: changing config.SERIALIZERS_ACCEPTED later does not open a running daemon
         self.accepted_ids = frozenset(get_serializer(name).serializer_id for name in accepted)
         # in the daemon's order of preference (docs/PROTOCOL.md, "Agreeing on a serializer")
         self.accepted_names = tuple(n for n in PREFERENCE if n in accepted)
@@ -67,9 +69,14 @@ class Dispatcher:
         # layer above this one)
         self.make_proxy = make_proxy
         self.streams = streams  # None: generators are not streamed (ITER_STREAMING off)
-        # What a call that wants no reply gets back: nothing, except from a brokered daemon,
-        # which tells its broker the call is done (wire.DONE) so its slot is freed.
-        self.quiet_reply: Callable[[wire.Message], list[Any] | None] | None = None
+        self.compress = False  # zlib-compress big replies (config COMPRESSION, set by the daemon)
+        # What a call that wants no reply gets back, quiet_reply(client, msg): nothing, or from a
+        # brokered daemon a DONE for its broker (the call's slot is freed), or from a direct
+        # daemon now and then a CREDIT for the caller (zpyro.credit: room for more oneway calls).
+        self.quiet_reply: Callable[[bytes, wire.Message], list[Any] | None] | None = None
+        # The oneway credit this daemon grants each caller (metadata), None: none (brokered:
+        # the broker grants it).
+        self.credit_window: int | None = None
         # CURVE: connection identity -> the caller's public key (filled by remember_key)
         self.client_keys: dict[bytes, bytes] = {}
         # (object id, method) -> (registry version, instance or class entry, is instance,
@@ -84,9 +91,12 @@ class Dispatcher:
         if cls is None:
             raise errors.DaemonError(f"unknown object {object_id!r}")
         meta: dict[str, Any] = members_of(cls, self.require_expose).as_metadata()
-        meta["max_message_size"] = self.max_message_size
+        limit = self.max_message_size
+        meta["max_message_size"] = limit if limit < NO_SIZE_LIMIT else 0  # 0: no limit
         # a proxy of an object without sessions has nothing to release when it goes
         meta["sessions"] = self.registry.keeps_sessions(object_id)
+        if self.credit_window is not None:
+            meta[wire.META_CREDIT] = self.credit_window
         meta["serializers"] = list(self.accepted_names)  # a proxy picks one of these
         return meta
 
@@ -103,10 +113,10 @@ class Dispatcher:
         silent = oneway and not flags & wire.FLAG_META  # nothing at all goes back
         ser_id = msg.serializer_id
         if ser_id not in self.accepted_ids:
-            return self._refused_serializer(msg)
+            return self._refused_serializer(client, msg)
         serializer = BY_ID[ser_id]
         try:
-            args, kwargs, annotations = self._unpack_call(serializer, msg)
+            args, kwargs, annotations = self._unpack_call(serializer, msg, self.max_message_size)
             if flags & wire.FLAG_BATCH:
                 obj = self.registry.resolve(msg.object_id, client)
                 target = None
@@ -117,7 +127,9 @@ class Dispatcher:
                 target = self._target(msg.object_id, msg.method, client, args)
         except Exception as exc:
             log.warning("bad call %s.%s from %s: %s", msg.object_id, msg.method, client.hex(), exc)
-            return self._quiet(msg) if silent else self.error_reply(msg.call_id, exc, ser_id)
+            return (
+                self._quiet(client, msg) if silent else self.error_reply(msg.call_id, exc, ser_id)
+            )
         key = self.client_keys.get(client) if self.client_keys else None
         info = context.CallInfo(client, msg.call_id, msg.object_id, msg.method, annotations, key)
         token = _enter(info)
@@ -137,11 +149,13 @@ class Dispatcher:
             raise
         except BaseException as exc:  # also SystemExit, CancelledError: the caller gets an answer
             self._log_call_error(msg, target, exc)
-            return self._quiet(msg) if silent else self.error_reply(msg.call_id, exc, ser_id)
+            return (
+                self._quiet(client, msg) if silent else self.error_reply(msg.call_id, exc, ser_id)
+            )
         finally:
             _leave(token)
         if silent:
-            return self._quiet(msg)
+            return self._quiet(client, msg)
         if not flags and type(result) in _PLAIN and not info.response_annotations:
             # the common reply: a plain value, nothing to stream, proxy or wrap
             try:
@@ -187,12 +201,12 @@ class Dispatcher:
         if exc is not None:
             self._log_call_error(msg, target, exc)
             return (
-                self._quiet(msg)
+                self._quiet(info.client, msg)
                 if silent
                 else self.error_reply(msg.call_id, exc, msg.serializer_id)
             )
         if silent:
-            return self._quiet(msg)
+            return self._quiet(info.client, msg)
         return self.result_reply(msg, info, None if msg.flags & wire.FLAG_ONEWAY else result)
 
     def remember_key(self, client: bytes, key: bytes) -> None:
@@ -203,8 +217,8 @@ class Dispatcher:
                 del keys[next(iter(keys))]
             keys[client] = key
 
-    def _quiet(self, msg: wire.Message) -> list[Any] | None:
-        return None if self.quiet_reply is None else self.quiet_reply(msg)
+    def _quiet(self, client: bytes, msg: wire.Message) -> list[Any] | None:
+        return None if self.quiet_reply is None else self.quiet_reply(client, msg)
 
     def result_reply(
         self, msg: wire.Message, info: context.CallInfo | None, result: Any
@@ -229,14 +243,20 @@ class Dispatcher:
         except Exception as exc:
             log.warning("cannot serialize the result of %s.%s: %s", msg.object_id, msg.method, exc)
             return self.error_reply(msg.call_id, exc, msg.serializer_id)
+        if self.compress and msg.flags & wire.FLAG_INFLATES and len(payload) >= wire.COMPRESS_MIN:
+            compressed = wire.compress(payload)
+            if compressed is not None:
+                payload = compressed
+                flags |= wire.FLAG_COMPRESSED
         return wire.encode(
             wire.RESULT, flags, msg.serializer_id, msg.call_id, "", "", payload, buffers
         )
 
     def error_reply(
-        self, call_id: int, exc: BaseException, serializer_id: int = JSON_ID
+        self, call_id: int, exc: BaseException, serializer_id: int = JSON_ID, flags: int = 0
     ) -> list[Any]:
-        """An ERROR message carrying `exc` as data, in the caller's serializer when accepted."""
+        """An ERROR message carrying `exc` as data, in the caller's serializer when accepted.
+        (`flags` FLAG_ONEWAY: a notice about a oneway call that could not be run.)"""
         if serializer_id not in self.accepted_ids:
             serializer_id = JSON_ID
         body = errors.exception_to_payload(exc)
@@ -245,7 +265,7 @@ class Dispatcher:
         except Exception:
             serializer_id = JSON_ID
             payload, _ = BY_ID[JSON_ID].dumps(body)
-        return wire.encode(wire.ERROR, 0, serializer_id, call_id, "", "", payload)
+        return wire.encode(wire.ERROR, flags, serializer_id, call_id, "", "", payload)
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -311,7 +331,7 @@ class Dispatcher:
         assert self.make_proxy is not None
         return self.make_proxy(object_id)
 
-    def _refused_serializer(self, msg: wire.Message) -> list[Any] | None:
+    def _refused_serializer(self, client: bytes, msg: wire.Message) -> list[Any] | None:
         known = BY_ID.get(msg.serializer_id)
         name = known.name if known else f"id {msg.serializer_id}"
         exc = errors.SerializeError(
@@ -320,14 +340,17 @@ class Dispatcher:
         )
         log.warning("refused call %s.%s: %s", msg.object_id, msg.method, exc)
         if msg.flags & wire.FLAG_ONEWAY and not msg.flags & wire.FLAG_META:
-            return self._quiet(msg)
+            return self._quiet(client, msg)
         return self.error_reply(msg.call_id, exc, JSON_ID)
 
     @staticmethod
     def _unpack_call(
-        serializer: Any, msg: wire.Message
+        serializer: Any, msg: wire.Message, limit: int = NO_SIZE_LIMIT
     ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
-        body = serializer.loads(msg.payload, msg.buffers)
+        payload = msg.payload
+        if msg.flags & wire.FLAG_COMPRESSED:  # inflated to at most `limit` bytes
+            payload = wire.decompress(payload, limit)
+        body = serializer.loads(payload, msg.buffers)
         annotations: Any = {}
         try:
             if msg.flags & wire.FLAG_ANNOTATED:

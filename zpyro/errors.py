@@ -6,13 +6,17 @@
      ├── CommunicationError
      │    ├── ConnectionClosedError
      │    ├── TimeoutError          (also subclasses builtins.TimeoutError)
-     │    └── ProtocolError
+     │    ├── ProtocolError
+     │    │    ├── SerializeError
+     │    │    └── MessageTooLargeError
+     │    └── NotActiveError        (.active: "host:port" of the broker that is, or "")
      ├── NamingError
      ├── DaemonError
      ├── SecurityError
-     ├── SerializeError
-     ├── MessageTooLargeError
      └── RemoteError               (.remote_type: str, the remote exception's "module.QualName")
+
+As in Pyro, ``SerializeError`` and ``MessageTooLargeError`` are protocol errors, so a ported
+program's ``except CommunicationError`` catches them.
 
 A remote exception travels as a plain dict (type name, message, simple args, traceback lines).
 The receiver rebuilds a builtin exception, a zpyro error or an allow-listed class
@@ -23,6 +27,7 @@ names, so a peer cannot make us construct arbitrary objects.
 from __future__ import annotations
 
 import builtins
+import linecache
 import sys
 import traceback
 from types import TracebackType
@@ -35,6 +40,7 @@ __all__ = [
     "ConnectionClosedError",
     "TimeoutError",
     "ProtocolError",
+    "NotActiveError",
     "NamingError",
     "DaemonError",
     "SecurityError",
@@ -46,6 +52,8 @@ __all__ = [
     "register_exception",
     "get_remote_traceback",
     "format_remote_traceback",
+    "format_traceback",
+    "get_pyro_traceback",
     "excepthook",
 ]
 
@@ -73,6 +81,21 @@ class ProtocolError(CommunicationError):
     """The peer sent something that does not follow the protocol."""
 
 
+class NotActiveError(CommunicationError):
+    """A broker of a pair that is not the active one refused the call, which did not run.
+
+    `active` is the location (``host:port``) of the active broker when the refusing one knows it,
+    else ``""``. Proxies of a pair's URI (``PYRO:obj@h1:p1,h2:p2``) follow it by themselves.
+    """
+
+    def __init__(self, message: str = "", active: str = "") -> None:
+        super().__init__(message, active)  # both in args: they travel, and are rebuilt, as data
+        self.active = active
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 class NamingError(ZPyroError):
     """A name-server lookup or registration failed."""
 
@@ -85,11 +108,11 @@ class SecurityError(ZPyroError):
     """Not allowed: unexposed member, refused serializer, failed authentication."""
 
 
-class SerializeError(ZPyroError):
+class SerializeError(ProtocolError):
     """A value could not be serialized or deserialized."""
 
 
-class MessageTooLargeError(ZPyroError):
+class MessageTooLargeError(ProtocolError):
     """A message exceeds the configured MAX_MESSAGE_SIZE."""
 
 
@@ -110,6 +133,7 @@ _OWN_CLASSES: dict[str, type[BaseException]] = {
         ConnectionClosedError,
         TimeoutError,
         ProtocolError,
+        NotActiveError,
         NamingError,
         DaemonError,
         SecurityError,
@@ -171,6 +195,48 @@ def format_remote_traceback(exc: BaseException) -> str:
     return "".join(_remote_block(exc))
 
 
+DETAILED = False  # config.DETAILED_TRACEBACK (the package keeps it in step with the config)
+_MAX_REPR = 300  # characters of one local value in a detailed traceback
+
+
+def format_traceback(
+    ex_type: type[BaseException] | None = None,
+    ex_value: BaseException | None = None,
+    ex_tb: TracebackType | None = None,
+    detailed: bool = False,
+) -> list[str]:
+    """Traceback lines of an exception (default: the one being handled); `detailed` adds the
+    local variables of every frame (they may hold secrets: only for debugging)."""
+    if ex_type is None and ex_value is None and ex_tb is None:
+        ex_type, ex_value, ex_tb = sys.exc_info()
+    if ex_value is None:
+        return []
+    ex_type = ex_type or type(ex_value)
+    if not detailed:
+        return traceback.format_exception(ex_type, ex_value, ex_tb)
+    lines = ["Traceback with local values (most recent call last):\n"]
+    for frame, lineno in traceback.walk_tb(ex_tb):
+        code = frame.f_code
+        lines.append(f'  File "{code.co_filename}", line {lineno}, in {code.co_name}\n')
+        source = linecache.getline(code.co_filename, lineno, frame.f_globals).strip()
+        if source:
+            lines.append(f"    {source}\n")
+        lines.extend(
+            f"      {name} = {_short_repr(value)}\n"
+            for name, value in sorted(frame.f_locals.items())
+        )
+    lines.extend(traceback.format_exception_only(ex_type, ex_value))
+    return lines
+
+
+def _short_repr(value: object) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not break error reporting
+        return f"<unrepresentable {type(value).__qualname__}>"
+    return text if len(text) <= _MAX_REPR else text[: _MAX_REPR - 3] + "..."
+
+
 def _traceback_lines(
     ex_type: type[BaseException] | None,
     ex_value: BaseException | None,
@@ -181,6 +247,22 @@ def _traceback_lines(
         return []
     local = traceback.format_exception(ex_type or type(ex_value), ex_value, ex_tb)
     return local + _remote_block(ex_value)
+
+
+def get_pyro_traceback(
+    ex_type: type[BaseException] | BaseException | None = None,
+    ex_value: BaseException | None = None,
+    ex_tb: TracebackType | None = None,
+) -> list[str]:
+    """Local traceback lines plus the remote traceback of a zpyro error, for the exception
+    being handled or the one given (Pyro's ``(type, value, tb)``, or just the exception).
+    Pyro5's name; Pyro4's is ``util.getPyroTraceback``."""
+    if isinstance(ex_type, BaseException):  # get_pyro_traceback(exc)
+        ex_value, ex_tb = ex_type, ex_type.__traceback__
+        ex_type = type(ex_value)
+    elif ex_type is None and ex_value is None and ex_tb is None:
+        ex_type, ex_value, ex_tb = sys.exc_info()
+    return _traceback_lines(ex_type, ex_value, ex_tb)
 
 
 def excepthook(
@@ -200,7 +282,7 @@ def exception_to_payload(exc: BaseException, tb_lines: list[str] | None = None) 
         raw.append(exc.filename)  # OSError keeps the filename outside .args; the message needs it
     args = [a if type(a) in _SIMPLE_TYPES else repr(a) for a in raw]
     if tb_lines is None:
-        tb_lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+        tb_lines = format_traceback(type(exc), exc, exc.__traceback__, DETAILED)
     lines = [_safe_str(line) for line in tb_lines]
     previous = get_remote_traceback(exc)
     if previous:  # chained remote calls: keep every hop

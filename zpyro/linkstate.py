@@ -19,8 +19,9 @@ _HANDSHAKE_FAILED = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FA
 
 
 class StaleConnection(errors.ConnectionClosedError):
-    """The connection had closed before this call was sent: nothing of it went out, so the
-    proxy retries it once on a new connection (the caller never sees this)."""
+    """The connection was refused before any call waited on it: nothing of the call that finds
+    it went out, so the proxy retries that call once on a new connection (the caller never sees
+    this class; a connection that was made and then lost is a ConnectionClosedError)."""
 
 
 class LinkState:
@@ -33,6 +34,11 @@ class LinkState:
         self.connect_deadline: float | None = now + connect_timeout
         # a handshake that failed before any call waited: the next call fails with it at once
         self.handshake_failure: errors.ZPyroError | None = None
+        if endpoint.startswith("inproc://"):
+            # inproc has no connection to make and its monitor reports nothing: it is there
+            # (a call that takes longer than connect_timeout is not a failed connect)
+            self.connected = self.handshaken = True
+            self.connect_deadline = None
 
     def sending(self, now: float) -> None:
         """A call goes out: if not connected, it waits at most connect_timeout from now."""

@@ -13,6 +13,7 @@ import zmq
 
 from . import announce, errors
 from .config import config
+from .failover import find_active
 from .naming import locate_ns, ns_location
 from .security import apply_client, server_public
 from .sockets import connect, context
@@ -55,6 +56,11 @@ class NameWatcher:
     snapshot. One thread of its own owns the SUB socket; the copy is read under a lock from any
     thread.
 
+    A broker pair (`host` lists both brokers, see ``locate_ns``): the watcher subscribes to the
+    active broker's announcements (each broker tells its announcement address), and when they
+    fall silent for ``HEARTBEAT_TIMEOUT`` it finds the active broker again and subscribes there;
+    its announcements have a new epoch, so the watcher takes a new snapshot.
+
     ``snapshot`` replaces the name-server call (a callable returning what ``ns.snapshot()``
     returns), for tests or other sources. ``on_event(announcement)`` is called in the watcher's
     thread for every announcement that is news (not already covered by what the watcher had),
@@ -74,9 +80,18 @@ class NameWatcher:
     ) -> None:
         self._host = host
         self._port = port
+        # a broker pair: each broker tells where it publishes (failover.find_active)
+        self._pair = None if pub_endpoint else ns_location(host, port).split(",")
+        if self._pair is not None and len(self._pair) < 2:
+            self._pair = None
+        if self._pair is not None and pub_port:
+            raise errors.NamingError(
+                "pub_port cannot be given for a broker pair: each broker tells its own"
+            )
         self.pub_endpoint = pub_endpoint or (
-            f"tcp://{ns_location(host, pub_port or config.NS_PUB_PORT)}"
+            "" if self._pair else f"tcp://{ns_location(host, pub_port or config.NS_PUB_PORT)}"
         )
+        self._last_heard = 0.0  # (a pair) when the active broker's PUB was last heard
         self._snapshot_source = snapshot or self._ask_name_server
         self._on_event = on_event
         self.timeout = timeout or config.CONNECT_TIMEOUT or 5.0
@@ -188,6 +203,8 @@ class NameWatcher:
             if server_key is not None:  # a CURVE broker publishes to CURVE clients only
                 apply_client(sub, server_key)
             try:
+                if self._pair is not None:
+                    self.pub_endpoint = self._active_pub()
                 self._connect_sub(sub)  # before the snapshot: nothing after it is missed
                 self._take_snapshot()
             except Exception as exc:
@@ -219,14 +236,18 @@ class NameWatcher:
         poller = zmq.Poller()
         poller.register(sub, zmq.POLLIN)
         poller.register(waker.fileno(), zmq.POLLIN)
+        self._last_heard = time.monotonic()
         while not self._stop.is_set():
             if self._stale and time.monotonic() >= self._retry_at:
                 self._try_snapshot("retrying after a failed snapshot")
             ready = dict(poller.poll(int(_RETRY_SECONDS * 1000)))
             if waker.fileno() in ready:
                 waker.drain()
+            if self._pair is not None and sub not in ready:
+                self._check_silence(sub)
             if sub not in ready:
                 continue
+            self._last_heard = time.monotonic()
             for _ in range(_RECV_BATCH):
                 if self._stop.is_set():
                     break
@@ -238,6 +259,39 @@ class NameWatcher:
                     self._on_frames(frames)
                 except Exception:  # a bug must not end the watcher: log and go on
                     log.exception("error handling an announcement")
+
+    def _active_pub(self) -> str:
+        """A pair: the announcement endpoint of its active broker (asked with a PING)."""
+        assert self._pair is not None
+        answer, conn = find_active(self._pair, server_public())
+        conn.close("asked only where the broker publishes")
+        pub = answer.pair.get("pub") if answer.pair else None
+        if not isinstance(pub, str) or not pub:
+            raise errors.NamingError(f"broker {answer.location} does not say where it publishes")
+        return f"tcp://{pub}"
+
+    def _check_silence(self, sub: zmq.Socket[bytes]) -> None:
+        """A pair: no announcement (not even broker.alive) for a heartbeat timeout: its broker
+        is gone or no longer active. Subscribe to the active one; its epoch makes us re-snapshot."""
+        if time.monotonic() - self._last_heard < max(config.HEARTBEAT_TIMEOUT, _RETRY_SECONDS):
+            return
+        self._last_heard = time.monotonic()  # (whatever happens next: not again before then)
+        try:
+            pub = self._active_pub()
+        except errors.ZPyroError as exc:
+            log.warning(
+                "announcements from %s stopped; no active broker yet: %s", self.pub_endpoint, exc
+            )
+            return
+        if pub != self.pub_endpoint:
+            log.warning("announcements from %s stopped: subscribing to %s", self.pub_endpoint, pub)
+            try:
+                sub.disconnect(self.pub_endpoint)
+            except zmq.ZMQError:
+                pass
+            self.pub_endpoint = pub
+            self._connect_sub(sub)
+        self._try_snapshot(f"the active broker publishes on {pub}")
 
     def _on_frames(self, frames: list[bytes]) -> None:
         try:

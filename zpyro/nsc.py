@@ -1,13 +1,17 @@
 """``zpyro-nsc`` / ``python -m zpyro.nsc``: name server control, shaped like Pyro's ``nsc``.
 
 Exit codes: 0 done, 1 the name server could not be reached or refused (NamingError...),
-2 usage error (argparse). Listings look exactly like Pyro's, so scripts that parse them carry over.
+2 usage error (argparse). Output looks exactly like Pyro4's ``nsc`` -- listings with a
+``    metadata: [...]`` line under tagged entries, ``-v``'s lines, ``removematching``'s question --
+so scripts that parse it carry over. (Pyro's nsc prints errors on stdout and exits 0; this one
+prints them on stderr and exits 1.)
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -20,16 +24,24 @@ from .client import Proxy
 from .config import config
 from .namewatch import NameWatcher
 from .naming import ns_location
+from .security import HMAC_REFUSED
 from .wire import NAMESERVER_ID
 
 PROG = "zpyro-nsc"
 
 
+BY_METADATA = " - searched by metadata"  # (Pyro's title, with its leading space)
+REMOVE_QUESTION = "Potentially removing lots of items from the Name server. Are you sure (y/n)?"
+
+
 def _print_list(found: dict[str, Any], title: str = "") -> None:
-    print("--------START LIST" + (f" {title}" if title else ""))
-    for name, uri in sorted(found.items()):
+    """A listing as Pyro's nsc prints it: `found` maps names to (uri, tags)."""
+    print(f"--------START LIST {title}")
+    for name, (uri, tags) in sorted(found.items()):
         print(f"{name} --> {uri}")
-    print("--------END LIST")
+        if tags:
+            print(f"    metadata: {sorted(tags)}")
+    print(f"--------END LIST {title}")
 
 
 def _tags(tags: Iterable[str]) -> str:
@@ -41,14 +53,25 @@ def _tags(tags: Iterable[str]) -> str:
 
 def cmd_list(ns: Any, args: argparse.Namespace) -> int:
     if args.prefix is None:
-        _print_list(ns.list())
+        _print_list(ns.list(return_metadata=True))
     else:
-        _print_list(ns.list(prefix=args.prefix), f"- prefix '{args.prefix}'")
+        found = ns.list(prefix=args.prefix, return_metadata=True)
+        _print_list(found, f"- prefix '{args.prefix}'")
     return 0
 
 
 def cmd_listmatching(ns: Any, args: argparse.Namespace) -> int:
-    _print_list(ns.list(regex=args.regex), f"- regex '{args.regex}'")
+    _print_list(ns.list(regex=args.regex, return_metadata=True), f"- regex '{args.regex}'")
+    return 0
+
+
+def cmd_listmeta_all(ns: Any, args: argparse.Namespace) -> int:
+    _print_list(ns.list(metadata_all=set(args.tags), return_metadata=True), BY_METADATA)
+    return 0
+
+
+def cmd_listmeta_any(ns: Any, args: argparse.Namespace) -> int:
+    _print_list(ns.list(metadata_any=set(args.tags), return_metadata=True), BY_METADATA)
     return 0
 
 
@@ -56,7 +79,7 @@ def cmd_lookup(ns: Any, args: argparse.Namespace) -> int:
     uri, tags = ns.lookup(args.name, return_metadata=True)
     print(uri)
     if tags:
-        print(f"metadata: {_tags(tags)}")
+        print(f"metadata: {sorted(tags)}")
     return 0
 
 
@@ -72,18 +95,31 @@ def cmd_remove(ns: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_removematching(ns: Any, args: argparse.Namespace) -> int:
+    """Asks first, as Pyro's nsc does (``--yes`` does not); no answer (end of input): exit 1."""
+    if not args.yes:
+        print(REMOVE_QUESTION, end="", flush=True)
+        answer = sys.stdin.readline()
+        if not answer:
+            print()
+            print(
+                f"{PROG}: no answer on stdin: nothing removed (--yes removes without asking)",
+                file=sys.stderr,
+            )
+            return 1
+        if answer.strip() not in ("y", "Y"):
+            return 0
     count = ns.remove(regex=args.regex)
-    print(f"{count} item{'' if count == 1 else 's'} removed.")
+    print(f"{count} items removed.")
     return 0
 
 
 def cmd_yplookup_all(ns: Any, args: argparse.Namespace) -> int:
-    _print_list(ns.yplookup(meta_all=args.tags, return_metadata=False), "- searched by metadata")
+    _print_list(ns.yplookup(meta_all=args.tags, return_metadata=True), BY_METADATA)
     return 0
 
 
 def cmd_yplookup_any(ns: Any, args: argparse.Namespace) -> int:
-    _print_list(ns.yplookup(meta_any=args.tags, return_metadata=False), "- searched by metadata")
+    _print_list(ns.yplookup(meta_any=args.tags, return_metadata=True), BY_METADATA)
     return 0
 
 
@@ -149,10 +185,15 @@ def cmd_watch(ns: Any, args: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[Callable[[Any, argparse.Namespace], int], str]] = {
     "list": (cmd_list, "list all names, or those starting with PREFIX"),
     "listmatching": (cmd_listmatching, "list the names matching a regular expression"),
+    "listmeta_all": (cmd_listmeta_all, "list the names carrying all of the metadata tags"),
+    "listmeta_any": (cmd_listmeta_any, "list the names carrying any of the metadata tags"),
     "lookup": (cmd_lookup, "print the URI of a name (and its metadata)"),
     "register": (cmd_register, "register NAME as URI (refuses to overwrite)"),
     "remove": (cmd_remove, "remove a name"),
-    "removematching": (cmd_removematching, "remove the names matching a regular expression"),
+    "removematching": (
+        cmd_removematching,
+        "remove the names matching a regular expression (asks first)",
+    ),
     "yplookup_all": (cmd_yplookup_all, "list the names carrying all of the metadata tags"),
     "yplookup_any": (cmd_yplookup_any, "list the names carrying any of the metadata tags"),
     "setmeta": (cmd_setmeta, "set the metadata tags of a name (none: clear them)"),
@@ -169,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "-p", "--port", type=int, default=None, help=f"name server port (default {config.NS_PORT})"
     )
+    ap.add_argument("-u", "--unixsocket", default=None, help="name server's unix domain socket")
+    ap.add_argument("-v", "--verbose", action="store_true", help="say what is being done")
+    ap.add_argument("-k", "--key", default=None, help="refused: HMAC keys are not supported")
     pub_help = f"announcement port, for watch (default {config.NS_PUB_PORT})"
     ap.add_argument("--pub-port", type=int, default=None, help=pub_help)
     ap.add_argument(
@@ -192,6 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
     parsers["register"].add_argument("uri")
     parsers["remove"].add_argument("name")
     parsers["removematching"].add_argument("regex")
+    parsers["removematching"].add_argument(
+        "-y", "--yes", action="store_true", help="do not ask (scripts)"
+    )
+    parsers["listmeta_all"].add_argument("tags", nargs="+", metavar="TAG")
+    parsers["listmeta_any"].add_argument("tags", nargs="+", metavar="TAG")
     parsers["yplookup_all"].add_argument("tags", nargs="+", metavar="TAG")
     parsers["yplookup_any"].add_argument("tags", nargs="+", metavar="TAG")
     parsers["setmeta"].add_argument("name")
@@ -217,6 +266,12 @@ def _connect(host: str, port: int, timeout: float) -> Any:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(levelname)s %(message)s")
+    if args.key or os.environ.get("PYRO_HMAC_KEY"):
+        where = "-k" if args.key else "PYRO_HMAC_KEY"
+        print(f"{PROG}: {where}: {HMAC_REFUSED}", file=sys.stderr)
+        return 2
+    if args.unixsocket:
+        args.host = "./u:" + args.unixsocket  # as Pyro's nsc does
     args.host = args.host or config.NS_HOST
     args.port = args.port or config.NS_PORT
     if args.timeout <= 0:
@@ -228,8 +283,17 @@ def main(argv: list[str] | None = None) -> int:
     command = COMMANDS[args.command][0]
     ns = None
     try:
+        if args.verbose:
+            print("Locating name server...", flush=True)
         ns = _connect(args.host, args.port, args.timeout)
-        return command(ns, args)
+        if args.verbose:
+            print(f"Name server found: {ns._pyroUri}", flush=True)
+        code = command(ns, args)
+        if args.verbose:
+            print("Done.")
+        return code
+    except errors.ProtocolError as exc:  # (a refused serializer, ...: it was reached)
+        print(f"{PROG}: {type(exc).__name__}: {exc}", file=sys.stderr)
     except errors.CommunicationError as exc:
         print(f"{PROG}: cannot reach the name server at {where}: {exc}", file=sys.stderr)
     except errors.NamingError as exc:

@@ -137,6 +137,11 @@ class ObjectRegistry:
             return None
         return target.cls if isinstance(target, _ClassEntry) else type(target)
 
+    def instance_modes(self) -> dict[str, str]:
+        """Object id -> instance mode, for the objects that are registered classes."""
+        with self._lock:
+            return {k: t.mode for k, t in self._objects.items() if isinstance(t, _ClassEntry)}
+
     def drop_session(self, client: bytes) -> int:
         """Forget the session instances of a client that went away; returns how many."""
         dropped = 0

@@ -8,6 +8,12 @@ fails with ``TimeoutError``; a lost connection fails every call at once. The con
 
 A blocked caller's own deadline is the connection's business (it stops waiting); only futures,
 which no thread waits for, need the heap.
+
+Oneway flow control (:mod:`zpyro.credit`) meets the table here too: a CREDIT message gives the
+connection's :class:`~zpyro.credit.SenderCredit` more room and wakes the oneway callers waiting
+for it (kept among the pending calls under negative keys, so a lost connection or a connect
+timeout fails them like any call), and an ERROR flagged ONEWAY (a broker could not run a oneway
+call) is kept as the *notice* the proxy's next call raises.
 """
 
 from __future__ import annotations
@@ -15,14 +21,23 @@ from __future__ import annotations
 import heapq
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from . import errors, wire
+from .credit import SenderCredit
+from .serializers import BY_ID
 
 log = logging.getLogger("zpyro.connection")
 
 Callback = Callable[[Any, Any], None]  # (reply Message | None, error | None)
+
+_callbacks = threading.local()  # .active: this thread is running a future's result callback
+
+
+def in_result_callback() -> bool:
+    """Whether the current thread runs a future's result callback (it may not wait for room)."""
+    return bool(getattr(_callbacks, "active", False))
 
 
 class Pending:
@@ -49,10 +64,13 @@ class Pending:
         if self.event is not None:
             self.event.set()
         if self.callback is not None:
+            _callbacks.active = True
             try:
                 self.callback(reply, error)
             except Exception:  # a future's own callbacks must not break the connection
                 log.exception("result callback failed")
+            finally:
+                _callbacks.active = False
 
 
 class CallTable:
@@ -69,6 +87,12 @@ class CallTable:
         self.deadlines: list[tuple[float, int]] = []  # heap of (deadline, call id) of futures
         self._lock = lock
         self._peer = peer  # for log lines
+        self.credit = SenderCredit()  # room for oneway calls (the connection's mutex guards it)
+        self.room_waiters: dict[int, Pending] = {}  # oneway callers waiting for room, by key
+        self._room_keys = 0
+        self.notice: errors.ZPyroError | None = None  # for the proxy's next call to raise
+        self.notices = 0  # how many notices came (only the first is raised)
+        self.lost: str | None = None  # why the connection was lost, if oneway calls went with it
 
     def check_room(self) -> None:
         """Bounded pending calls (lock held): a runaway caller gets an error, not all the RAM."""
@@ -108,10 +132,89 @@ class CallTable:
                 self.futures.discard(msg.call_id)
                 self.forget_deadlines()
             pend.finish(msg, None)
+        elif msg.kind == wire.CREDIT:
+            self._granted(msg)
         elif msg.call_id == 0 and msg.kind == wire.ERROR:
             log.warning("daemon %s reported an error about an unreadable request", self._peer)
+        elif msg.kind == wire.ERROR:
+            self._error_for_nobody(msg)
         else:
             log.debug("late reply for call %d dropped", msg.call_id)
+
+    # -- oneway flow control ----------------------------------------------------------------------
+
+    def add_room_waiter(self, pend: Pending) -> int:
+        """A oneway caller waits for room (lock held); its key among the pending calls."""
+        self._room_keys += 1
+        key = -self._room_keys
+        self.pending[key] = pend
+        self.room_waiters[key] = pend
+        return key
+
+    def forget_room_waiter(self, key: int) -> None:
+        self.pending.pop(key, None)
+        self.room_waiters.pop(key, None)
+
+    def wake_room_waiters(self) -> None:
+        """There may be room now: the waiting oneway callers look again (lock held)."""
+        waiters = list(self.room_waiters.items())
+        self.room_waiters.clear()
+        for key, pend in waiters:
+            if self.pending.pop(key, None) is not None:
+                pend.finish(None, None)
+
+    def _granted(self, msg: wire.Message) -> None:
+        try:
+            count = int(bytes(msg.payload))
+        except ValueError:
+            log.warning("malformed CREDIT from %s dropped", self._peer)
+            return
+        with self._lock:
+            self.credit.grant(count)
+            if self.room_waiters:
+                self.wake_room_waiters()
+
+    def _error_for_nobody(self, msg: wire.Message) -> None:
+        """An ERROR no call waits for: a notice about a oneway call (kept for the proxy's next
+        call), or a late error (a call that timed out; a oneway call an old daemon refused)."""
+        try:
+            exc = errors.payload_to_exception(BY_ID[msg.serializer_id].loads(msg.payload))
+        except Exception as bad:  # whatever the peer sent, it is only logged
+            exc = errors.ProtocolError(f"unreadable error payload ({bad})")
+        if msg.flags & wire.FLAG_ONEWAY and isinstance(exc, errors.ZPyroError):
+            log.warning("oneway call %d to %s was not run: %s", msg.call_id, self._peer, exc)
+            with self._lock:
+                self.notices += 1
+                if self.notice is None:
+                    self.notice = exc
+                    self.credit.attention = True
+            return
+        log.warning(
+            "error for call %d from %s, which nobody waits for any more (a oneway call, or one "
+            "that timed out): %s",
+            msg.call_id,
+            self._peer,
+            exc,
+        )
+
+    def take_notice(self) -> errors.ZPyroError | None:
+        """The notice for the next call to raise, once (lock held)."""
+        if self.lost is not None and self.notice is None:
+            unconfirmed = self.credit.unconfirmed
+            if unconfirmed:
+                self.notice = errors.ConnectionClosedError(
+                    f"{self.lost}: {unconfirmed} oneway calls sent on it were not confirmed "
+                    "(they may or may not have run)"
+                )
+                log.warning("%s", self.notice)
+                self.notices = 1
+            self.lost = None
+        self.credit.attention = False
+        notice, self.notice = self.notice, None
+        if notice is not None and self.notices > 1:
+            notice = type(notice)(f"{notice} (and {self.notices - 1} more such oneway calls)")
+        self.notices = 0
+        return notice
 
     def _undecodable(self, frames: list[Any], exc: errors.ProtocolError) -> None:
         """A reply that does not decode fails the call it answers, when its id can be read:
@@ -147,11 +250,17 @@ class CallTable:
                 if not self.futures:
                     self.deadlines.clear()
 
-    def fail_all(self, exc: BaseException) -> None:
-        """Fail every pending call with `exc` (lock held)."""
-        pending = list(self.pending.values())
+    def fail_all(
+        self,
+        exc: BaseException,
+        unsent: Collection[int] = (),
+        unsent_exc: BaseException | None = None,
+    ) -> None:
+        """Fail every pending call with `exc`, those of `unsent` (never sent) with `unsent_exc`
+        (lock held)."""
+        pending = list(self.pending.items())
         self.pending.clear()
         self.futures.clear()
         self.deadlines.clear()
-        for pend in pending:
-            pend.finish(None, exc)
+        for call_id, pend in pending:
+            pend.finish(None, unsent_exc if unsent_exc and call_id in unsent else exc)

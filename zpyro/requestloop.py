@@ -31,6 +31,7 @@ from . import errors, wire
 from .admission import FrontDoor
 from .brokerlink import BrokerLink
 from .config import config
+from .credit import FLUSH_INTERVAL, CreditLedger, RefusalLog
 from .dispatch import DEFERRED, Dispatcher
 from .objects import ObjectRegistry
 from .peers import PeerWatch
@@ -38,7 +39,7 @@ from .security import ROUTE_KEY_MARK, client_key_of
 from .slowmethods import SLOW_CALL, SlowMethods
 from .sockets import can_read, context, poll, recv_frames, recv_noting, send_frames
 from .waker import BackDoor, Waker
-from .wire import DAEMON_OBJECT_ID
+from .wire import DAEMON_OBJECT_ID, STREAM_NEXT
 from .workers import WorkerPool
 
 log = logging.getLogger("zpyro.server")
@@ -46,7 +47,9 @@ log = logging.getLogger("zpyro.server")
 WATCH_INTERVAL = 0.005  # standby checks the owner this often; takeover after 1-2 intervals
 SWEEP_EVERY = 200  # standby intervals between sweeps of abandoned streams (~1 s)
 RECV_BATCH = 64  # events(): messages taken from the ROUTER before the host loop's next turn
-MAX_QUEUED = 10_000  # calls waiting for a worker before the daemon answers "busy"
+FLUSH_EVERY = max(
+    1, round(FLUSH_INTERVAL / WATCH_INTERVAL)
+)  # standby intervals between credit flushes
 
 _LOST = object()  # _serve's result when another thread took the sockets over
 _SWITCH = object()  # a loop's result when the other loop must take over (a peer watch started)
@@ -73,8 +76,13 @@ class RequestLoop:
         release_client: Callable[[bytes], None],
         link: BrokerLink | None = None,
         curve: bool = False,
+        credit: CreditLedger | None = None,
+        multiplex: bool = False,
     ) -> None:
         self.router = router
+        # Pyro's SERVERTYPE "multiplex": every call runs in the loop's thread, one at a time
+        # (no takeover, no worker pool; async def methods still run on the daemon's loop)
+        self.multiplex = multiplex
         self.dispatcher = dispatcher
         self.registry = registry
         door = FrontDoor(max_message_size, "this daemon", dispatcher.error_reply, self.reply, log)
@@ -100,7 +108,11 @@ class RequestLoop:
         self._loop_done.set()
         self._loop_condition: Callable[[], bool] = lambda: True
         self._max_threads = threads
-        self._pool = WorkerPool(config.THREADPOOL_SIZE_MIN, threads, MAX_QUEUED, "zpyro-daemon")
+        self.max_queue = config.DAEMON_MAX_QUEUE
+        self._pool = WorkerPool(config.THREADPOOL_SIZE_MIN, threads, self.max_queue, "zpyro-daemon")
+        self.credit = credit  # what this daemon owes its oneway callers (None: brokered)
+        self._next_flush = 0.0  # (events() mode: when to flush owed credit next)
+        self._refusals = RefusalLog(log)
         # a direct daemon with session-mode classes watches its clients' connections, to drop
         # the sessions of the gone; the thread that serves starts the watch (_want_watch)
         self.watch: PeerWatch | None = None
@@ -285,7 +297,8 @@ class RequestLoop:
         if msg is None:  # answered at the door
             return None
         key = (msg.object_id, msg.method)
-        if pooled and msg.object_id == DAEMON_OBJECT_ID:  # cheap: answer right here
+        if pooled and msg.object_id == DAEMON_OBJECT_ID and msg.method != STREAM_NEXT:
+            # cheap: answer right here (not a stream fetch: it may wait for the next item)
             reply = self._handle(ident, msg)
             if reply is not None:
                 self.reply(ident, reply)
@@ -293,10 +306,13 @@ class RequestLoop:
         pool = self._to_pool.get(key)
         if pool is None:  # first call of this method
             pool = self._slow.first_call(key)
+        if self.multiplex and not pooled:
+            pool = False
         if pooled or pool:
-            if not self._pool.submit(self._run_pooled, ident, msg, not pooled):
-                busy = errors.DaemonError("daemon busy: too many calls waiting for a worker")
-                self.reply(ident, self.dispatcher.error_reply(msg.call_id, busy, msg.serializer_id))
+            # a oneway call with credit was promised room: its bound is the credit
+            bounded = not msg.flags & wire.FLAG_CREDIT or self.credit is None
+            if not self._pool.submit(self._run_pooled, ident, msg, not pooled, bounded=bounded):
+                self._busy(ident, msg)
             return None
         # inline. Only this thread writes these two; the standby reads them under the mutex,
         # and a stale read just postpones a takeover by one interval.
@@ -322,6 +338,16 @@ class RequestLoop:
             return None
         self.queue_reply(ident, answer)
         return _LOST
+
+    def _busy(self, ident: bytes, msg: wire.Message) -> None:
+        """The worker pool's queue is full: refuse the call, with an error to its caller."""
+        busy = errors.DaemonError(
+            f"daemon busy: {self.max_queue} calls already wait for a worker "
+            "(config DAEMON_MAX_QUEUE)"
+        )
+        what = f"call {msg.object_id}.{msg.method} from {ident.hex()}"
+        self._refusals.refused(time.monotonic(), what, busy)
+        self.reply(ident, self.dispatcher.error_reply(msg.call_id, busy, msg.serializer_id))
 
     def _run_pooled(self, ident: bytes, msg: wire.Message, learn: bool = False) -> None:
         started = time.perf_counter()
@@ -349,6 +375,8 @@ class RequestLoop:
             sweeps += 1
             if sweeps % SWEEP_EVERY == 0 and streams is not None:
                 streams.sweep()  # abandoned remote iterators
+            if sweeps % FLUSH_EVERY == 0:
+                self.flush_credit()
             with self._mutex:
                 if self._owner is None:
                     return
@@ -358,8 +386,8 @@ class RequestLoop:
                 if seen != self._inline_seq:
                     seen = self._inline_seq
                     continue
-                if self._taken_over >= self._max_threads:
-                    continue  # every thread is busy in a long call: the pool is exhausted
+                if self._taken_over >= self._max_threads or self.multiplex:
+                    continue  # every thread is busy in a long call (or one at a time it is)
                 self._owner = me
                 self._inline_active = False
                 self._taken_over += 1
@@ -380,6 +408,12 @@ class RequestLoop:
         except zmq.ZMQError as exc:
             # ROUTER_MANDATORY: the client went away; nobody is left to tell
             log.info("reply to departed client %s dropped: %s", ident.hex(), exc)
+
+    def flush_credit(self) -> None:
+        """Any thread: grant the credit owed to callers for a while (zpyro.credit)."""
+        if self.credit is not None and self.credit.owed:
+            for client, count in self.credit.due():
+                self.queue_reply(client, wire.credit_frames(count))
 
     def queue_reply(self, ident: bytes, frames: list[Any]) -> None:
         """Hand a reply to the owner thread (any thread)."""
@@ -430,6 +464,10 @@ class RequestLoop:
         socks = {item[0] if isinstance(item, tuple) else item for item in items}
         if self.link is not None:
             self._heartbeat(self.link)
+        now = time.monotonic()
+        if now >= self._next_flush:
+            self._next_flush = now + FLUSH_INTERVAL
+            self.flush_credit()
         if self.waker is not None and self.waker.fileno() in socks:
             self.waker.drain()
         if self._want_watch:
@@ -483,6 +521,8 @@ class RequestLoop:
                 self.watch.close()  # the monitor stops before its socket closes
             if self.door is not None:
                 self.door.close()
-            self.router.close(linger=0)
+            # the last replies (say, to the call that asked the daemon to stop) still go out:
+            # libzmq sends them from its I/O thread, for at most 0.5 s (a gone peer waits nobody)
+            self.router.close(linger=500)
         if self.waker is not None:
             self.waker.close()

@@ -127,10 +127,15 @@ def apply_server(
     ctx: zmq.Context[zmq.Socket[bytes]],
     keys: Keys,
     allowed_dir: str | None = None,
+    allowed_keys: set[bytes] | None = None,
 ) -> None:
-    """Make `sock` a CURVE server (call before bind)."""
+    """Make `sock` a CURVE server (call before bind). Clients allowed: `allowed_keys` when
+    given (public keys, z85), else those of `allowed_dir` (default CURVE_ALLOWED_CLIENTS), else
+    any that knows our public key."""
     directory = allowed_dir if allowed_dir is not None else config.CURVE_ALLOWED_CLIENTS
-    allowed = allowed_clients(directory) if directory else None
+    allowed = allowed_keys if allowed_keys is not None else None
+    if allowed is None and directory:
+        allowed = allowed_clients(directory)
     domain = f"zpyro-{next(_domains)}"
     # one provider per socket: allowlists of two daemons in one process stay apart
     _authenticator(ctx).configure_curve_callback(domain, _Allow(allowed))
@@ -157,6 +162,19 @@ def warn_if_exposed(host: str, what: str, secure: bool) -> None:
         what,
         host,
     )
+
+
+HMAC_REFUSED = (
+    "HMAC keys are not supported: zpyro authenticates and encrypts with CURVE "
+    "(zpyro-keygen, the CURVE_* config items; README section Security)"
+)
+
+
+def refuse_hmac(key: Any) -> None:
+    """Pyro's HMAC key: refused, never accepted and ignored -- a server relying on it would let
+    everyone in. SecurityError when a key is given."""
+    if key:
+        raise errors.SecurityError(HMAC_REFUSED)
 
 
 def is_loopback(host: str) -> bool:

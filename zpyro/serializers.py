@@ -325,7 +325,8 @@ class MarshalSerializer(Serializer):
 
 
 class PickleSerializer(Serializer):
-    """pickle (protocol 5). Keeps real objects; ignores the class/dict registries.
+    """pickle (the highest protocol unless set: config PICKLE_PROTOCOL_VERSION, which the package
+    passes to `set_protocol`). Keeps real objects; ignores the class/dict registries.
 
     Loading pickle from an untrusted peer runs arbitrary code.
     """
@@ -333,9 +334,14 @@ class PickleSerializer(Serializer):
     name = "pickle"
     serializer_id = wire.PICKLE_ID
     _cycles_ok = True
+    protocol = pickle.HIGHEST_PROTOCOL
+
+    @classmethod
+    def set_protocol(cls, protocol: int) -> None:
+        cls.protocol = pickle.HIGHEST_PROTOCOL if protocol < 0 else protocol
 
     def _encode(self, obj: Any) -> bytes:
-        return pickle.dumps(obj, protocol=5)
+        return pickle.dumps(obj, protocol=self.protocol)
 
     def _decode(self, payload: Any, bufs: list[bytes] | None) -> Any:
         obj = pickle.loads(payload)

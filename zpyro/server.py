@@ -18,18 +18,19 @@ import zmq
 from . import errors
 from .brokerlink import BrokerLink
 from .client import Proxy
-from .config import config
+from .config import NO_SIZE_LIMIT, config, size_limit
 from .coroutines import Coroutines
+from .credit import CreditLedger, window_for
 from .daemonobject import DaemonObject
 from .dispatch import Dispatcher
 from .naming import locate_ns
 from .objects import ObjectRegistry
 from .requestloop import RequestLoop
 from .security import apply_server, server_keys, warn_if_exposed
-from .sockets import apply_heartbeat, bind, context, tcp_endpoint
+from .sockets import MAXMSGSIZE_MARGIN, apply_heartbeat, bind, context, tcp_endpoint
 from .streams import StreamRegistry
 from .uri import URI, endpoint_to_location
-from .wire import DAEMON_OBJECT_ID
+from .wire import DAEMON_OBJECT_ID, READY_INSTANCE_MODES
 
 __all__ = ["Daemon", "DaemonObject", "serve"]
 
@@ -56,8 +57,13 @@ class Daemon:
         # CURVE (zpyro.security): a key pair makes this daemon accept only CURVE clients
         self._curve_keys = None if broker else server_keys(curve_secret_key)
         self._curve_allowed = curve_allowed_clients
-        self.max_message_size = max_message_size or config.MAX_MESSAGE_SIZE
-        accepted = serializers_accepted or config.SERIALIZERS_ACCEPTED
+        # 0 means no limit, as in Pyro (None: config MAX_MESSAGE_SIZE)
+        self.max_message_size = size_limit(
+            config.MAX_MESSAGE_SIZE if max_message_size is None else max_message_size
+        )
+        accepted = set(
+            config.SERIALIZERS_ACCEPTED if serializers_accepted is None else serializers_accepted
+        )
         self.registry = ObjectRegistry()
         streams = None
         if config.ITER_STREAMING:
@@ -74,6 +80,7 @@ class Daemon:
             streams=streams,
         )
         self.dispatcher.defer = self._coroutines.defer
+        self.dispatcher.compress = config.COMPRESSION
         size = threadpool_size or config.THREADPOOL_SIZE
         self._link: BrokerLink | None = None
         self._listed: set[str] = set()  # brokered: object ids to name in the name server
@@ -95,7 +102,8 @@ class Daemon:
             router = self._link.socket
             self.endpoint = self._link.endpoint
             self.location = self._link.location
-            self.dispatcher.quiet_reply = self._link.done
+            done = self._link.done
+            self.dispatcher.quiet_reply = lambda client, msg: done(msg)
             if streams is not None:
                 streams.prefix = self._link.route + "/"  # the broker routes stream calls by it
             self.registry.add(own(), f"{DAEMON_OBJECT_ID}:{self._link.route}")
@@ -105,6 +113,14 @@ class Daemon:
         self.locationStr = self.location  # Pyro name
         self.registry.add(own(), DAEMON_OBJECT_ID)
         self._closed = False
+        # direct: this daemon hands its callers credit for oneway calls (a brokered daemon's
+        # broker does that for it, from the DONE messages)
+        self._credit: CreditLedger | None = None
+        if self._link is None:
+            window = window_for(config.ONEWAY_CREDIT, config.DAEMON_MAX_QUEUE)
+            self._credit = CreditLedger(window)
+            self.dispatcher.credit_window = window
+            self.dispatcher.quiet_reply = self._credit.granted
         self._serving = RequestLoop(
             router,
             self.dispatcher,
@@ -114,6 +130,8 @@ class Daemon:
             self.release_client,
             self._link,
             curve=self._curve_keys is not None,
+            credit=self._credit,
+            multiplex=config.SERVERTYPE == "multiplex",
         )
 
     # -- setup ----------------------------------------------------------------------------------
@@ -125,11 +143,11 @@ class Daemon:
         sock.linger = 0
         sock.router_mandatory = 1  # a reply to a vanished client raises instead of vanishing
         apply_heartbeat(sock)
-        if self.max_message_size < 2**62:
+        if self.max_message_size < NO_SIZE_LIMIT:
             # Single frames far over the limit are refused by libzmq itself (it drops the
             # connection, which the proxy reports as ConnectionClosedError); anything up to the
             # limit is received and checked at the front door, with an error reply.
-            sock.maxmsgsize = self.max_message_size + 65536
+            sock.maxmsgsize = self.max_message_size + MAXMSGSIZE_MARGIN
         if unixsocket:
             endpoint = f"ipc://{unixsocket}"
         elif inproc:
@@ -205,6 +223,10 @@ class Daemon:
             "listed": sorted(self._listed & objects.keys()),
             "tags": {k: v for k, v in self._tags.items() if k in objects},
             "pid": os.getpid(),
+            # the broker keeps a caller's calls to a session-mode object on one daemon
+            READY_INSTANCE_MODES: {
+                k: v for k, v in self.registry.instance_modes().items() if k in objects
+            },
         }
 
     def uri_for(self, objectOrId: Any) -> URI:  # noqa: N803
@@ -261,6 +283,8 @@ class Daemon:
         if self.dispatcher.streams is not None:
             self.dispatcher.streams.drop_client(client)
         self.dispatcher.client_keys.pop(client, None)
+        if self._credit is not None:
+            self._credit.forget(client)
         # (the peer watch keeps its fd until the disconnect: a release does not close the
         # connection at once, and a new peer on a reused fd must not be taken for this one)
 

@@ -28,6 +28,12 @@ MONITOR_EVENTS = (
 )
 
 
+# A daemon's or broker's libzmq drops a connection that sends a single frame over its
+# MAX_MESSAGE_SIZE + this (MAXMSGSIZE, a backstop); anything up to that reaches its front door,
+# which answers MessageTooLargeError. So a message of at most this many bytes, whatever the
+# receiver's limit, gets an answer rather than a dropped connection.
+MAXMSGSIZE_MARGIN = 65536
+
 _context: zmq.Context[zmq.Socket[bytes]] | None = None
 _context_lock = threading.Lock()
 

@@ -9,10 +9,14 @@ URI                                   location                    zmq endpoint
 ``PYRO:obj@./inproc:name``            ``./inproc:name``           ``inproc://name``
 ``PYRONAME:example.greeting``         (configured name server)    None
 ``PYROMETA:tag1,tag2@host:9090``      ``host:9090``               ``tcp://host:9090``
+``PYRO:obj@h1:9090,h2:9090``          ``h1:9090,h2:9090``         ``tcp://h1:9090`` (first)
 ====================================  ==========================  =========================
 
 Object ids and locations contain no whitespace; object ids contain no '@' (the text is split on
-the first '@', so an ipc path may contain one).
+the first '@', so an ipc path may contain one). A location may list several tcp addresses,
+comma-separated: the brokers of a pair (docs/BROKER.md, "Broker pair"), which serve the same
+objects; a client uses whichever of them is active. ``host``/``port``/``endpoint`` are the first
+one's, ``locations``/``endpoints`` list them all.
 """
 
 from __future__ import annotations
@@ -66,10 +70,24 @@ def _parse_location(
     return host, _parse_port(text, port), None, None
 
 
+def _parse_locations(text: str, location: str) -> tuple[str, ...]:
+    """The canonical text of each address in a comma-separated list (tcp only, no repeats)."""
+    found: list[str] = []
+    for part in location.split(","):
+        host, port, sockpath, inproc = _parse_location(text, part)
+        if host is None or port is None:
+            raise _bad(text, "only tcp addresses (host:port) can be listed with commas")
+        canonical = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if canonical in found:
+            raise _bad(text, f"address {canonical} is listed twice")
+        found.append(canonical)
+    return tuple(found)
+
+
 class URI:
     """A parsed, immutable object address; compares and hashes by its canonical text."""
 
-    __slots__ = ("protocol", "object", "host", "port", "sockpath", "inproc", "_text")
+    __slots__ = ("protocol", "object", "host", "port", "sockpath", "inproc", "locations", "_text")
 
     protocol: str
     object: str
@@ -77,6 +95,7 @@ class URI:
     port: int | None
     sockpath: str | None
     inproc: str | None
+    locations: tuple[str, ...]  # every address of the location (several: a broker pair)
     _text: str
 
     def __init__(self, text_or_uri: str | URI) -> None:
@@ -98,24 +117,28 @@ class URI:
             raise _bad(text, "empty object id")
         if protocol == "PYROMETA" and not any(tag.strip() for tag in obj.split(",")):
             raise _bad(text, "no metadata tags")
-        if at:
+        listed: tuple[str, ...] = ()
+        if at and "," in location and not location.startswith("./"):
+            listed = _parse_locations(text, location)
+            host, port, sockpath, inproc = _parse_location(text, listed[0])
+        elif at:
             host, port, sockpath, inproc = _parse_location(text, location)
         elif protocol == "PYRO":
             raise _bad(text, "PYRO: needs a location (@host:port, @./u:path or @./inproc:name)")
         else:  # location-less PYRONAME/PYROMETA: the configured name server
             host = port = sockpath = inproc = None
-        values = (protocol, obj, host, port, sockpath, inproc)
-        for name, value in zip(URI.__slots__[:6], values, strict=True):
+        values = (protocol, obj, host, port, sockpath, inproc, ())
+        for name, value in zip(URI.__slots__[:7], values, strict=True):
             object.__setattr__(self, name, value)
+        first = self._first_location()
+        object.__setattr__(self, "locations", listed or ((first,) if first else ()))
         loc = self.location
         object.__setattr__(self, "_text", f"{protocol}:{obj}@{loc}" if loc else f"{protocol}:{obj}")
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("URI is immutable")
 
-    @property
-    def location(self) -> str | None:
-        """`host:port`, `[ipv6]:port`, `./u:path`, `./inproc:name`, or None (use the name server)."""
+    def _first_location(self) -> str | None:
         if self.sockpath is not None:
             return _IPC + self.sockpath
         if self.inproc is not None:
@@ -125,15 +148,29 @@ class URI:
         return f"[{self.host}]:{self.port}" if self.is_ipv6 else f"{self.host}:{self.port}"
 
     @property
+    def location(self) -> str | None:
+        """`host:port`, `[ipv6]:port`, `./u:path`, `./inproc:name`, several tcp ones joined by
+        commas (a broker pair), or None (use the name server)."""
+        return ",".join(self.locations) or None
+
+    @property
     def endpoint(self) -> str | None:
-        """The ZeroMQ endpoint to connect to, or None for a location-less name."""
+        """The ZeroMQ endpoint to connect to (the first, for a list), or None for a location-less
+        name."""
         if self.sockpath is not None:
             return f"ipc://{self.sockpath}"
         if self.inproc is not None:
             return f"inproc://{self.inproc}"
         if self.host is None:
             return None
-        return f"tcp://{self.location}"
+        return f"tcp://{self.locations[0]}"
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """The ZeroMQ endpoint of every address of the location."""
+        if len(self.locations) < 2:
+            return (self.endpoint,) if self.endpoint else ()
+        return tuple(f"tcp://{location}" for location in self.locations)
 
     @property
     def is_ipv6(self) -> bool:
@@ -153,6 +190,11 @@ class URI:
 
     def asString(self) -> str:  # Pyro4 name
         return self._text
+
+    @staticmethod
+    def isUnixsockLocation(location: str) -> bool:  # noqa: N802 - Pyro's name
+        """Whether a location is a unix socket's (``./u:PATH``)."""
+        return location.startswith(_IPC)
 
     def __str__(self) -> str:
         return self._text

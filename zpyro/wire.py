@@ -24,10 +24,11 @@ the property method names, serializer ids): every other module takes them from h
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import ProtocolError
+from .errors import MessageTooLargeError, ProtocolError
 
 VERSION = 1
 SIGNATURE = b"ZPY" + bytes([VERSION])
@@ -56,7 +57,9 @@ PONG = 5
 READY = 6  # daemon -> broker: the objects it serves and its capacity (JSON payload)
 DONE = 7  # daemon -> broker: a oneway call has finished (frees its slot)
 BYE = 8  # daemon -> broker: closing, take my slots away now
-KINDS = frozenset({CALL, RESULT, ERROR, PING, PONG, READY, DONE, BYE})
+# Flow control of oneway calls (docs/PROTOCOL.md, "Oneway flow control"):
+CREDIT = 9  # daemon or broker -> proxy: room for more oneway calls; payload = the count (JSON)
+KINDS = frozenset({CALL, RESULT, ERROR, PING, PONG, READY, DONE, BYE, CREDIT})
 KIND_NAMES = {
     CALL: "CALL",
     RESULT: "RESULT",
@@ -66,21 +69,32 @@ KIND_NAMES = {
     READY: "READY",
     DONE: "DONE",
     BYE: "BYE",
+    CREDIT: "CREDIT",
 }
 
 # Flags (bit set).
-FLAG_ONEWAY = 0x01  # CALL: the caller wants no reply
+FLAG_ONEWAY = 0x01  # CALL: the caller wants no reply; ERROR: a notice about a oneway call
 FLAG_META = 0x02  # CALL: also send the object's metadata; RESULT: payload = [value, metadata]
 FLAG_BATCH = 0x04  # CALL: one arg, [count, methods, arity, args, kwargs]; RESULT: [values, error]
 FLAG_ANNOTATED = 0x08  # CALL: payload has a 3rd item, annotations; RESULT: payload = [value, ann.]
 FLAG_STREAM = 0x10  # RESULT: the value is a stream: payload = [stream_id, items, finished, error]
+FLAG_COMPRESSED = 0x20  # CALL, RESULT: the payload frame is zlib-compressed (buffers are not)
+FLAG_INFLATES = 0x40  # CALL: the caller takes a compressed RESULT (a daemon compresses only then)
+FLAG_CREDIT = 0x80  # CALL (with ONEWAY): the caller counts credit; grant it back once run
 
 # The flags each kind may carry. A receiver refuses any other bit (and a nonzero reserved byte)
 # with ProtocolError: every flag changes how the payload is read, so a bit it does not know
 # would make it misread the message silently (docs/PROTOCOL.md, "Flags").
 ALLOWED_FLAGS = {
-    CALL: FLAG_ONEWAY | FLAG_META | FLAG_BATCH | FLAG_ANNOTATED,
-    RESULT: FLAG_META | FLAG_BATCH | FLAG_ANNOTATED | FLAG_STREAM,
+    CALL: FLAG_ONEWAY
+    | FLAG_META
+    | FLAG_BATCH
+    | FLAG_ANNOTATED
+    | FLAG_COMPRESSED
+    | FLAG_INFLATES
+    | FLAG_CREDIT,
+    RESULT: FLAG_META | FLAG_BATCH | FLAG_ANNOTATED | FLAG_STREAM | FLAG_COMPRESSED,
+    ERROR: FLAG_ONEWAY,  # a notice about a oneway call that could not be run
 }
 # decode checks kind, flags and reserved byte with one test: per kind byte, the bits of
 # (0x10000 | reserved << 8 | flags) that must be 0 (for a kind that does not exist, all of them)
@@ -91,11 +105,28 @@ _REFUSED = tuple(
 
 MAX_CALL_ID = 0xFFFFFFFF
 
+# The link between the two brokers of a pair (docs/BROKER.md, "Broker pair"): a message is two
+# frames, this signature and a UTF-8 JSON object whose "kind" is one of the PAIR_* names.
+PAIR_SIGNATURE = b"ZPB" + bytes([VERSION])
+PAIR_STATE = "state"  # every heartbeat: the sender's role, state and addresses
+PAIR_SYNC = "sync"  # all the sender's stored names and tombstones (when the two meet)
+PAIR_CHANGE = "change"  # stored names the active broker just changed
+PAIR_ACK = "ack"  # the receiver has stored that sync or change
+PAIR_KINDS = frozenset({PAIR_STATE, PAIR_SYNC, PAIR_CHANGE, PAIR_ACK})
+# A pair broker's roles and states (also in the "pair" object of its PONG, which clients read to
+# find the active broker): "primary"/"backup" are also the states of one that waits for its peer.
+PAIR_PRIMARY, PAIR_BACKUP, PAIR_ACTIVE, PAIR_PASSIVE = "primary", "backup", "active", "passive"
+
 # Names the protocol reserves.
 DAEMON_OBJECT_ID = "Pyro.Daemon"  # every daemon's own object (metadata, ping, streams, sessions)
 NAMESERVER_ID = "Pyro.NameServer"  # the name server's object id (served by the broker)
 GETATTR = "__getattr__"  # method names a proxy uses to read and write exposed properties
 SETATTR = "__setattr__"
+META_CREDIT = "credit"  # metadata: the oneway calls a proxy may have unconfirmed (flow control)
+READY_INSTANCE_MODES = "instance_modes"  # READY: object id -> instance mode of a served class
+SESSION_MODE = "session"  # the instance mode whose calls a broker keeps on one daemon
+STREAM_NEXT = "stream_next"  # Pyro.Daemon's methods a proxy fetches stream chunks with
+STREAM_CLOSE = "stream_close"
 
 # Serializer ids (the header's serializer byte); zpyro.serializers implements them.
 SERPENT_ID = 1
@@ -103,6 +134,9 @@ JSON_ID = 2  # also what errors and control messages fall back to: every peer re
 MSGPACK_ID = 3
 MARSHAL_ID = 4
 PICKLE_ID = 5
+
+# The name server's own metadata: the tags Pyro4 and Pyro5 programs find their name server by
+NAMESERVER_TAGS = frozenset({"class:Pyro4.naming.NameServer", "class:Pyro5.nameserver.NameServer"})
 
 
 class Message:
@@ -267,6 +301,11 @@ def _decode_names(tail: bytes) -> tuple[str, str]:
     return names
 
 
+def credit_frames(count: int) -> list[Any]:
+    """A CREDIT message: the receiver has room for `count` more oneway calls of this caller."""
+    return encode(CREDIT, 0, JSON_ID, 0, "", "", str(count).encode())
+
+
 def _refused(kind: int, flags: int, reserved: int) -> ProtocolError:
     """What is wrong with a header that decode's one test refused."""
     if kind not in KINDS:
@@ -288,6 +327,13 @@ def peek_call_id(frames: Sequence[Any]) -> int:
         return 0
 
 
+def peek_serializer_id(frames: Sequence[Any]) -> int:
+    """The serializer id of a message's header without decoding it (JSON_ID if unreadable):
+    what an error reply to it should use."""
+    header = frames[1] if len(frames) > 1 else b""
+    return header[2] if len(header) > 2 else JSON_ID
+
+
 def message_size(frames: Sequence[Any]) -> int:
     """Total bytes of all frames (what MAX_MESSAGE_SIZE limits)."""
     total = 0
@@ -295,6 +341,30 @@ def message_size(frames: Sequence[Any]) -> int:
         # bytes: len; zmq.Frame, memoryview, array...: the buffer's size in bytes, not items
         total += len(f) if isinstance(f, bytes) else memoryview(f).nbytes
     return total
+
+
+COMPRESS_MIN = 1024  # payloads smaller than this are never worth compressing
+
+
+def compress(payload: Any) -> bytes | None:
+    """The payload zlib-compressed (FLAG_COMPRESSED), or None when that does not make it smaller."""
+    packed = zlib.compress(payload, 6)
+    return packed if len(packed) < len(payload) else None
+
+
+def decompress(payload: Any, limit: int) -> bytes:
+    """Inflate a FLAG_COMPRESSED payload, never to more than `limit` bytes (a small compressed
+    payload must not be able to claim gigabytes of memory)."""
+    inflater = zlib.decompressobj()
+    try:
+        data = inflater.decompress(_as_bytes(payload), limit)
+    except zlib.error as exc:
+        raise ProtocolError(f"compressed payload is corrupt: {exc}") from None
+    if inflater.unconsumed_tail:
+        raise MessageTooLargeError(f"compressed payload inflates to more than {limit} bytes")
+    if not inflater.eof:
+        raise ProtocolError("compressed payload is truncated")
+    return data
 
 
 def _as_bytes(frame: Any) -> bytes:

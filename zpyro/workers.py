@@ -23,7 +23,8 @@ class WorkerPool:
         self.max_threads = max(1, max_threads)
         self.max_queued = max_queued
         self.name = name
-        self._tasks: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._tasks: deque[tuple[Callable[..., Any], tuple[Any, ...], bool]] = deque()
+        self._bounded = 0  # queued tasks that count against max_queued
         self._cond = threading.Condition()
         self._threads: set[threading.Thread] = set()
         self._idle = 0
@@ -38,12 +39,20 @@ class WorkerPool:
     def size(self) -> int:
         return len(self._threads)
 
-    def submit(self, fn: Callable[..., Any], *args: Any) -> bool:
-        """Queue a task; False when the queue is full (the caller answers 'busy')."""
+    def submit(self, fn: Callable[..., Any], *args: Any, bounded: bool = True) -> bool:
+        """Queue a task; False when the queue is full (the caller answers 'busy').
+
+        `bounded` False: a task whose caller was promised room (a oneway call with credit, see
+        zpyro.credit): always queued, bounded by the credit instead of by `max_queued`.
+        """
         with self._cond:
-            if self._closed or len(self._tasks) >= self.max_queued:
+            if self._closed:
                 return False
-            self._tasks.append((fn, args))
+            if bounded:
+                if self._bounded >= self.max_queued:
+                    return False
+                self._bounded += 1
+            self._tasks.append((fn, args, bounded))
             if self._idle > len(self._tasks) - 1:
                 self._cond.notify()
             elif len(self._threads) < self.max_threads:
@@ -69,7 +78,8 @@ class WorkerPool:
                 if not self._tasks:  # closed and nothing left to do
                     self._threads.discard(me)
                     return
-                fn, args = self._tasks.popleft()
+                fn, args, bounded = self._tasks.popleft()
+                self._bounded -= bounded
                 self._busy += 1
             try:
                 fn(*args)

@@ -13,7 +13,7 @@ from zpyro import echo, expose
 
 @expose  # class exposure covers the members a class defines itself
 class AnnouncingEchoServer(echo.EchoServer):
-    def slow(self, seconds: float = 1.0) -> Any:
+    def slow(self, seconds: float = 5.0) -> Any:
         print(f"SLOW STARTED {seconds}", flush=True)
         return super().slow(seconds)
 

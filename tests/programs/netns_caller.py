@@ -2,11 +2,14 @@
 
 usage: netns_caller.py NS_HOST NS_PORT NAME [TIMEOUT]
 
+NS_HOST may list a broker pair, ``HOST:PORT,HOST:PORT`` (NS_PORT is then only a default).
 Commands, one a line (ARGS is an optional JSON list of positional arguments):
 
     TAG call METHOD [ARGS]   call METHOD of PYRONAME:NAME@NS_HOST:NS_PORT (the pool)
     TAG ns METHOD [ARGS]     call METHOD of the name server at NS_HOST:NS_PORT
     TAG barrier              ping the broker over the pool proxy's own connection
+    TAG pair HOST:PORT       PING that broker: the "pair" object of its PONG (a broker of a pair)
+    TAG at HOST:PORT METHOD [ARGS]   call METHOD of the name server at that one address only
 
 `call` and `ns` are sent asynchronously (futures), in the order they are read, so many may be in
 flight at once. `barrier` waits for its reply: the broker handles one connection's messages in
@@ -23,13 +26,18 @@ import sys
 import threading
 from typing import Any
 
+import zmq
+
 import zpyro
+from zpyro import wire
+from zpyro.naming import ns_location
+from zpyro.wire import NAMESERVER_ID
 
 
 class Caller:
     def __init__(self, host: str, port: int, name: str, timeout: float) -> None:
         self.host, self.port, self.timeout = host, port, timeout
-        self.pool = zpyro.Proxy(f"PYRONAME:{name}@{host}:{port}")
+        self.pool = zpyro.Proxy(f"PYRONAME:{name}@{ns_location(host, port)}")
         self.pool._pyroTimeout = timeout
         self.pool._pyroAsync(True)
         self._ns: Any = None
@@ -53,6 +61,19 @@ class Caller:
             if command == "barrier":
                 self.pool._pyroDaemonCall("ping")
                 self.report(tag, True, None)
+                return
+            if command == "pair":
+                self.report(tag, True, pair_state(words[2], self.timeout))
+                return
+            if command == "at":
+                method, _, raw = (words[3] if len(words) > 3 else "").partition(" ")
+                at = zpyro.Proxy(f"PYRO:{NAMESERVER_ID}@{words[2]}")
+                at._pyroTimeout = self.timeout
+                try:
+                    value = getattr(at, method)(*(json.loads(raw) if raw else []))
+                finally:
+                    at._pyroRelease()
+                self.report(tag, True, value)
                 return
             method = words[2]
             args = json.loads(words[3]) if len(words) > 3 else []
@@ -78,6 +99,20 @@ class Caller:
             ns._pyroAsync(True)
             self._ns = ns
         return self._ns
+
+
+def pair_state(location: str, timeout: float) -> Any:
+    """The "pair" object a broker's PONG carries (a PING never makes a broker take over)."""
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.linger = 0
+    sock.rcvtimeo = int(timeout * 1000)
+    try:
+        sock.connect(f"tcp://{location}")
+        sock.send_multipart(wire.encode(wire.PING, 0, 0, 1, "", ""))
+        msg = wire.decode(sock.recv_multipart())
+        return json.loads(msg.payload)["pair"]
+    finally:
+        sock.close(linger=0)
 
 
 def _plain(value: Any) -> Any:

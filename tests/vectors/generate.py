@@ -29,6 +29,7 @@ FLAG_NAMES = {
     wire.FLAG_BATCH: "BATCH",
     wire.FLAG_ANNOTATED: "ANNOTATED",
     wire.FLAG_STREAM: "STREAM",
+    wire.FLAG_CREDIT: "CREDIT",
 }
 
 
@@ -118,6 +119,29 @@ def frames_vectors() -> dict[str, Any]:
             [b"buf0", b""],
         ),
         ("ERROR, empty payload", wire.ERROR, 0, 2, 0, "", "", b"", []),
+        (
+            "CALL, oneway with credit",
+            wire.CALL,
+            wire.FLAG_ONEWAY | wire.FLAG_CREDIT,
+            3,
+            12,
+            "sink",
+            "work",
+            b"\x92\x90\x80",
+            [],
+        ),  # fmt: skip
+        (
+            "ERROR, a notice about oneway call 12",
+            wire.ERROR,
+            wire.FLAG_ONEWAY,
+            2,
+            12,
+            "",
+            "",
+            b"{}",
+            [],
+        ),  # fmt: skip
+        ("CREDIT for 250 oneway calls", wire.CREDIT, 0, 2, 0, "", "", b"250", []),
         ("PING", wire.PING, 0, 0, 5, "", "", b"", []),
         ("PONG", wire.PONG, 0, 0, 5, "", "", b"", []),
         ("READY", wire.READY, 0, 2, 0, "", "", b"{}", []),
@@ -163,10 +187,26 @@ def frames_vectors() -> dict[str, Any]:
         ("header of 11 bytes", [sig, header[:11], payload], "short", 0),
         ("empty header", [sig, b"", payload], "short", 0),
         ("kind 0", [sig, header_with(b0=0), payload], "kind", 7),
-        ("kind 9", [sig, header_with(b0=9), payload], "kind", 7),
+        ("kind 10", [sig, header_with(b0=10), payload], "kind", 7),
         ("kind 255", [sig, header_with(b0=255), payload], "kind", 7),
-        ("reserved flag 0x20 on CALL", [sig, header_with(b1=0x20), payload], "flags", 7),
-        ("reserved flag 0x80 on CALL", [sig, header_with(b1=0x80), payload], "flags", 7),
+        (
+            "INFLATES flag on a RESULT",
+            [sig, header_with(b0=wire.RESULT, b1=wire.FLAG_INFLATES), payload],
+            "flags",
+            7,
+        ),
+        (
+            "CREDIT flag on a RESULT",
+            [sig, header_with(b0=wire.RESULT, b1=wire.FLAG_CREDIT), payload],
+            "flags",
+            7,
+        ),
+        (
+            "CREDIT flag on a CREDIT",
+            [sig, header_with(b0=wire.CREDIT, b1=wire.FLAG_CREDIT), payload],
+            "flags",
+            7,
+        ),
         ("STREAM flag on a CALL", [sig, header_with(b1=wire.FLAG_STREAM), payload], "flags", 7),
         (
             "ONEWAY flag on a RESULT",

@@ -257,10 +257,12 @@ def status_of(error: BaseException) -> int:
         return error.status
     if isinstance(error, errors.TimeoutError):
         return 504
+    if isinstance(error, errors.MessageTooLargeError):  # (a ProtocolError, as in Pyro)
+        return 413
+    if isinstance(error, errors.SerializeError):  # (likewise): what was sent or returned
+        return 500
     if isinstance(error, errors.CommunicationError):
         return 503  # the name server, the broker, the pool or the daemon cannot be reached
-    if isinstance(error, errors.MessageTooLargeError):
-        return 413
     if isinstance(error, errors.DaemonError) and str(error).startswith(
         ("broker busy", "unknown object")
     ):

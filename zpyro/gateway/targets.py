@@ -18,6 +18,7 @@ from typing import Any
 import zpyro
 from zpyro import aio, announce, errors
 from zpyro.config import config
+from zpyro.naming import ns_location
 from zpyro.wire import DAEMON_OBJECT_ID
 
 log = logging.getLogger("zpyro.gateway")
@@ -46,7 +47,8 @@ class Targets:
     ) -> None:
         self.ns_host = ns_host or config.NS_HOST
         self.ns_port = ns_port or config.NS_PORT
-        self.ns_pub_port = ns_pub_port or config.NS_PUB_PORT
+        # None: the watcher's default (NS_PUB_PORT; a broker pair's brokers say their own)
+        self.ns_pub_port = ns_pub_port
         self.timeout = timeout
         self.serializer = serializer
         self._on_event = on_event
@@ -117,8 +119,7 @@ class Targets:
 
     @property
     def location(self) -> str:
-        host = f"[{self.ns_host}]" if ":" in self.ns_host else self.ns_host
-        return f"{host}:{self.ns_port}"
+        return ns_location(self.ns_host, self.ns_port)  # (a broker pair: both addresses)
 
     @property
     def ready(self) -> bool:

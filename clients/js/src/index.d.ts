@@ -256,8 +256,9 @@ export namespace wire {
   const VERSION: number;
   const SIGNATURE: Buffer;
   const HEADER_SIZE: number;
-  const CALL: 1, RESULT: 2, ERROR: 3, PING: 4, PONG: 5, READY: 6, DONE: 7, BYE: 8;
+  const CALL: 1, RESULT: 2, ERROR: 3, PING: 4, PONG: 5, READY: 6, DONE: 7, BYE: 8, CREDIT: 9;
   const FLAG_ONEWAY: 0x01, FLAG_META: 0x02, FLAG_BATCH: 0x04, FLAG_ANNOTATED: 0x08, FLAG_STREAM: 0x10;
+  const FLAG_CREDIT: 0x80;
   const ALLOWED_FLAGS: Record<number, number>;
   const KIND_NAMES: Record<number, string>;
   interface Message {

@@ -16,17 +16,22 @@ export const PONG = 5;
 export const READY = 6;
 export const DONE = 7;
 export const BYE = 8;
-export const KIND_NAMES = { 1: "CALL", 2: "RESULT", 3: "ERROR", 4: "PING", 5: "PONG", 6: "READY", 7: "DONE", 8: "BYE" };
+export const CREDIT = 9; // oneway flow control (docs/PROTOCOL.md): room for more oneway calls
+export const KIND_NAMES = {
+  1: "CALL", 2: "RESULT", 3: "ERROR", 4: "PING", 5: "PONG", 6: "READY", 7: "DONE", 8: "BYE", 9: "CREDIT",
+};
 
 export const FLAG_ONEWAY = 0x01;
 export const FLAG_META = 0x02;
 export const FLAG_BATCH = 0x04;
 export const FLAG_ANNOTATED = 0x08;
 export const FLAG_STREAM = 0x10;
+export const FLAG_CREDIT = 0x80; // CALL with ONEWAY: the caller counts credit (flow control)
 /** The flags each kind may carry; any other bit is a ProtocolError. */
 export const ALLOWED_FLAGS = {
-  [CALL]: FLAG_ONEWAY | FLAG_META | FLAG_BATCH | FLAG_ANNOTATED,
+  [CALL]: FLAG_ONEWAY | FLAG_META | FLAG_BATCH | FLAG_ANNOTATED | FLAG_CREDIT,
   [RESULT]: FLAG_META | FLAG_BATCH | FLAG_ANNOTATED | FLAG_STREAM,
+  [ERROR]: FLAG_ONEWAY, // a notice: a oneway call that could not be run
 };
 
 export const SERIALIZER_IDS = { serpent: 1, json: 2, msgpack: 3, marshal: 4, pickle: 5 };

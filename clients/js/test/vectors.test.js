@@ -15,7 +15,7 @@ const load = (name) => JSON.parse(readFileSync(join(ROOT, "tests", "vectors", na
 const FRAMES = load("frames.json");
 const VALUES = load("values.json");
 const MESSAGES = load("messages.json");
-const FLAGS = { ONEWAY: wire.FLAG_ONEWAY, META: wire.FLAG_META, BATCH: wire.FLAG_BATCH, ANNOTATED: wire.FLAG_ANNOTATED, STREAM: wire.FLAG_STREAM };
+const FLAGS = { ONEWAY: wire.FLAG_ONEWAY, META: wire.FLAG_META, BATCH: wire.FLAG_BATCH, ANNOTATED: wire.FLAG_ANNOTATED, STREAM: wire.FLAG_STREAM, CREDIT: wire.FLAG_CREDIT };
 const KINDS = Object.fromEntries(Object.entries(wire.KIND_NAMES).map(([k, v]) => [v, Number(k)]));
 
 const unhex = (list) => list.map((h) => Buffer.from(h, "hex"));
