@@ -622,11 +622,11 @@ class Proxy:
         another daemon, accepting other serializers, may listen at that address now."""
         serializer = get_serializer(self._pyroSerializer)
         accepted = self._pyroAccepted
-        if accepted is not None and serializer.name not in accepted and conn is not None:
-            if self._pyroMetaFromCache:
-                with self.__lock:
-                    self._pyroFetchMetadata(conn)
-                accepted = self._pyroAccepted
+        refused = accepted is not None and serializer.name not in accepted
+        if refused and conn is not None and self._pyroMetaFromCache:
+            with self.__lock:
+                self._pyroFetchMetadata(conn)
+            accepted = self._pyroAccepted
         if accepted is not None and serializer.name not in accepted:
             raise errors.SerializeError(
                 f"{self._pyroTarget} does not accept serializer {serializer.name} "
