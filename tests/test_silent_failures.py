@@ -316,6 +316,37 @@ def test_a_send_after_libzmq_dropped_the_connection_does_not_block() -> None:
         listener.close()
 
 
+def test_a_future_whose_send_finds_no_peer_fails_as_never_sent() -> None:
+    """A quick connection (no monitor) learns that its peer is gone only when a send finds no
+    pipe: nothing of that call went out. A future sent so fails as a call never sent -- on a
+    broker pair's connection StaleConnection, which the proxy sends again to the broker that
+    took over -- not as one lost in flight (the soak's futures after a failover)."""
+    from zpyro.connection import Connection
+    from zpyro.linkstate import StaleConnection
+    from zpyro.sockets import context
+
+    router = context().socket(zmq.ROUTER)
+    router.linger = 0
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    conn = Connection(f"tcp://127.0.0.1:{port}", scaled(5))
+    conn.resend_unsent = True  # (as for a broker pair)
+    try:
+        got: list[BaseException | None] = []
+        conn.submit(wire.encode(wire.PING, 0, 0, 1, "", ""), 1, scaled(5), lambda r, e: None)
+        router.recv_multipart()  # the connection is made: the ping came
+        router.close()
+        eventually(lambda: not conn._sock.get(zmq.EVENTS) & zmq.POLLOUT, 5, "the pipe is gone")
+        frames = wire.encode(wire.PING, 0, 0, 2, "", "")
+        try:
+            conn.submit(frames, 2, scaled(5), lambda r, e: got.append(e))
+        except StaleConnection as exc:  # (found closed before it was registered: as good)
+            got.append(exc)
+        eventually(lambda: got, 5, "the future failed")
+        assert isinstance(got[0], StaleConnection), got
+    finally:
+        conn.close()
+
+
 def test_a_quick_connection_that_is_never_made_is_made_again_with_a_monitor() -> None:
     """A quick connection (no monitor; messages queued only once it is made) whose handshake
     never completes sends nothing; it is made again with a monitor, which tells why."""

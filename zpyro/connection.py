@@ -106,6 +106,7 @@ class Connection:
         self._reaper_wanted: threading.Event | None = None  # made by the first future
         self._reaper: threading.Thread | None = None
         self._linger_ms = 0
+        self._unsent_id = 0  # the call whose send just found no peer (see _send)
         self.resend_unsent = False  # see _closed_error (set for the connection to a broker pair)
 
     def _open(self, monitored: bool) -> None:
@@ -599,11 +600,16 @@ class Connection:
                 send_frames(self._sock, frames, True, _NOBLOCK)  # our own small frames: lean
             else:  # out-of-band buffers: checked, sent without a copy
                 self._sock.send_multipart(frames, _NOBLOCK, copy=False)
-        except zmq.Again:
-            if self._monitor is not None:
-                self._peer_gone()
-            else:  # a quick connection that was up: its pipe went with its peer
-                self._give_up(errors.ConnectionClosedError(f"connection to {self.endpoint} lost"))
+        except zmq.Again:  # nothing went out: that call fails as never sent (_give_up)
+            self._unsent_id = wire.peek_call_id(frames)
+            try:
+                if self._monitor is not None:
+                    self._peer_gone()
+                else:  # a quick connection that was up: its pipe went with its peer
+                    lost = errors.ConnectionClosedError(f"connection to {self.endpoint} lost")
+                    self._give_up(lost)
+            finally:
+                self._unsent_id = 0
             return False
         if not self._up:
             self._now_up()
@@ -716,6 +722,7 @@ class Connection:
                     self._calls.credit.attention = True
             # calls still queued here were never sent: they may go again on a new connection
             unsent = {wire.peek_call_id(frames) for frames in self._outbox}
+            unsent.add(self._unsent_id)  # (a send that found no peer, or 0)
             self._calls.fail_all(exc, unsent, self._closed_error(notice=False))
             if self._reaper_wanted is not None:  # an idle reaper ends now, not after
                 self._reaper_wanted.set()  # REAPER_IDLE_SECONDS

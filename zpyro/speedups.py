@@ -8,6 +8,7 @@ message sent or received in one call (after binding it to the libzmq pyzmq loade
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Any
 
@@ -15,11 +16,10 @@ from typing import Any
 def _load() -> Any:
     if os.environ.get("ZPYRO_PURE_PYTHON"):
         return None
-    try:
-        from . import _speedups  # type: ignore[attr-defined]
+    try:  # (by name: importing it from the package would look like importing the package)
+        return importlib.import_module("._speedups", __package__)
     except ImportError:
         return None
-    return _speedups
 
 
 accelerator: Any = _load()
