@@ -126,11 +126,14 @@ def test_resolve_and_name_proxies_reach_a_direct_daemon(broker: BrokerProcess) -
 def test_a_pyroname_proxy_follows_a_name_that_moved(broker: BrokerProcess) -> None:
     ns = ns_of(broker)
     p = zpyro.Proxy(f"PYRONAME:example.moving@{broker.host}:{broker.port}")
-    with serving() as first:
-        ns.register("example.moving", first.register(Named("first"), "m"))
-        assert p.who() == "first"
-        first_uri = p._pyroTarget
-    with serving() as second:  # the first one is gone; the name now points elsewhere
+    # the second daemon is up before the first goes: its port cannot be the first one's again
+    # (a reused port would let the old connection reconnect to it and hide the loss)
+    with serving() as second:
+        with serving() as first:
+            ns.register("example.moving", first.register(Named("first"), "m"))
+            assert p.who() == "first"
+            first_uri = p._pyroTarget
+        # the first one is gone; the name now points elsewhere
         ns.register("example.moving", second.register(Named("second"), "m"))
         assert ns.lookup("example.moving") != first_uri
         with pytest.raises(zpyro.errors.ConnectionClosedError):

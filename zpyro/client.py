@@ -614,18 +614,17 @@ class Proxy:
                 )
         return conn, frames, call_id, serializer, oneway
 
-    def _pyroAcceptedSerializer(self, conn: Any = None) -> Any:
+    def _pyroAcceptedSerializer(self, conn: Any) -> Any:
         """The Serializer for _pyroSerializer, if the daemon accepts it: a refused one fails the
-        call before it is sent, never silently (a oneway call would get no error back).
-
-        A refusal read from the metadata cache is checked with the daemon first (on `conn`):
-        another daemon, accepting other serializers, may listen at that address now."""
+        call before it is sent, never silently (a oneway call would get no error back)."""
         serializer = get_serializer(self._pyroSerializer)
         accepted = self._pyroAccepted
-        refused = accepted is not None and serializer.name not in accepted
-        if refused and conn is not None and self._pyroMetaFromCache:
+        if accepted is not None and serializer.name not in accepted and self._pyroMetaFromCache:
+            # the list is from the metadata cache: another daemon may listen at this address
+            # now (a reused port): ask this one before refusing
             with self.__lock:
                 self._pyroFetchMetadata(conn)
+            serializer = get_serializer(self._pyroSerializer)
             accepted = self._pyroAccepted
         if accepted is not None and serializer.name not in accepted:
             raise errors.SerializeError(

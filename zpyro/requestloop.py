@@ -37,7 +37,15 @@ from .objects import ObjectRegistry
 from .peers import PeerWatch
 from .security import ROUTE_KEY_MARK, client_key_of
 from .slowmethods import SLOW_CALL, SlowMethods
-from .sockets import can_read, context, poll, recv_frames, recv_noting, send_frames
+from .sockets import (
+    can_read,
+    context,
+    flush_before_exit,
+    poll,
+    recv_frames,
+    recv_noting,
+    send_frames,
+)
 from .waker import BackDoor, Waker
 from .wire import DAEMON_OBJECT_ID, STREAM_NEXT
 from .workers import WorkerPool
@@ -524,5 +532,6 @@ class RequestLoop:
             # the last replies (say, to the call that asked the daemon to stop) still go out:
             # libzmq sends them from its I/O thread, for at most 0.5 s (a gone peer waits nobody)
             self.router.close(linger=500)
+            flush_before_exit(0.5)
         if self.waker is not None:
             self.waker.close()

@@ -3,6 +3,7 @@ heartbeats, binding, connecting a DEALER, monitor events."""
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from collections.abc import Callable
@@ -56,6 +57,32 @@ def context() -> zmq.Context[zmq.Socket[bytes]]:
                     pass
                 _context = ctx
     return _context
+
+
+_flush_deadline = 0.0  # until when a closed socket may still be sending (see flush_before_exit)
+
+
+def flush_before_exit(seconds: float) -> None:
+    """A socket was just closed with `seconds` of linger (a daemon's last replies, say, to the
+    call that asked it to stop): if the process exits before then, it first lets libzmq send
+    them. Otherwise its I/O thread dies with the process and a caller waits in vain.
+
+    At exit this terminates the context (which waits exactly for the lingering messages), in a
+    thread given only the time left: sockets other threads still hold would keep it waiting."""
+    global _flush_deadline
+    with _context_lock:
+        if not _flush_deadline:
+            atexit.register(_flush_at_exit)
+        _flush_deadline = max(_flush_deadline, time.monotonic() + seconds)
+
+
+def _flush_at_exit() -> None:
+    left = _flush_deadline - time.monotonic()
+    if left <= 0 or _context is None:
+        return
+    ending = threading.Thread(target=_context.term, name="zpyro-flush", daemon=True)
+    ending.start()
+    ending.join(left)
 
 
 def _max_sockets() -> int:
