@@ -44,7 +44,7 @@ from zpyro.sockets import (
     tcp_endpoint,
 )
 from zpyro.uri import endpoint_to_location, host_port
-from zpyro.waker import Waker
+from zpyro.waker import BackDoor
 from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, NAMESERVER_ID
 
 from .announcer import Announcer
@@ -96,7 +96,7 @@ class Broker(PairedBroker):
         ctx = context()
         self.router = ctx.socket(zmq.ROUTER)
         self.pub = ctx.socket(zmq.PUB)
-        self._waker = Waker()
+        door: BackDoor | None = None
         try:
             self.router.linger = 0
             self.router.router_mandatory = 1  # a reply to a gone peer raises: we log it
@@ -111,6 +111,7 @@ class Broker(PairedBroker):
                 apply_server(self.router, ctx, keys, curve_allowed_clients)
                 apply_server(self.pub, ctx, keys, curve_allowed_clients)
             self.secure = keys is not None
+            door = BackDoor(self.router, ctx)  # (before anyone else can connect)
             if unixsocket:
                 endpoints = (f"ipc://{unixsocket}", f"ipc://{unixsocket}.pub")
             else:
@@ -119,17 +120,20 @@ class Broker(PairedBroker):
             endpoint = bind(self.router, endpoints[0], errors.CommunicationError)
             self.pub_endpoint = bind(self.pub, endpoints[1], errors.CommunicationError)
         except Exception:
+            if door is not None:
+                door.close()
             self.router.close(linger=0)
             self.pub.close(linger=0)
-            self._waker.close()
             raise
+        self._door = door
+        self._door_id = door.identity
         self.location = endpoint_to_location(endpoint)  # where it is bound
         self.pub_location = endpoint_to_location(self.pub_endpoint)
         self.nat_location: str | None = None  # where clients reach it, when that differs
         if nathost and unixsocket:
             self.router.close(linger=0)
             self.pub.close(linger=0)
-            self._waker.close()
+            self._door.close()
             raise ValueError("nathost is for tcp: a unix socket is reached by its path")
         if nathost:
             self.nat_location = host_port(nathost, natport or self.location.rsplit(":", 1)[1])
@@ -139,7 +143,7 @@ class Broker(PairedBroker):
         except Exception:
             self.router.close(linger=0)
             self.pub.close(linger=0)
-            self._waker.close()
+            self._door.close()
             raise
         self.storage_spec = storage
         self._loop_thread: int | None = None  # the thread that serves (the last one that did)
@@ -242,38 +246,59 @@ class Broker(PairedBroker):
 
     def run(self, loop_condition: Callable[[], bool] | None = None) -> None:
         """Serve until stop() (or until `loop_condition()` is false, checked every
-        POLL_TIMEOUT)."""
-        poller = zmq.Poller()
-        poller.register(self.router, zmq.POLLIN)
-        poller.register(self._waker.fileno(), zmq.POLLIN)
+        POLL_TIMEOUT).
+
+        Alone, the loop blocks in a receive on the ROUTER (RCVTIMEO: until the next timer is
+        due), the cheapest way to wait for a message: no poll, no zmq.Again per message; stop()
+        and other threads wake it through the ROUTER's back door. A broker of a pair polls the
+        ROUTER and the pair's socket together instead (the back door still wakes it).
+        """
         self._loop_thread = threading.get_ident()
         pair_inbox = None if self.pair is None else self.pair.link.inbox
+        poller = None
         if pair_inbox is not None:  # the pair's own socket: never behind queued calls
+            poller = zmq.Poller()
+            poller.register(self.router, zmq.POLLIN)
             poller.register(pair_inbox, zmq.POLLIN)
+        router = self.router
+        waiting = self.waiting
+        handle = self._handle
+        clock = time.monotonic
+        timeout_ms = -2  # the ROUTER's RCVTIMEO as last set (set again only when it changes)
         while not self._stopping and (loop_condition is None or loop_condition()):
-            now = time.monotonic()
-            self._timers(now)
-            wait = min(self._next_tick, self._next_flush, self.waiting.next_deadline()) - now
+            now = clock()
+            due = min(self._next_tick, self._next_flush, waiting.next_deadline())
+            if now >= due:
+                self._timers(now)
+                due = min(self._next_tick, self._next_flush, waiting.next_deadline())
+            wait_ms = max(1, math.ceil((due - now) * 1000))
             if loop_condition is not None:
-                wait = min(wait, config.POLL_TIMEOUT)
-            ready = dict(poller.poll(max(1, math.ceil(wait * 1000))))
-            if self.router in ready:
-                self._receive(RECV_BATCH)
-            if self._waker.fileno() in ready:
-                self._waker.drain()
-            if pair_inbox is not None and pair_inbox in ready:
-                self._pair_messages()
-            self._wake_waiting()
+                wait_ms = min(wait_ms, math.ceil(config.POLL_TIMEOUT * 1000))
+            if poller is not None:
+                ready = dict(poller.poll(wait_ms))
+                if router in ready:
+                    self._receive(RECV_BATCH)
+                if pair_inbox in ready:
+                    self._pair_messages()
+            else:
+                if wait_ms != timeout_ms:  # (at most once a millisecond while busy)
+                    router.rcvtimeo = timeout_ms = wait_ms
+                try:
+                    frames = self._recv_curve() if self.secure else recv_frames(router)
+                except zmq.Again:  # RCVTIMEO: a timer is due
+                    continue
+                handle(frames)
+            if self._names_seen != self.announcer.seq:
+                self._wake_waiting()
 
     def serve_ready(self) -> None:
         """Handle what has arrived, without blocking: for a broker polled by another loop (its
-        ``sockets``). Drains the ROUTER (its fd only signals edges) and does the periodic work
-        that is due."""
+        ``sockets``). Drains the ROUTER (its fd only signals edges; wakes from other threads
+        come through it too) and does the periodic work that is due."""
         self._loop_thread = threading.get_ident()
         self._timers(time.monotonic())
         while self._receive(RECV_BATCH) == RECV_BATCH or self._readable():
             pass
-        self._waker.drain()
         if self.pair is not None:
             self._pair_messages()
         self._wake_waiting()
@@ -291,10 +316,9 @@ class Broker(PairedBroker):
 
     @property
     def sockets(self) -> list[Any]:
-        """What another loop polls for this broker: the ROUTER, the waker's fd (and the pair's
-        socket)."""
+        """What another loop polls for this broker: the ROUTER (and the pair's socket)."""
         pair = [] if self.pair is None else [self.pair.link.inbox]
-        return [self.router, self._waker.fileno(), *pair]
+        return [self.router, *pair]
 
     def _timers(self, now: float) -> None:
         if now >= self._next_tick:
@@ -314,14 +338,24 @@ class Broker(PairedBroker):
         router = self.router
         for count in range(limit):
             try:  # (asking first with can_read would cost more than one Again a batch)
-                frames = self._recv_curve() if self.secure else recv_frames(router, _NOBLOCK)
+                if self.secure:
+                    frames = self._recv_curve(_NOBLOCK)
+                else:
+                    frames = recv_frames(router, _NOBLOCK)
             except zmq.Again:
                 return count
-            try:
-                self._on_message(frames)
-            except Exception:  # a bug must not take the broker down: log and go on
-                log.exception("error handling a message from %s", frames[0].hex())
+            self._handle(frames)
         return limit
+
+    def _handle(self, frames: list[bytes]) -> None:
+        """One message from the ROUTER: a wake through the back door, or a peer's."""
+        if frames[0] == self._door_id:  # stop() (or another thread) woke us
+            self._door.woken()
+            return
+        try:
+            self._on_message(frames)
+        except Exception:  # a bug must not take the broker down: log and go on
+            log.exception("error handling a message from %s", frames[0].hex())
 
     def _wake_waiting(self) -> None:
         """Names changed since the waiting lookups last looked: they look again."""
@@ -336,11 +370,11 @@ class Broker(PairedBroker):
         the lookups waiting on it."""
         self.pub.send_multipart(frames)
         if self._loop_thread not in (None, threading.get_ident()):
-            self._waker.wake()
+            self._door.wake()
 
-    def _recv_curve(self) -> list[bytes]:
+    def _recv_curve(self, flags: int = 0) -> list[bytes]:
         """Receive one message and note the sender's CURVE public key (passed on to daemons)."""
-        data, last = recv_noting(self.router)
+        data, last = recv_noting(self.router, flags)
         key = client_key_of(last)
         self._last_key = key
         if key is not None:
@@ -360,7 +394,7 @@ class Broker(PairedBroker):
     def stop(self) -> None:
         """Ask the loop to end (any thread, also a signal handler)."""
         self._stopping = True
-        self._waker.wake()
+        self._door.wake(blocking=False)  # (a signal handler must not wait for a lock)
 
     def close(self) -> None:
         if self._closed:
@@ -370,9 +404,9 @@ class Broker(PairedBroker):
         if self.pair is not None:
             self.pair.close()
         self.storage.close()
+        self._door.close()
         self.router.close(linger=0)
         self.pub.close(linger=0)
-        self._waker.close()
 
     def _tick(self, now: float) -> None:
         self.announcer.alive()

@@ -48,6 +48,9 @@ class ObjectRegistry:
         self._instances: dict[int, str] = {}  # id(instance) -> object id, for autoproxy
         self._lock = threading.Lock()
         self.has_sessions = False  # a session-mode class is registered: clients hold state
+        self.version = (
+            0  # changes whenever an id is added or removed (for lookups cached elsewhere)
+        )
 
     def add(self, obj: Any, object_id: str | None = None, force: bool = False) -> str:
         if object_id is None:
@@ -62,6 +65,7 @@ class ObjectRegistry:
                 if any(_same(existing, obj) for existing in self._objects.values()):
                     raise DaemonError("object or class is already registered")
             self._objects[object_id] = target
+            self.version += 1
             if target is obj:
                 self._instances[id(obj)] = object_id
             self._note_sessions()
@@ -78,12 +82,14 @@ class ObjectRegistry:
                 target = self._objects.pop(obj_or_id, None)
                 if target is None:
                     return None
+                self.version += 1
                 self._instances.pop(id(target), None)
                 self._note_sessions()
                 return obj_or_id
             for key, existing in list(self._objects.items()):
                 if _same(existing, obj_or_id):
                     del self._objects[key]
+                    self.version += 1
                     self._instances.pop(id(existing), None)
                     self._note_sessions()
                     return key
@@ -111,6 +117,19 @@ class ObjectRegistry:
         if isinstance(target, _ClassEntry):
             return target.instance_for(client)
         return target
+
+    def entry(self, object_id: str) -> tuple[Any, bool] | None:
+        """What serves `object_id`: (the instance, True) or (its class entry, False), whose
+        ``instance_for(client)`` gives the instance per its instance mode; None if unknown."""
+        target = self._objects.get(object_id)
+        if target is None:
+            return None
+        return (target, not isinstance(target, _ClassEntry))
+
+    def keeps_sessions(self, object_id: str) -> bool:
+        """Whether `object_id` is a session-mode class: an instance kept per client."""
+        target = self._objects.get(object_id)
+        return isinstance(target, _ClassEntry) and target.mode == "session"
 
     def target_class(self, object_id: str) -> type | None:
         target = self._objects.get(object_id)

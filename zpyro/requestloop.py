@@ -22,6 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from time import perf_counter as _clock
 from typing import Any
 
 import zmq
@@ -35,9 +36,17 @@ from .dispatch import DEFERRED, Dispatcher
 from .objects import ObjectRegistry
 from .peers import PeerWatch
 from .security import ROUTE_KEY_MARK, client_key_of
-from .slowmethods import SlowMethods
-from .sockets import can_read, flush_before_exit, recv_frames, recv_noting, send_frames
-from .waker import Waker
+from .slowmethods import SLOW_CALL, SlowMethods
+from .sockets import (
+    can_read,
+    context,
+    flush_before_exit,
+    poll,
+    recv_frames,
+    recv_noting,
+    send_frames,
+)
+from .waker import BackDoor, Waker
 from .wire import DAEMON_OBJECT_ID, STREAM_NEXT
 from .workers import WorkerPool
 
@@ -45,12 +54,21 @@ log = logging.getLogger("zpyro.server")
 
 WATCH_INTERVAL = 0.005  # standby checks the owner this often; takeover after 1-2 intervals
 SWEEP_EVERY = 200  # standby intervals between sweeps of abandoned streams (~1 s)
-RECV_BATCH = 64  # messages taken from the ROUTER before checking the reply queue again
+RECV_BATCH = 64  # events(): messages taken from the ROUTER before the host loop's next turn
 FLUSH_EVERY = max(
     1, round(FLUSH_INTERVAL / WATCH_INTERVAL)
 )  # standby intervals between credit flushes
 
 _LOST = object()  # _serve's result when another thread took the sockets over
+_SWITCH = object()  # a loop's result when the other loop must take over (a peer watch started)
+
+
+def _recv_now(router: zmq.Socket[bytes]) -> list[bytes]:
+    return recv_frames(router, _NOBLOCK)
+
+
+_NOBLOCK = int(zmq.NOBLOCK)
+_POLLIN = int(zmq.POLLIN)
 
 
 class RequestLoop:
@@ -88,7 +106,11 @@ class RequestLoop:
         self._slow = SlowMethods(dispatcher.is_coroutine)
         self._to_pool = self._slow.to_pool  # (read directly on every call)
         self.outbox: deque[list[Any]] = deque()  # replies from other threads: [ident, *frames]
-        self.waker = Waker()
+        # How other threads wake the owner: a direct daemon's owner blocks in a receive on its
+        # ROUTER, woken by a message through the back door; a brokered daemon's owner polls its
+        # DEALER and a waker (and the heartbeat's timer).
+        self.door = BackDoor(router, context()) if link is None else None
+        self.waker = Waker() if link is not None else None
         self.stop = threading.Event()
         self._loop_done = threading.Event()
         self._loop_done.set()
@@ -99,13 +121,10 @@ class RequestLoop:
         self.credit = credit  # what this daemon owes its oneway callers (None: brokered)
         self._next_flush = 0.0  # (events() mode: when to flush owed credit next)
         self._refusals = RefusalLog(log)
-        self._poller = zmq.Poller()
-        self._poller.register(router, zmq.POLLIN)
-        self._poller.register(self.waker.fileno(), zmq.POLLIN)
-        # a direct daemon watches its clients' connections, to drop the sessions of the gone
-        self.watch = PeerWatch(router) if link is None else None
-        if self.watch is not None:
-            self._poller.register(self.watch.monitor, zmq.POLLIN)
+        # a direct daemon with session-mode classes watches its clients' connections, to drop
+        # the sessions of the gone; the thread that serves starts the watch (_want_watch)
+        self.watch: PeerWatch | None = None
+        self._want_watch = False
         self._noting = False
         self.update_noting()
 
@@ -115,8 +134,31 @@ class RequestLoop:
         return self._owner is None
 
     def update_noting(self) -> None:
-        """Receive with metadata only when something needs it: CURVE keys, sessions to drop."""
-        self._noting = self._curve or (self.watch is not None and self.registry.has_sessions)
+        """Receive with metadata only when something needs it: CURVE keys, sessions to drop.
+        (Any thread: the registry changed.)"""
+        sessions = self.link is None and self.registry.has_sessions
+        self._noting = self._curve or sessions
+        if sessions and self.watch is None and not self._want_watch:
+            self._want_watch = True
+            self.wake()  # the thread that serves starts the watch
+
+    def _start_watch(self) -> None:
+        """The thread that serves: start watching the clients' connections."""
+        self._want_watch = False
+        if self.watch is None:
+            self.watch = PeerWatch(self.router)
+
+    def prepare_for_host(self) -> None:
+        """A host loop asks what to poll: start a wanted peer watch now, if nobody serves."""
+        if self._want_watch and self._owner is None:
+            self._start_watch()
+
+    def wake(self) -> None:
+        """Make the thread that serves look at the outbox and the flags (any thread)."""
+        if self.door is not None:
+            self.door.wake()
+        elif self.waker is not None:
+            self.waker.wake()
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -136,36 +178,30 @@ class RequestLoop:
             self._loop_done.wait()
 
     def _serve(self, me: int) -> object:
-        """The owner's loop. Returns _LOST when the sockets were taken over, else None."""
-        poll_ms = timeout = int(config.POLL_TIMEOUT * 1000)
-        link = self.link
+        """The owner's loop. Returns _LOST when the sockets were taken over, else None.
+
+        A direct daemon's owner blocks in a receive on its ROUTER (RCVTIMEO: the loop
+        condition's period), the cheapest way to wait for a message; other threads wake it
+        through the back door. A brokered daemon, or one with a peer watch, polls instead: one
+        poll per message on everything it watches, which returns at once when a message waits
+        (no readiness check of its own, no ``zmq.Again``: a raised exception costs more).
+        """
+        poll_ms = int(config.POLL_TIMEOUT * 1000)
+        outcome: object = None
         try:
-            while not self.stop.is_set():
-                if not self._loop_condition():
-                    break
-                if link is not None:  # wake in time for the next heartbeat
-                    self._heartbeat(link)
-                    timeout = min(poll_ms, int(link.wait * 1000) + 1)
-                ready = dict(self._poller.poll(timeout))
-                if self.watch is not None and self.watch.monitor in ready:
-                    self._peers_gone()
-                if self.outbox or self.waker.fileno() in ready:
-                    self.waker.drain()
-                    self.send_outbox()
-                if self.router in ready:
-                    router = self.router
-                    for _ in range(RECV_BATCH):
-                        if not can_read(router):
-                            break
-                        frames = (
-                            self._recv_noted(router)
-                            if self._noting
-                            else recv_frames(router, zmq.NOBLOCK)
-                        )
-                        if self._process(frames, me) is _LOST:
-                            return _LOST
+            self.router.rcvtimeo = poll_ms
+            if self._want_watch:
+                self._start_watch()
+            outcome = _SWITCH
+            while outcome is _SWITCH:  # (from receiving to polling when a peer watch starts)
+                if self.door is not None and self.watch is None:
+                    outcome = self._receive_loop(me)
+                else:
+                    outcome = self._poll_loop(me, poll_ms)
         except Exception:  # pragma: no cover - a bug; log it loudly rather than die silently
             log.exception("daemon request loop failed")
+        if outcome is _LOST:
+            return _LOST
         with self._mutex:
             self._owner = None
             self.stop.set()
@@ -173,18 +209,99 @@ class RequestLoop:
         self._loop_done.set()
         return None
 
+    def _receive_loop(self, me: int) -> object:
+        """Serve by blocking receives on the ROUTER: None when done, _LOST, or _SWITCH."""
+        router = self.router
+        door = self.door
+        assert door is not None
+        process = self._process
+        stop = self.stop
+        while not stop.is_set():
+            if not self._loop_condition():
+                return None
+            try:
+                frames = self._recv_noted(router, 0) if self._noting else recv_frames(router)
+            except zmq.Again:  # RCVTIMEO: time to look at the loop condition again
+                continue
+            if frames[0] == door.identity:
+                if self._woken():
+                    return _SWITCH
+            elif process(frames, me) is _LOST:
+                return _LOST
+        return None
+
+    def _poll_loop(self, me: int, poll_ms: int) -> object:
+        """Serve by polling everything watched: None when done, or _LOST."""
+        link = self.link
+        router = self.router
+        door = self.door
+        items = self._poll_items()
+        clock = time.monotonic
+        next_beat = 0.0
+        stop = self.stop
+        while not stop.is_set():
+            if not self._loop_condition():
+                return None
+            timeout = poll_ms
+            if link is not None:  # wake in time for the next heartbeat
+                now = clock()
+                if now >= next_beat:
+                    self._heartbeat(link)
+                    next_beat = link.next_ping
+                timeout = min(poll_ms, int((next_beat - now) * 1000) + 1)
+            for sock, _ in poll(items, timeout):
+                if sock is router:
+                    frames = (
+                        self._recv_noted(router, _NOBLOCK) if self._noting else _recv_now(router)
+                    )
+                    if door is not None and frames[0] == door.identity:
+                        if self._woken():
+                            items = self._poll_items()  # the peer watch started
+                    elif self._process(frames, me) is _LOST:
+                        return _LOST
+                elif self.watch is not None and sock is self.watch.monitor:
+                    self._peers_gone()
+                else:  # the waker
+                    assert self.waker is not None
+                    self.waker.drain()
+                    self.send_outbox()
+        return None
+
+    def _poll_items(self) -> list[tuple[Any, int]]:
+        """What the polling loop watches: queued replies first (they finish calls), then the
+        peer watch, then new messages."""
+        items: list[tuple[Any, int]] = []
+        if self.waker is not None:
+            items.append((self.waker.fileno(), _POLLIN))
+        if self.watch is not None:
+            items.append((self.watch.monitor, _POLLIN))
+        items.append((self.router, _POLLIN))
+        return items
+
+    def _woken(self) -> bool:
+        """A wake through the back door: replies queued, or a flag to look at. True when a
+        peer watch started (its monitor must be polled from now on)."""
+        assert self.door is not None
+        self.door.woken()
+        started = False
+        if self._want_watch:
+            self._start_watch()
+            started = True
+        self.send_outbox()
+        return started
+
     def _process(self, frames: list[bytes], me: int, pooled: bool = False) -> object:
         """Handle one incoming message; inline, or via the pool when `pooled` or slow."""
-        ident, body = frames[0], frames[1:]
+        ident = frames[0]
         if self.link is not None:
             if not ident:  # from the broker itself
-                answer = self.link.on_control(body)
-                if answer is not None:
-                    self.reply(b"", answer[1:])
+                control = self.link.on_control(frames[1:])
+                if control is not None:
+                    self.reply(b"", control[1:])
                 return None
             if self.link.secure and ident[:1] == ROUTE_KEY_MARK:  # the caller's CURVE key
                 self.dispatcher.remember_key(ident, ident[1:41])
-        msg = self._admit(ident, body)
+        msg = self._admit(ident, frames[1:])
         if msg is None:  # answered at the door
             return None
         key = (msg.object_id, msg.method)
@@ -205,7 +322,30 @@ class RequestLoop:
             if not self._pool.submit(self._run_pooled, ident, msg, not pooled, bounded=bounded):
                 self._busy(ident, msg)
             return None
-        return self._run_inline(ident, msg, key, me)
+        # inline. Only this thread writes these two; the standby reads them under the mutex,
+        # and a stale read just postpones a takeover by one interval.
+        self._inline_seq += 1
+        self._inline_active = True
+        started = _clock()
+        try:
+            answer = self.dispatcher.handle(ident, msg)
+        finally:
+            with self._mutex:
+                still_owner = self._owner == me
+                if still_owner:
+                    self._inline_active = False
+                else:  # the flag is the new owner's now (its own inline call may be running)
+                    self._taken_over -= 1
+        took = _clock() - started
+        if took > SLOW_CALL or not still_owner or self._slow.streaks:
+            self._slow.ran_inline(key, took, not still_owner)
+        if not isinstance(answer, list):  # None (no reply due) or DEFERRED
+            return None if still_owner else _LOST
+        if still_owner:
+            self.reply(ident, answer)
+            return None
+        self.queue_reply(ident, answer)
+        return _LOST
 
     def _busy(self, ident: bytes, msg: wire.Message) -> None:
         """The worker pool's queue is full: refuse the call, with an error to its caller."""
@@ -216,30 +356,6 @@ class RequestLoop:
         what = f"call {msg.object_id}.{msg.method} from {ident.hex()}"
         self._refusals.refused(time.monotonic(), what, busy)
         self.reply(ident, self.dispatcher.error_reply(msg.call_id, busy, msg.serializer_id))
-
-    def _run_inline(self, ident: bytes, msg: wire.Message, key: tuple[str, str], me: int) -> object:
-        # only this thread writes these two; the standby reads them under the mutex and a stale
-        # read just postpones a takeover by one interval
-        self._inline_seq += 1
-        self._inline_active = True
-        started = time.perf_counter()
-        try:
-            reply = self._handle(ident, msg)
-        finally:
-            with self._mutex:
-                still_owner = self._owner == me
-                if still_owner:
-                    self._inline_active = False
-                else:  # the flag is the new owner's now (its own inline call may be running)
-                    self._taken_over -= 1
-        self._slow.ran_inline(key, time.perf_counter() - started, not still_owner)
-        if still_owner:
-            if reply is not None:
-                self.reply(ident, reply)
-            return None
-        if reply is not None:
-            self.queue_reply(ident, reply)
-        return _LOST
 
     def _run_pooled(self, ident: bytes, msg: wire.Message, learn: bool = False) -> None:
         started = time.perf_counter()
@@ -310,7 +426,7 @@ class RequestLoop:
     def queue_reply(self, ident: bytes, frames: list[Any]) -> None:
         """Hand a reply to the owner thread (any thread)."""
         self.outbox.append([ident, *frames])
-        self.waker.wake()
+        self.wake()
 
     def send_outbox(self) -> None:
         outbox = self.outbox
@@ -321,10 +437,10 @@ class RequestLoop:
                 break
             self.reply(item[0], item[1:])
 
-    def _recv_noted(self, router: zmq.Socket[bytes]) -> list[bytes]:
+    def _recv_noted(self, router: zmq.Socket[bytes], flags: int) -> list[bytes]:
         """Receive one message, noting facts only its frames tell: the caller's CURVE public
         key (for current_context) and the connection it came on (to see it go)."""
-        data, last = recv_noting(router)
+        data, last = recv_noting(router, flags)
         if self._curve:
             key = client_key_of(last)
             if key is not None:
@@ -360,8 +476,10 @@ class RequestLoop:
         if now >= self._next_flush:
             self._next_flush = now + FLUSH_INTERVAL
             self.flush_credit()
-        if self.waker.fileno() in socks:
+        if self.waker is not None and self.waker.fileno() in socks:
             self.waker.drain()
+        if self._want_watch:
+            self._start_watch()
         if self.watch is not None:
             # drained at every turn, even when the host loop does not poll the monitor: an
             # unread monitor that fills up blocks libzmq's I/O thread (every socket stalls)
@@ -369,12 +487,17 @@ class RequestLoop:
         self.send_outbox()
         if self.router in socks:
             router = self.router
+            door = self.door
             for _ in range(RECV_BATCH):
                 if not can_read(router):
                     break
-                frames = (
-                    self._recv_noted(router) if self._noting else router.recv_multipart(zmq.NOBLOCK)
-                )
+                frames = self._recv_noted(router, _NOBLOCK) if self._noting else _recv_now(router)
+                if door is not None and frames[0] == door.identity:
+                    door.woken()
+                    if self._want_watch:
+                        self._start_watch()
+                    self.send_outbox()
+                    continue
                 self._process(frames, -1, pooled=True)
 
     # -- stopping -------------------------------------------------------------------------------
@@ -382,8 +505,7 @@ class RequestLoop:
     def shutdown(self) -> None:
         """Stop the loop (from any thread, also from inside a served call)."""
         self.stop.set()
-        if not self.waker.closed:
-            self.waker.wake()
+        self.wake()
 
     def wait_stopped(self) -> None:
         """After shutdown(): wait (bounded) for the loop to end, unless called from inside it."""
@@ -405,8 +527,11 @@ class RequestLoop:
         else:
             if self.watch is not None:
                 self.watch.close()  # the monitor stops before its socket closes
+            if self.door is not None:
+                self.door.close()
             # the last replies (say, to the call that asked the daemon to stop) still go out:
             # libzmq sends them from its I/O thread, for at most 0.5 s (a gone peer waits nobody)
             self.router.close(linger=500)
             flush_before_exit(0.5)
-        self.waker.close()
+        if self.waker is not None:
+            self.waker.close()

@@ -247,10 +247,17 @@ class Daemon:
 
     @property
     def sockets(self) -> list[Any]:
-        """What to poll when the daemon lives in someone else's loop (see `events`)."""
+        """What to poll when the daemon lives in someone else's loop (see `events`): the
+        ROUTER (other threads wake the daemon through it), and its monitor while session-mode
+        classes are registered; brokered, the DEALER to the broker and a wake-up descriptor."""
         serving = self._serving
-        socks = [serving.router, serving.waker.fileno()]
-        return socks if serving.watch is None else [*socks, serving.watch.monitor]
+        serving.prepare_for_host()
+        socks: list[Any] = [serving.router]
+        if serving.waker is not None:
+            socks.append(serving.waker.fileno())
+        if serving.watch is not None:
+            socks.append(serving.watch.monitor)
+        return socks
 
     # -- serving --------------------------------------------------------------------------------
 
