@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 
 .PHONY: venv test lint demo bench bench-js bench-gateway clean js-test
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+# (an editable install builds the optional C accelerator, zpyro/_speedups.c, in place)
+$(VENV)/.installed: setup.cfg pyproject.toml setup.py zpyro/_speedups.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,gateway]'
@@ -26,6 +27,8 @@ test: lint
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || \
 		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) || true
 	$(PY) -m pytest --cov --cov-branch --cov-report=term-missing:skip-covered -q
+	@# again without the C accelerator (the fast tests): the pure-Python path must stay right too
+	ZPYRO_PURE_PYTHON=1 $(PY) -m pytest -q -m "not slow" -p no:cacheprovider
 	$(MAKE) js-test
 
 # The Node.js package (clients/js): its own npm dependencies, then node's test runner against
@@ -53,3 +56,4 @@ bench-gateway: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage *.egg-info clients/js/node_modules
+	rm -rf build zpyro/_speedups.*.so

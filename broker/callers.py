@@ -19,13 +19,15 @@ import zmq
 
 from zpyro import wire
 from zpyro.credit import CreditLedger
-from zpyro.peers import PeerWatch, recv_noting_new
+from zpyro.peers import PeerWatch, recv_new_fd
 from zpyro.security import ROUTE_KEY_MARK
 from zpyro.serializers import BY_ID
 from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, RELEASE_SESSION
 
 from .handshakes import Handshakes
 from .pools import Pools
+
+_NOBLOCK = int(zmq.NOBLOCK)
 
 
 def release_frames() -> list[Any]:
@@ -64,13 +66,14 @@ class Callers:
 
     @property
     def monitor(self) -> zmq.Socket[bytes]:
+        assert self.watch.monitor is not None  # (monitored from the start)
         return self.watch.monitor
 
     def recv(self, router: zmq.Socket[bytes]) -> list[bytes]:
         """One message (zmq.Again when there is none); a new peer's connection is noted."""
-        frames, last = recv_noting_new(router, self.watch.known)
-        if last is not None:
-            self.note(frames[0], last)
+        frames, fd = recv_new_fd(router, self.watch.known, _NOBLOCK)
+        if fd is not None:
+            self.departed(self.watch.note_fd(frames[0], fd))
         return frames
 
     def note(self, peer: bytes, frame: Any) -> list[bytes]:

@@ -122,7 +122,7 @@ class NameServerDaemon:
 
     @property
     def sockets(self) -> list[Any]:
-        """What a loop of the caller's own waits on (a zmq socket and a file descriptor)."""
+        """What a loop of the caller's own waits on (the broker's zmq sockets)."""
         return self.broker.sockets
 
     def events(self, ready: Any = None) -> None:

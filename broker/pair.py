@@ -223,6 +223,7 @@ class BrokerPair:
             )
             self.peer_epoch = epoch
             self._expect = 0
+            self._say_state()  # (the peer hears us before our names: met, then synced)
             self._send_sync()
         if location != self.peer_location or pub != self.peer_pub:
             self.peer_location, self.peer_pub = location, pub

@@ -39,12 +39,13 @@ from zpyro.sockets import (
     apply_heartbeat,
     bind,
     context,
+    poll,
     recv_noting,
     send_frames,
     tcp_endpoint,
 )
 from zpyro.uri import endpoint_to_location, host_port
-from zpyro.waker import Waker
+from zpyro.waker import BackDoor
 from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, NAMESERVER_ID, RELEASE_SESSION
 
 from .announcer import Announcer
@@ -61,6 +62,8 @@ from .waiting import Waiting
 log = logging.getLogger("zpyro.broker")
 
 BIG_FRAME = 65536  # frames from this size on are sent without a copy
+_NOBLOCK = int(zmq.NOBLOCK)
+_POLLIN = int(zmq.POLLIN)
 RECV_BATCH = 256  # messages taken per poll before timers are looked at again
 
 
@@ -96,7 +99,7 @@ class Broker(PairedBroker):
         ctx = context()
         self.router = ctx.socket(zmq.ROUTER)
         self.pub = ctx.socket(zmq.PUB)
-        self._waker = Waker()
+        door: BackDoor | None = None
         try:
             self.router.linger = 0
             self.router.router_mandatory = 1  # a reply to a gone peer raises: we log it
@@ -111,6 +114,7 @@ class Broker(PairedBroker):
                 apply_server(self.router, ctx, keys, curve_allowed_clients)
                 apply_server(self.pub, ctx, keys, curve_allowed_clients)
             self.secure = keys is not None
+            door = BackDoor(self.router, ctx)  # (before anyone else can connect)
             if unixsocket:
                 endpoints = (f"ipc://{unixsocket}", f"ipc://{unixsocket}.pub")
             else:
@@ -119,17 +123,20 @@ class Broker(PairedBroker):
             endpoint = bind(self.router, endpoints[0], errors.CommunicationError)
             self.pub_endpoint = bind(self.pub, endpoints[1], errors.CommunicationError)
         except Exception:
+            if door is not None:
+                door.close()
             self.router.close(linger=0)
             self.pub.close(linger=0)
-            self._waker.close()
             raise
+        self._door = door
+        self._door_id = door.identity
         self.location = endpoint_to_location(endpoint)  # where it is bound
         self.pub_location = endpoint_to_location(self.pub_endpoint)
         self.nat_location: str | None = None  # where clients reach it, when that differs
         if nathost and unixsocket:
             self.router.close(linger=0)
             self.pub.close(linger=0)
-            self._waker.close()
+            self._door.close()
             raise ValueError("nathost is for tcp: a unix socket is reached by its path")
         if nathost:
             self.nat_location = host_port(nathost, natport or self.location.rsplit(":", 1)[1])
@@ -139,7 +146,7 @@ class Broker(PairedBroker):
         except Exception:
             self.router.close(linger=0)
             self.pub.close(linger=0)
-            self._waker.close()
+            self._door.close()
             raise
         self.storage_spec = storage
         self._loop_thread: int | None = None  # the thread that serves (the last one that did)
@@ -251,44 +258,51 @@ class Broker(PairedBroker):
 
     def run(self, loop_condition: Callable[[], bool] | None = None) -> None:
         """Serve until stop() (or until `loop_condition()` is false, checked every
-        POLL_TIMEOUT)."""
-        poller = zmq.Poller()
-        poller.register(self.router, zmq.POLLIN)
-        poller.register(self._waker.fileno(), zmq.POLLIN)
-        poller.register(self.callers.monitor, zmq.POLLIN)
+        POLL_TIMEOUT).
+
+        The loop polls the ROUTER and the monitor that tells callers gone (and the pair's
+        socket: never behind queued calls), then takes what waits on the ROUTER in a batch.
+        stop() and other threads wake it through the ROUTER's back door.
+        """
         self._loop_thread = threading.get_ident()
         pair_inbox = None if self.pair is None else self.pair.link.inbox
-        if pair_inbox is not None:  # the pair's own socket: never behind queued calls
-            poller.register(pair_inbox, zmq.POLLIN)
+        router = self.router
+        monitor = self.callers.monitor
+        items: list[tuple[Any, int]] = [(router, _POLLIN), (monitor, _POLLIN)]
+        if pair_inbox is not None:
+            items.insert(0, (pair_inbox, _POLLIN))
+        waiting = self.waiting
+        clock = time.monotonic
         while not self._stopping and (loop_condition is None or loop_condition()):
-            now = time.monotonic()
-            self._timers(now)
-            wait = min(self._next_tick, self._next_flush, self.waiting.next_deadline()) - now
+            now = clock()
+            due = min(self._next_tick, self._next_flush, waiting.next_deadline())
+            if now >= due:
+                self._timers(now)
+                due = min(self._next_tick, self._next_flush, waiting.next_deadline())
+            wait_ms = max(1, math.ceil((due - now) * 1000))
             if loop_condition is not None:
-                wait = min(wait, config.POLL_TIMEOUT)
+                wait_ms = min(wait_ms, math.ceil(config.POLL_TIMEOUT * 1000))
             try:
-                ready = dict(poller.poll(max(1, math.ceil(wait * 1000))))
+                ready = dict(poll(items, wait_ms))
             except zmq.ContextTerminated:
                 return  # the process is exiting (zpyro.sockets.flush_before_exit)
-            if self.router in ready:
+            if router in ready:
                 self._receive(RECV_BATCH)
-            if self._waker.fileno() in ready:
-                self._waker.drain()
-            if self.callers.monitor in ready:
+            if monitor in ready:
                 self.callers.departed(self.callers.gone())
             if pair_inbox is not None and pair_inbox in ready:
                 self._pair_messages()
-            self._wake_waiting()
+            if self._names_seen != self.announcer.seq:
+                self._wake_waiting()
 
     def serve_ready(self) -> None:
         """Handle what has arrived, without blocking: for a broker polled by another loop (its
-        ``sockets``). Drains the ROUTER (its fd only signals edges) and does the periodic work
-        that is due."""
+        ``sockets``). Drains the ROUTER (its fd only signals edges; wakes from other threads
+        come through it too) and does the periodic work that is due."""
         self._loop_thread = threading.get_ident()
         self._timers(time.monotonic())
         while self._receive(RECV_BATCH) == RECV_BATCH or self._readable():
             pass
-        self._waker.drain()
         if self.pair is not None:
             self._pair_messages()
         # drained at every turn: an unread monitor that fills up stalls libzmq's I/O thread
@@ -308,10 +322,10 @@ class Broker(PairedBroker):
 
     @property
     def sockets(self) -> list[Any]:
-        """What another loop polls for this broker: the ROUTER, the waker's fd, the monitor that
-        tells callers gone (and the pair's socket)."""
+        """What another loop polls for this broker: the ROUTER, the monitor that tells callers
+        gone (and the pair's socket)."""
         pair = [] if self.pair is None else [self.pair.link.inbox]
-        return [self.router, self._waker.fileno(), self.callers.monitor, *pair]
+        return [self.router, self.callers.monitor, *pair]
 
     def _timers(self, now: float) -> None:
         if now >= self._next_tick:
@@ -331,14 +345,21 @@ class Broker(PairedBroker):
         router = self.router
         for count in range(limit):
             try:  # (asking first with can_read would cost more than one Again a batch)
-                frames = self._recv_curve() if self.secure else self.callers.recv(router)
+                frames = self._recv_curve(_NOBLOCK) if self.secure else self.callers.recv(router)
             except zmq.Again:
                 return count
-            try:
-                self._on_message(frames)
-            except Exception:  # a bug must not take the broker down: log and go on
-                log.exception("error handling a message from %s", frames[0].hex())
+            self._handle(frames)
         return limit
+
+    def _handle(self, frames: list[bytes]) -> None:
+        """One message from the ROUTER: a wake through the back door, or a peer's."""
+        if frames[0] == self._door_id:  # stop() (or another thread) woke us
+            self._door.woken()
+            return
+        try:
+            self._on_message(frames)
+        except Exception:  # a bug must not take the broker down: log and go on
+            log.exception("error handling a message from %s", frames[0].hex())
 
     def _wake_waiting(self) -> None:
         """Names changed since the waiting lookups last looked: they look again."""
@@ -353,11 +374,11 @@ class Broker(PairedBroker):
         the lookups waiting on it."""
         self.pub.send_multipart(frames)
         if self._loop_thread not in (None, threading.get_ident()):
-            self._waker.wake()
+            self._door.wake()
 
-    def _recv_curve(self) -> list[bytes]:
+    def _recv_curve(self, flags: int = 0) -> list[bytes]:
         """Receive one message and note the sender's CURVE public key (passed on to daemons)."""
-        data, last = recv_noting(self.router)
+        data, last = recv_noting(self.router, flags)
         key = client_key_of(last)
         self._last_key = key
         if key is not None:
@@ -378,7 +399,7 @@ class Broker(PairedBroker):
     def stop(self) -> None:
         """Ask the loop to end (any thread, also a signal handler)."""
         self._stopping = True
-        self._waker.wake()
+        self._door.wake(blocking=False)  # (a signal handler must not wait for a lock)
 
     def close(self) -> None:
         if self._closed:
@@ -389,9 +410,9 @@ class Broker(PairedBroker):
             self.pair.close()
         self.storage.close()
         self.callers.close()  # the monitor stops before its socket closes
+        self._door.close()
         self.router.close(linger=0)
         self.pub.close(linger=0)
-        self._waker.close()
 
     def _tick(self, now: float) -> None:
         self.announcer.alive()

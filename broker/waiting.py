@@ -89,6 +89,8 @@ class Waiting:
 
     def next_deadline(self) -> float:
         """The earliest deadline of a parked call (infinity when none waits)."""
+        if not self._parked:  # (the broker's loop asks after every message)
+            return math.inf
         return min((p.deadline for p in self._parked), default=math.inf)
 
     def close(self, why: BaseException) -> None:

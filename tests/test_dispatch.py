@@ -328,8 +328,16 @@ def test_meta_flag_on_normal_call(disp: Dispatcher, calc: Calc) -> None:
 def test_metadata(disp: Dispatcher, calc: Calc) -> None:
     meta = disp.metadata("calc")
     assert meta["max_message_size"] == MAX_SIZE
-    assert set(meta) == {"methods", "oneway", "attrs", "max_message_size", "serializers"}
+    assert set(meta) == {
+        "methods",
+        "oneway",
+        "attrs",
+        "max_message_size",
+        "serializers",
+        "sessions",
+    }
     assert meta["serializers"] == ["serpent", "msgpack", "json"]  # the defaults, preferred first
+    assert meta["sessions"] is False  # an instance: no state per client, nothing to release
     assert "_secret" not in meta["methods"]
     assert "later" in meta["methods"]
     with pytest.raises(errors.DaemonError):
@@ -341,6 +349,7 @@ def test_metadata_of_registered_class() -> None:
     disp.registry.add(Calc, "calc-class")
     assert disp.metadata("calc-class")["methods"] == sorted(disp.metadata("calc-class")["methods"])
     assert "add" in disp.metadata("calc-class")["methods"]
+    assert disp.metadata("calc-class")["sessions"] is True  # session mode, Pyro's default
     assert disp.is_coroutine("calc-class", "later")
     assert not disp.is_coroutine("calc-class", "add")
     assert not disp.is_coroutine("nope", "later")

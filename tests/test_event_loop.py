@@ -127,15 +127,32 @@ def daemon_with(name: str) -> tuple[zpyro.Daemon, Thermometer, zpyro.URI]:
     return daemon, obj, daemon.register(obj, f"loop.{name}")
 
 
-def test_sockets_are_a_zmq_socket_and_a_file_descriptor() -> None:
+def test_sockets_are_the_router_and_the_monitor_when_sessions_need_it() -> None:
     daemon, _, _ = daemon_with("kinds")
     try:
-        router, wake_fd, monitor = daemon.sockets
+        # other threads wake the daemon through its ROUTER; the descriptor brings the host
+        # loop back when one events() call left messages for the next
+        router, wake_fd = daemon.sockets
         assert isinstance(router, zmq.Socket) and router.type == zmq.ROUTER
         assert isinstance(wake_fd, int)
-        # the ROUTER's monitor: how the daemon sees a client go without a goodbye
-        assert isinstance(monitor, zmq.Socket) and monitor.type == zmq.PAIR
         daemon.events({})  # nothing ready: returns at once
+        daemon.events([])
+        # a session-mode class: the ROUTER's monitor tells when a client goes without goodbye
+        daemon.register(zpyro.behavior("session")(zpyro.expose(type("S", (), {}))), "loop.s")
+        router2, wake_fd2, monitor = daemon.sockets
+        assert router2 is router and wake_fd2 == wake_fd
+        assert isinstance(monitor, zmq.Socket) and monitor.type == zmq.PAIR
+        daemon.events([])
+    finally:
+        daemon.close()
+
+
+def test_a_brokered_daemon_polls_its_dealer_and_a_file_descriptor(broker: Any) -> None:
+    daemon = zpyro.Daemon(broker=broker.endpoint)
+    try:
+        dealer, wake_fd = daemon.sockets
+        assert isinstance(dealer, zmq.Socket) and dealer.type == zmq.DEALER
+        assert isinstance(wake_fd, int)
         daemon.events([])
     finally:
         daemon.close()

@@ -33,6 +33,7 @@ from zpyro.dispatch import Dispatcher
 from zpyro.objects import ObjectRegistry
 from zpyro.serializers import SERIALIZERS, get_serializer
 from zpyro.serpent_text import HEADER, NotSimple, fast_loads
+from zpyro.speedups import accelerator
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -55,7 +56,11 @@ def same(a: Any, b: Any) -> bool:
 
 
 def reads_like_literal_eval(text: str) -> str:
-    """'fast' when fast_loads read it (then exactly as literal_eval does), else 'fallback'."""
+    """'fast' when fast_loads read it (then exactly as literal_eval does), else 'fallback'.
+
+    The C reader (zpyro/_speedups.c), when built, is held to the same: it reads what fast_loads
+    reads (a header that is not ASCII aside: it leaves that to the Python reader), and gives
+    exactly what literal_eval gives."""
     try:
         with warnings.catch_warnings():  # junk like "'\\T'": invalid escapes warn
             warnings.simplefilter("ignore")
@@ -63,6 +68,16 @@ def reads_like_literal_eval(text: str) -> str:
         valid = True
     except Exception:
         valid = False
+        wanted = None
+    verdict = _python_reader(text, valid, wanted)
+    if accelerator is not None:
+        in_c = _c_reader(text, valid, wanted)
+        header = text.split("\n", 1)[0] if text.startswith("#") else ""
+        assert in_c == verdict or (verdict == "fast" and not header.isascii()), (text, in_c)
+    return verdict
+
+
+def _python_reader(text: str, valid: bool, wanted: Any) -> str:
     try:
         got = fast_loads(text)
     except NotSimple:
@@ -71,6 +86,19 @@ def reads_like_literal_eval(text: str) -> str:
         assert not valid, f"fast reader failed on valid {text!r}"
         return "fallback"
     assert valid, f"fast reader accepted {text!r}, which literal_eval refuses"
+    assert same(got, wanted), (text, got, wanted)
+    return "fast"
+
+
+def _c_reader(text: str, valid: bool, wanted: Any) -> str:
+    try:
+        got = accelerator.serpent_loads(text.encode("utf-8", "surrogatepass"))
+    except (ValueError, TypeError, OverflowError):
+        assert not valid, f"C reader failed on valid {text!r}"
+        return "fallback"
+    if got is NotImplemented:
+        return "fallback"
+    assert valid, f"C reader accepted {text!r}, which literal_eval refuses"
     assert same(got, wanted), (text, got, wanted)
     return "fast"
 
@@ -166,6 +194,8 @@ def test_reader_takes_the_common_shapes(text: str) -> None:
         "1_000",
         "[" * 150 + "]" * 150,  # deeper than the reader goes
         "# a comment\r[1]",
+        HEADER + "\t[1]",  # an indented line after the header: literal_eval refuses it
+        "# nul \x00 in a comment\n[1]",
         "[1] # trailing comment",
         "",
     ],

@@ -265,23 +265,34 @@ def test_a_call_to_an_absent_daemon_fails_fast_and_never_runs_later() -> None:
     assert first.seen == ["warm-up"]
 
 
+def _hang_up_listener(times: int) -> socket.socket:
+    """A TCP listener that accepts `times` connections and closes each at once: the ZMTP
+    handshake never completes."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(times)
+
+    def hang_up() -> None:
+        for _ in range(times):
+            try:
+                peer, _ = listener.accept()
+            except OSError:  # the test closed the listener
+                return
+            peer.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    return listener
+
+
 def test_a_send_after_libzmq_dropped_the_connection_does_not_block() -> None:
-    """A connection that is made and then dropped loses its pipe in libzmq (it never
+    """A (monitored) connection that is made and then dropped loses its pipe in libzmq (it never
     reconnects), maybe before the leader has read the monitor event that says so; and a DEALER
     with no peer at all blocks a plain send for good. Every send must either queue or report
     the connection closed, with the monitor's reason."""
     from zpyro.connection import Connection
 
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-
-    def hang_up() -> None:  # accepts, then closes: the ZMTP handshake never completes
-        peer, _ = listener.accept()
-        peer.close()
-
-    threading.Thread(target=hang_up, daemon=True).start()
-    conn = Connection(f"tcp://127.0.0.1:{listener.getsockname()[1]}", scaled(5))
+    listener = _hang_up_listener(1)
+    conn = Connection(f"tcp://127.0.0.1:{listener.getsockname()[1]}", scaled(5), monitored=True)
     try:
         frames = wire.encode(wire.PING, 0, 0, 1, "", "")
         outcome: list[bool] = []
@@ -292,6 +303,7 @@ def test_a_send_after_libzmq_dropped_the_connection_does_not_block() -> None:
             sender.start()
             sender.join(scaled(5))
             assert outcome, "a send on a dropped connection blocked"
+            assert conn._monitor is not None
             conn._monitor.poll(10)  # (waits for libzmq's news, 10 ms at most)
             return not outcome[-1]
 
@@ -300,6 +312,63 @@ def test_a_send_after_libzmq_dropped_the_connection_does_not_block() -> None:
         with pytest.raises(errors.CommunicationError, match="handshake"):
             conn.call(frames, 1, scaled(5))
     finally:
+        conn.close()
+        listener.close()
+
+
+def test_a_future_whose_send_finds_no_peer_fails_as_never_sent() -> None:
+    """A quick connection (no monitor) learns that its peer is gone only when a send finds no
+    pipe: nothing of that call went out. A future sent so fails as a call never sent -- on a
+    broker pair's connection StaleConnection, which the proxy sends again to the broker that
+    took over -- not as one lost in flight (the soak's futures after a failover)."""
+    from zpyro.connection import Connection
+    from zpyro.linkstate import StaleConnection
+    from zpyro.sockets import context
+
+    router = context().socket(zmq.ROUTER)
+    router.linger = 0
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    conn = Connection(f"tcp://127.0.0.1:{port}", scaled(5))
+    conn.resend_unsent = True  # (as for a broker pair)
+    try:
+        got: list[BaseException | None] = []
+        conn.submit(wire.encode(wire.PING, 0, 0, 1, "", ""), 1, scaled(5), lambda r, e: None)
+        router.recv_multipart()  # the connection is made: the ping came
+        router.close()
+        eventually(lambda: not conn._sock.get(zmq.EVENTS) & zmq.POLLOUT, 5, "the pipe is gone")
+        frames = wire.encode(wire.PING, 0, 0, 2, "", "")
+        try:
+            conn.submit(frames, 2, scaled(5), lambda r, e: got.append(e))
+        except StaleConnection as exc:  # (found closed before it was registered: as good)
+            got.append(exc)
+        eventually(lambda: got, 5, "the future failed")
+        assert isinstance(got[0], StaleConnection), got
+    finally:
+        conn.close()
+
+
+def test_a_quick_connection_that_is_never_made_is_made_again_with_a_monitor() -> None:
+    """A quick connection (no monitor; messages queued only once it is made) whose handshake
+    never completes sends nothing; it is made again with a monitor, which tells why."""
+    from zpyro import connection
+
+    listener = _hang_up_listener(2)
+    endpoint = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+    conn = connection.Connection(endpoint, scaled(5))
+    try:
+        assert conn._monitor is None  # quick
+        frames = wire.encode(wire.PING, 0, 0, 1, "", "")
+        started = time.monotonic()
+        with pytest.raises(errors.CommunicationError, match="handshake"):
+            conn.call(frames, 1, scaled(5))
+        assert time.monotonic() - started < scaled(3), "failing took too long"
+        assert conn._monitor is not None  # it was made again, monitored
+        assert endpoint in connection._slow_endpoints  # and so is the next one
+        again = connection.Connection(endpoint, scaled(5))
+        assert again._monitor is not None
+        again.close()
+    finally:
+        connection._slow_endpoints.discard(endpoint)
         conn.close()
         listener.close()
 

@@ -159,8 +159,8 @@ class Daemon(server.Daemon):
         self._coroutines.loop = loop  # async def methods run on this loop
         serving.stop.clear()
         router = serving.router
-        wake_fd = serving.waker.fileno()
-        ready = {router: 1, wake_fd: 1}
+        # the router (wakes come through its back door), the waker of a brokered daemon
+        ready: dict[Any, int] = {sock: 1 for sock in self.sockets}
 
         def on_readable() -> None:
             if serving.stop.is_set():
@@ -173,9 +173,7 @@ class Daemon(server.Daemon):
                 loop.call_soon(on_readable)
 
         # the ROUTER's monitor too (clients that went away): events() drains it at every turn
-        fds = [cast(int, router.fd), wake_fd]
-        if serving.watch is not None:
-            fds.append(cast(int, serving.watch.monitor.fd))
+        fds = [sock if isinstance(sock, int) else cast(int, sock.fd) for sock in self.sockets]
         for fd in fds:
             loop.add_reader(fd, on_readable)
         loop.call_soon(on_readable)  # anything that arrived before we started watching

@@ -183,9 +183,9 @@ class BrokerLink:
             self._move(target, now)
 
     @property
-    def wait(self) -> float:
-        """Seconds until the next tick is due."""
-        return max(0.0, self._next_ping - time.monotonic())
+    def next_ping(self) -> float:
+        """When the next tick is due (time.monotonic())."""
+        return self._next_ping
 
     def on_control(self, body: list[Any]) -> list[Any] | None:
         """A control message from the broker; frames to answer with, if any."""

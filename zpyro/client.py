@@ -67,6 +67,18 @@ Deliver = Callable[[Any, BaseException | None], None]  # deliver(value, error)
 
 _NO_ARGUMENTS: dict[int, bytes] = {}  # serializer id -> payload of [(), {}]
 DEFAULT_HANDSHAKE = "hello"  # Pyro's default Proxy._pyroHandshake
+_URIS: dict[str, URI] = {}  # URI text -> URI (immutable: one parse serves every new proxy)
+_URIS_MAX = 1024
+
+
+def _parsed_uri(text: str) -> URI:
+    uri = _URIS.get(text)
+    if uri is None:
+        uri = URI(text)
+        if len(_URIS) >= _URIS_MAX:
+            _URIS.clear()
+        _URIS[text] = uri
+    return uri
 
 
 def _no_arguments(serializer: Any) -> bytes:
@@ -103,34 +115,62 @@ class Proxy:
             object.__setattr__(self, "_pyroPump", pump)
             uri = URI(f"PYRO:{uri}@./u:{pump.path}")
         elif not isinstance(uri, URI):
-            uri = URI(uri)
-        self._pyroUri = uri
-        # the PYRO: URI actually connected to: the same, or what a PYRONAME:/PYROMETA: resolved to
-        self._pyroTarget: URI = uri
-        self._pyroTimeout: float | None = config.COMMTIMEOUT or None
-        self._pyroSerializer: str = config.SERIALIZER
-        # set on this proxy (binding) or the default (a preference the daemon may overrule)
-        self._pyroSerializerSet = False
-        self._pyroAccepted: frozenset[str] | None = None  # what the daemon said it accepts
-        self._pyroOneway: set[str] = set()
-        self._pyroMethods: set[str] = set()
-        self._pyroAttrs: set[str] = set()
-        self._pyroIdempotent: frozenset[str] = frozenset()  # sent again after a failover
-        self._pyroPaired = False  # the target lists several addresses (a broker pair)
-        self._pyroMaxRetries: int = config.MAX_RETRIES
-        self._pyroConnection: Any = None
-        # what a call may weigh: this client's own MAX_MESSAGE_SIZE, and its daemon's when known
-        self._pyroMaxMessageSize: int = size_limit(config.MAX_MESSAGE_SIZE)
-        self._pyroMetaFresh = False
-        self._pyroMetaFromCache = False
-        self._pyroCreditWindow: int | None = None  # the daemon's credit for oneway calls
-        self._pyroAsyncMode = False
-        # CURVE: the server's public key (z85 or key file); None: config CURVE_SERVER_PUBLIC_KEY
-        self._pyroCurveServerKey: str | None = None
-        # Pyro's connection handshake data, sent when connecting (daemon's validateHandshake)
-        self._pyroHandshake: Any = DEFAULT_HANDSHAKE
-        self.__lock = threading.RLock()
-        self.__serializer: Any = None  # the Serializer for _pyroSerializer, looked up once
+            uri = _parsed_uri(uri)
+        # (straight into the instance dict: each attribute set through __setattr__ costs a
+        # Python call, and a new proxy per call is a common way to use them)
+        self.__dict__.update(
+            _pyroUri=uri,
+            # the PYRO: URI actually connected to: the same, or what a PYRONAME:/PYROMETA:
+            # resolved to
+            _pyroTarget=uri,
+            _pyroTimeout=config.COMMTIMEOUT or None,
+            _pyroSerializer=config.SERIALIZER,
+            # set on this proxy (binding) or the default (a preference the daemon may overrule)
+            _pyroSerializerSet=False,
+            _pyroAccepted=None,  # what the daemon said it accepts
+            _pyroOneway=set(),
+            _pyroMethods=set(),
+            _pyroAttrs=set(),
+            _pyroIdempotent=frozenset(),  # sent again after a failover
+            _pyroPaired=False,  # the target lists several addresses (a broker pair)
+            _pyroMaxRetries=config.MAX_RETRIES,
+            _pyroConnection=None,
+            # what a call may weigh: this client's own MAX_MESSAGE_SIZE, and its daemon's when
+            # known
+            _pyroMaxMessageSize=size_limit(config.MAX_MESSAGE_SIZE),
+            _pyroMetaFresh=False,
+            _pyroMetaFromCache=False,
+            _pyroCreditWindow=None,  # the daemon's credit for oneway calls
+            # the daemon may hold state for this proxy's connection (a session instance, a
+            # stream, Pyro's conn record): releasing the proxy tells it to let go (metadata
+            # without "sessions": assume so)
+            _pyroSessions=True,
+            _pyroStreamed=False,
+            _pyroAsyncMode=False,
+            # CURVE: the server's public key (z85 or key file); None: CURVE_SERVER_PUBLIC_KEY
+            _pyroCurveServerKey=None,
+            # Pyro's connection handshake data, sent when connecting (daemon's validateHandshake)
+            _pyroHandshake=DEFAULT_HANDSHAKE,
+            _Proxy__lock=threading.RLock(),
+            _Proxy__serializer=None,  # the Serializer for _pyroSerializer, looked up once
+        )
+        self._pyroUri: URI
+        self._pyroTarget: URI
+        self._pyroTimeout: float | None
+        self._pyroSerializer: str
+        self._pyroAccepted: frozenset[str] | None
+        self._pyroOneway: set[str]
+        self._pyroMethods: set[str]
+        self._pyroAttrs: set[str]
+        self._pyroIdempotent: frozenset[str]
+        self._pyroMaxRetries: int
+        self._pyroConnection: Any
+        self._pyroMaxMessageSize: int
+        self._pyroCreditWindow: int | None
+        self._pyroCurveServerKey: str | None
+        self._pyroHandshake: Any
+        self.__lock: threading.RLock
+        self.__serializer: Any
 
     # -- attribute access -----------------------------------------------------------------------
 
@@ -195,7 +235,7 @@ class Proxy:
         again."""
         with self.__lock:
             conn = self._pyroConnection
-            if conn is not None and not conn.closed:
+            if conn is not None and not conn.closed and self._pyroSaysGoodbye(conn):
                 try:
                     self._pyroDaemonCall(RELEASE_SESSION, oneway=True)
                 except errors.ZPyroError:
@@ -203,6 +243,11 @@ class Proxy:
             self._pyroConnection = None
         if conn is not None:
             conn.close("proxy released", flush=True)
+
+    def _pyroSaysGoodbye(self, conn: Connection) -> bool:
+        """Whether releasing this proxy must tell the daemon (release_session): when it may
+        hold state for the connection -- a session instance, a stream -- or a CURVE key."""
+        return self._pyroSessions or self._pyroStreamed or conn.secure
 
     def _pyroReconnect(self, tries: int = 100_000_000) -> None:
         """Release, then try to connect up to `tries` times, a second apart, until the daemon
@@ -248,7 +293,10 @@ class Proxy:
             if self._pyroPaired:  # a broker pair: the active one
                 conn = failover.find_active(uri.locations, key)[1]
             else:
-                conn = Connection(endpoint, config.CONNECT_TIMEOUT, key)
+                # over a connected socket's pump (which takes one connection only): monitored
+                # from the start, never made again because it was slow to come up
+                pumped = "_pyroPump" in self.__dict__
+                conn = Connection(endpoint, config.CONNECT_TIMEOUT, key, monitored=pumped)
         cached = None if force_metadata else metadata.recall(str(uri))
         try:
             if cached is not None and not (fresh and self._pyroWantsHandshake(cached[0])):
@@ -324,6 +372,7 @@ class Proxy:
         self._pyroMaxMessageSize = min(
             size_limit(config.MAX_MESSAGE_SIZE), size_limit(int(meta.get("max_message_size", 0)))
         )
+        self._pyroSessions = bool(meta.get("sessions", True))
         window = meta.get(wire.META_CREDIT)
         self._pyroCreditWindow = window if type(window) is int and window > 0 else None
         if self._pyroConnection is not None:  # (fresh metadata confirmed by a reply)
@@ -444,7 +493,7 @@ class Proxy:
                         deliver(None, None)
                     return None
                 if deliver is None:
-                    reply = conn.call(frames, call_id, self._pyroTimeout)
+                    reply = conn.call(frames, call_id, self.__dict__["_pyroTimeout"])
                     break
                 conn.submit(
                     frames, call_id, self._pyroTimeout, _decoding(self, serializer, deliver)
@@ -530,9 +579,13 @@ class Proxy:
         object_id: str | None,
         flags: int,
     ) -> tuple[Any, list[Any], int, Any, bool]:
-        """Connect if needed and build a CALL: (connection, frames, call id, serializer, oneway)."""
-        conn = self._pyroConnection
-        if conn is None or conn.closed:
+        """Connect if needed and build a CALL: (connection, frames, call id, serializer, oneway).
+
+        (Its state is read from the instance dict: attribute access on a class with
+        __getattr__ takes a slow path, and this runs for every call.)"""
+        d = self.__dict__
+        conn = d["_pyroConnection"]
+        if conn is None or conn._closed is not None:
             with self.__lock:
                 old = self._pyroConnection
                 if old is not None and old.closed:
@@ -548,15 +601,15 @@ class Proxy:
                 if isinstance(notice, errors.HandshakeError):  # refused at a daemon's gate
                     self._pyroHandshakeLost()
                 raise notice
-        serializer = self.__serializer
-        if serializer is None or serializer.name != self._pyroSerializer:
+        serializer = d["_Proxy__serializer"]
+        if serializer is None or serializer.name != d["_pyroSerializer"]:
             serializer = self.__serializer = self._pyroAcceptedSerializer(conn)
         annotations = self._pyroCallAnnotations()
         if annotations:
             flags |= wire.FLAG_ANNOTATED
             payload, buffers = serializer.dumps([args, kwargs, annotations], config.OOB_THRESHOLD)
         elif args or kwargs:
-            payload, buffers = serializer.dumps([args, kwargs], config.OOB_THRESHOLD)
+            payload, buffers = serializer.dumps_call(args, kwargs, config.OOB_THRESHOLD)
         else:  # a call without arguments: the same few bytes every time
             payload, buffers = _no_arguments(serializer), []
         if config.COMPRESSION:  # (both ways: big calls compressed, compressed replies taken)
@@ -566,28 +619,35 @@ class Proxy:
                 if compressed is not None:
                     payload = compressed
                     flags |= wire.FLAG_COMPRESSED
-        oneway = bool(flags & wire.FLAG_ONEWAY) or (
-            object_id is None and method in self._pyroOneway
-        )
-        if oneway:
+        if flags & wire.FLAG_ONEWAY or (object_id is None and method in d["_pyroOneway"]):
+            oneway = True
             flags |= wire.FLAG_ONEWAY
             if object_id is None and credit.window is not None:
                 flags |= wire.FLAG_CREDIT  # the daemon gives the credit back once it has run
-        elif not self._pyroMetaFresh and object_id is None:
-            # cached metadata: have it confirmed with this reply (a oneway call never waits)
-            flags |= wire.FLAG_META
-        call_id = conn.next_call_id()
-        frames = wire.encode(
-            wire.CALL,
-            flags,
-            serializer.serializer_id,
-            call_id,
-            object_id or self._pyroTarget.object,
-            method,
-            payload,
-            buffers,
-        )
-        limit = self._pyroMaxMessageSize
+        else:
+            oneway = False
+            if not d["_pyroMetaFresh"] and object_id is None:
+                # cached metadata: have it confirmed with this reply (a oneway call never waits)
+                flags |= wire.FLAG_META
+        call_id = next(conn._ids) & wire.MAX_CALL_ID or conn.next_call_id()
+        if not object_id:
+            object_id = d["_pyroTarget"].object
+        if buffers:
+            frames = wire.encode(
+                wire.CALL,
+                flags,
+                serializer.serializer_id,
+                call_id,
+                object_id,
+                method,
+                payload,
+                buffers,
+            )
+        else:
+            frames = wire.call_frames(
+                flags, serializer.serializer_id, call_id, object_id, method, payload
+            )
+        limit = d["_pyroMaxMessageSize"]
         if buffers or len(payload) > min(limit // 2, MAXMSGSIZE_MARGIN):
             size = wire.message_size(frames)
             if size > MAXMSGSIZE_MARGIN and self._pyroMetaFromCache:
@@ -661,6 +721,7 @@ class Proxy:
             self._pyroApplyMetadata(meta, fresh=True)
             metadata.remember(str(self._pyroTarget), meta)
         if flags & wire.FLAG_STREAM:
+            self._pyroStreamed = True  # the daemon keeps this stream for us
             stream_id, items, finished, error = value
             return RemoteIterator(self, stream_id, items, finished, error)
         return value
@@ -740,7 +801,7 @@ class Proxy:
         try:
             conn = self._pyroConnection
             if conn is not None:
-                if not conn.closed:  # as _pyroRelease: the daemon drops our session and streams
+                if not conn.closed and self._pyroSaysGoodbye(conn):  # as _pyroRelease
                     self._pyroDaemonCall(RELEASE_SESSION, oneway=True)
                 conn.close("proxy garbage collected", flush=True)
         except Exception:

@@ -85,6 +85,16 @@ class Clients:
         self.hooked = gated or on_disconnect is not None
         self._conns: dict[bytes, ClientConnection] = {}
         self._lock = threading.Lock()
+        # a resource was tracked (current_context.track_resource): the daemon must see its
+        # client go, goodbye or not (on_tracking: the daemon starts watching)
+        self.tracking = False
+        self.on_tracking: Callable[[], None] | None = None
+
+    def start_tracking(self) -> None:
+        if not self.tracking:
+            self.tracking = True
+            if self.on_tracking is not None:
+                self.on_tracking()
 
     def __len__(self) -> int:
         return len(self._conns)

@@ -9,16 +9,29 @@ threads pipeline their calls over the one connection.
 
 The hot path is kept to what a raw pyzmq client does: send, then one blocking receive on the
 DEALER alone (``FAST_WAIT_MS``). Only a call that takes longer, or a leader with others queued
-behind it, moves to the full poll that also watches the waker and the socket monitor.
+behind it, moves to the full poll that also watches the waker and the connection's state.
 
 The pure parts live beside it: the pending calls and the futures' deadlines in
 :mod:`zpyro.pending`, what the socket monitor's events mean in :mod:`zpyro.linkstate`.
 
-Safety without ZMQ_IMMEDIATE: a socket monitor tracks the connection. A call in flight when the
-connection drops fails with ``ConnectionClosedError``; a connection refused, or not made within
-``connect_timeout``, fails the calls waiting on it with ``CommunicationError`` and the socket is
-closed, which drops what it had queued, so no call runs late after its caller gave up. A
-connection never reconnects by itself: the proxy makes a new one (see ``StaleConnection``).
+Knowing the connection's state, two ways (see the README's design section):
+
+* *Quick* (the default): the DEALER queues messages only to a completed connection
+  (``ZMQ_IMMEDIATE``) and has no socket monitor, which would cost a new connection two more
+  sockets. A send that goes out proves the connection is up; a first send finds it up within
+  ``QUICK_CONNECT_MS`` or the connection is made again, monitored, to learn why not (nothing
+  was queued on the first one). Once up, a connection whose peer is gone has no pipe left in
+  libzmq: a send fails at once (nothing went out; the call raises ``ConnectionClosedError``, as
+  on a monitored connection that was lost) and a call waiting for its reply sees it within
+  ``CHECK_SLICE_MS``. Oneway calls that need room may go once the connection is up.
+* *Monitored* (CURVE, and endpoints that were not up quickly before): a socket monitor tracks
+  the connection. A call in flight when the connection drops fails with
+  ``ConnectionClosedError``; a connection refused, or not made within ``connect_timeout``,
+  fails the calls waiting on it with ``CommunicationError`` (``SecurityError`` for a failed
+  CURVE handshake) and the socket is closed, which drops what it had queued, so no call runs
+  late after its caller gave up. Oneway calls that need room may go once the handshake is done.
+
+A connection never reconnects by itself: the proxy makes a new one (see ``StaleConnection``).
 """
 
 from __future__ import annotations
@@ -28,7 +41,7 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Any
+from typing import Any, cast
 
 import zmq
 from zmq.utils.monitor import recv_monitor_message
@@ -37,7 +50,7 @@ from . import errors, wire
 from .config import config
 from .linkstate import LinkState, StaleConnection
 from .pending import Callback, CallTable, Pending, in_result_callback
-from .sockets import MONITOR_EVENTS, can_read, dealer, recv_frames, send_frames
+from .sockets import MONITOR_EVENTS, can_read, dealer, poll, recv_frames, send_frames
 from .waker import Waker
 
 log = logging.getLogger("zpyro.connection")
@@ -46,46 +59,42 @@ __all__ = ["Connection", "StaleConnection"]
 
 FAST_WAIT_MS = 2  # the leader's first, cheap wait: DEALER only (covers most calls)
 POLL_SLICE_MS = 250  # then it re-checks deadlines and the connection state at least this often
+CHECK_SLICE_MS = 100  # ...this often without a monitor: a lost peer is noticed in that time
+QUICK_CONNECT_MS = 50  # a quick connection not up by then is made again with a monitor
 REAPER_IDLE_SECONDS = 5.0  # a reaper thread with no futures to lead for retires after this
 FLUSH_LINGER_MS = 200  # a released proxy's goodbye (session release) still gets out
 PEER_GONE_WAIT = 1.0  # how long a send that found no peer waits for the monitor to say why
 PEEK_MASK = 15  # a oneway caller reads what came (credit, notices) every 16 calls
 _NOBLOCK = int(zmq.NOBLOCK)
+_POLLIN = int(zmq.POLLIN)
+_POLLOUT = int(zmq.POLLOUT)
+_EVENTS = int(zmq.EVENTS)
+_GET = zmq.backend.Socket.get
+
+# Endpoints whose quick connection was not up within QUICK_CONNECT_MS (far away, refused, or
+# handshakes that fail): their connections are monitored from the start. Bounded.
+_slow_endpoints: set[str] = set()
+_SLOW_ENDPOINTS_MAX = 4096
 
 
 class Connection:
     def __init__(
-        self, endpoint: str, connect_timeout: float, server_key: bytes | None = None
+        self,
+        endpoint: str,
+        connect_timeout: float,
+        server_key: bytes | None = None,
+        monitored: bool = False,
     ) -> None:
         self.endpoint = endpoint
         self.connect_timeout = connect_timeout
-        # No background reconnects (reconnect_ivl -1): each retry of an idle proxy whose daemon
-        # is gone would put an event in its monitor, which only a calling thread reads; a full
-        # monitor blocks libzmq's I/O thread and with it every socket of the process. A lost or
-        # refused connection closes instead, and the next call makes a new one.
-        sock, monitor = dealer(
-            endpoint,
-            server_key,
-            errors.CommunicationError,
-            MONITOR_EVENTS,
-            rcvtimeo=FAST_WAIT_MS,
-            reconnect_ivl=-1,
-        )
-        assert monitor is not None
-        self._sock = sock
-        self._monitor = monitor
-        self._waker = Waker()
-        self._poller = zmq.Poller()
-        self._poller.register(sock, zmq.POLLIN)
-        self._poller.register(self._monitor, zmq.POLLIN)
-        self._poller.register(self._waker.fileno(), zmq.POLLIN)
+        self._server_key = server_key
+        self._waker: Waker | None = None  # made when first needed (_ensure_waker)
         self._mutex = threading.Lock()
         self._calls = CallTable(config.MAX_PENDING_CALLS, self._mutex, endpoint)
         self._pending = self._calls.pending  # (the same dict: the fast path uses it directly)
-        self._state = LinkState(endpoint, connect_timeout, server_key is not None, time.monotonic())
         # room for oneway calls (zpyro.credit); the proxy reads window and attention directly
         self.credit = self._calls.credit
-        self.credit.open = self._state.handshaken  # (inproc: at once)
+        self._open(monitored or server_key is not None or endpoint in _slow_endpoints)
         self._leader = False
         self._outbox: deque[list[Any]] = deque()
         self._waiting: deque[Pending] = deque()  # threads blocked in call(), oldest first
@@ -94,16 +103,52 @@ class Connection:
         self._closed: str | None = None  # why, once closed
         self._closed_as: type[BaseException] = errors.ConnectionClosedError
         self._sockets_closed = False
-        self._reaper_wanted = threading.Event()
+        self._reaper_wanted: threading.Event | None = None  # made by the first future
         self._reaper: threading.Thread | None = None
         self._linger_ms = 0
+        self._unsent_id = 0  # the call whose send just found no peer (see _send)
         self.resend_unsent = False  # see _closed_error (set for the connection to a broker pair)
+
+    def _open(self, monitored: bool) -> None:
+        """Make the DEALER (see the module's docstring for the two ways). Leader or __init__.
+
+        No background reconnects (reconnect_ivl -1): each retry of an idle proxy whose daemon
+        is gone would put an event in its monitor, which only a calling thread reads; a full
+        monitor blocks libzmq's I/O thread and with it every socket of the process. A lost or
+        refused connection closes instead, and the next call makes a new one.
+        """
+        sock, monitor = dealer(
+            self.endpoint,
+            self._server_key,
+            errors.CommunicationError,
+            MONITOR_EVENTS if monitored else 0,
+            rcvtimeo=FAST_WAIT_MS,
+            reconnect_ivl=-1,
+            immediate=0 if monitored else 1,
+        )
+        self._sock = sock
+        self._monitor = monitor
+        self._up = False  # quick: a message went out, so the connection was made
+        self._state = LinkState(
+            self.endpoint, self.connect_timeout, self._server_key is not None, time.monotonic()
+        )
+        # oneway calls may go once nothing can vanish unseen: monitored, after the handshake
+        # (inproc: at once); quick, once the connection is up (_now_up)
+        self.credit.open = monitor is not None and self._state.handshaken
+        # what the leader polls (made when first needed): replies, other threads' calls, the
+        # monitor
+        self._items: list[tuple[Any, int]] | None = None
 
     # -- public -----------------------------------------------------------------------------------
 
     @property
     def closed(self) -> bool:
         return self._closed is not None
+
+    @property
+    def secure(self) -> bool:
+        """A CURVE connection."""
+        return self._server_key is not None
 
     def next_call_id(self) -> int:
         call_id = next(self._ids) & wire.MAX_CALL_ID
@@ -115,29 +160,33 @@ class Connection:
         with self._mutex:
             if self._closed is not None:
                 raise self._closed_error()
-            self._calls.check_room()
+            if len(self._pending) >= self._calls.max_pending:
+                self._calls.check_room()
             lead = not self._leader
             if lead:
                 self._leader = True
-                pend = Pending(waiting=False)
+                pend = Pending(False)
             else:
-                pend = Pending(waiting=True)
+                pend = Pending(True)
                 self._pending[call_id] = pend
                 self._waiting.append(pend)
                 self._outbox.append(frames)
                 wake = self._wake_needed()
         if lead:
             try:
-                self._check_closed()
+                if self._monitor is not None:
+                    self._check_closed()
                 self._pending[call_id] = pend
                 if not self._send(frames):
                     self._check_closed()  # (raises: nothing of the call went out)
                 self._lead(pend, deadline)
             finally:
-                self._let_go(pend, call_id)
+                if not pend.done:
+                    self._pending.pop(call_id, None)
+                self._handover()
         else:
             if wake:
-                self._waker.wake()
+                self._wake()
             self._follow(pend, call_id, deadline)
             with self._mutex:  # forget finished waiters (they finish mostly in order)
                 waiting = self._waiting
@@ -166,6 +215,8 @@ class Connection:
         pend = Pending(waiting=False, callback=callback, deadline=deadline)
         wake = False
         with self._mutex:
+            if self._reaper_wanted is None:
+                self._reaper_wanted = threading.Event()
             if self._closed is not None:
                 closed = self._closed_error()
             else:
@@ -189,13 +240,36 @@ class Connection:
             finally:
                 self._handover()  # wakes the reaper: futures are outstanding now
         elif wake:
-            self._waker.wake()
+            self._wake()
         if self._reaper is None:
             self._start_reaper()
+
+    def _ensure_waker(self) -> Waker:
+        """The waker (mutex held): made on first need -- a thread that has to wake the leader,
+        or a leader about to poll -- and the poll items made again with it."""
+        waker = self._waker
+        if waker is None:
+            waker = self._waker = Waker()
+            self._items = None
+        return waker
+
+    def _wake(self) -> None:
+        waker = self._waker
+        if waker is not None:
+            waker.wake()
+
+    def _poll_items(self) -> list[tuple[Any, int]]:
+        items: list[tuple[Any, int]] = [(self._sock, _POLLIN)]
+        if self._waker is not None:
+            items.append((self._waker.fileno(), _POLLIN))
+        if self._monitor is not None:
+            items.append((self._monitor, _POLLIN))
+        return items
 
     def _wake_needed(self) -> bool:
         """Whether to write to the waker (mutex held): once until the leader has drained it, so
         a burst of queued calls costs one write and one wake-up, not one each."""
+        self._ensure_waker()
         if self._woken:
             return False
         self._woken = True
@@ -212,10 +286,12 @@ class Connection:
 
     def _reap(self) -> None:
         """Lead while futures are outstanding and no caller thread leads."""
+        wanted = self._reaper_wanted
+        assert wanted is not None  # (made by the future that started this thread)
         while True:
-            woken = self._reaper_wanted.wait(REAPER_IDLE_SECONDS)
+            woken = wanted.wait(REAPER_IDLE_SECONDS)
             with self._mutex:
-                self._reaper_wanted.clear()
+                wanted.clear()
                 if self._closed is not None or (not woken and not self._calls.futures):
                     self._reaper = None
                     return
@@ -266,7 +342,7 @@ class Connection:
                     wake = self._wake_needed()
         if not lead:
             if wake:
-                self._waker.wake()
+                self._wake()
             return
         held = int(room)  # our credit, until the call is sent (or given back)
         try:
@@ -337,6 +413,8 @@ class Connection:
             if lead:
                 try:
                     self._check_closed()  # (drains the monitor: the handshake may open it)
+                    if not self._up and self._monitor is None:
+                        self._connect_quick()  # (up: room opens; else made again, monitored)
                     if not pend.done:
                         self._lead(pend, deadline)
                 finally:
@@ -374,10 +452,11 @@ class Connection:
             self._closed = reason
             self._waiting.clear()
             self._calls.fail_all(errors.ConnectionClosedError(reason))
-            self._reaper_wanted.set()  # an idle reaper ends now, not REAPER_IDLE_SECONDS later
+            if self._reaper_wanted is not None:
+                self._reaper_wanted.set()  # an idle reaper ends now, not in REAPER_IDLE_SECONDS
             if self._leader:
                 # the leader owns the sockets right now; it closes them when it lets go
-                self._waker.wake()
+                self._ensure_waker().wake()
                 return
             self._leader = True  # nobody may touch the sockets any more
         self._close_sockets()
@@ -417,12 +496,14 @@ class Connection:
                 self._calls.deliver(recv_frames(self._sock))
             except zmq.Again:
                 pass
-        sock, monitor, wake_fd = self._sock, self._monitor, self._waker.fileno()
+            if pend.done:
+                return
         calls = self._calls
         while (not pend.done if pend is not None else bool(calls.futures)) and self._closed is None:
             if self._outbox:
                 self._flush_outbox()
-            slice_ms = POLL_SLICE_MS
+            monitor = self._monitor
+            slice_ms = POLL_SLICE_MS if monitor is not None else CHECK_SLICE_MS
             if calls.deadlines:
                 calls.expire(time.monotonic())
             if deadline is not None:
@@ -430,17 +511,27 @@ class Connection:
                 if remaining <= 0:
                     return
                 slice_ms = min(slice_ms, int(remaining * 1000) + 1)
-            ready = dict(self._poller.poll(slice_ms))
-            if sock in ready:
-                self._recv_all()
-            if monitor in ready:
-                self._drain_monitor()
-            if wake_fd in ready:
-                self._woken = False  # before draining: a later wake must write again
-                self._waker.drain()
-            overdue = self._state.overdue(time.monotonic(), bool(self._pending))
-            if overdue is not None:
-                self._give_up(overdue)
+            items = self._items
+            if items is None:
+                with self._mutex:
+                    self._ensure_waker()
+                    items = self._items = self._poll_items()
+            ready = poll(items, slice_ms)
+            for item, _ in ready:
+                if item is self._sock:
+                    self._recv_all()
+                elif item is monitor:
+                    self._drain_monitor()
+                else:
+                    self._woken = False  # before draining: a later wake must write again
+                    self._waker.drain()  # type: ignore[union-attr]  # (in the items: made)
+            if monitor is not None:
+                overdue = self._state.overdue(time.monotonic(), bool(self._pending))
+                if overdue is not None:
+                    self._give_up(overdue)
+            elif not ready and not cast(int, _GET(self._sock, _EVENTS)) & _POLLOUT:
+                # a quiet slice: is the peer still there? (its pipe goes when it is lost)
+                self._give_up(errors.ConnectionClosedError(f"connection to {self.endpoint} lost"))
 
     def _let_go(self, pend: Pending, call_id: int) -> None:
         """End a leader's turn: forget its own unanswered call, then hand the role over."""
@@ -468,7 +559,7 @@ class Connection:
                             other.event.set()  # type: ignore[union-attr]
                             return
                     self._leader = False
-                    if self._calls.futures:
+                    if self._calls.futures and self._reaper_wanted is not None:
                         self._reaper_wanted.set()  # futures still out: the reaper leads now
                     return
                 items = list(self._outbox)
@@ -493,26 +584,70 @@ class Connection:
                 return  # closed: the calls still queued have failed with it
 
     def _send(self, frames: list[Any]) -> bool:
-        """Queue a message on the DEALER. With no HWM (sndhwm=0) that never blocks, but a DEALER
-        without any peer would block for good: after libzmq dropped the connection (it never
-        reconnects), perhaps before its monitor event could be read. That send fails instead
-        (NOBLOCK); the connection is then closed, with the reason (_peer_gone), and False says
-        nothing went out."""
-        if not self._state.connected:
-            self._state.sending(time.monotonic())
+        """Queue a message on the DEALER (leader only); False when the connection turned out
+        closed, and nothing went out.
+
+        With no HWM (sndhwm=0) a send never blocks, but a DEALER without any peer would block
+        for good: a quick one before its connection is made, any one after libzmq dropped the
+        connection (it never reconnects), perhaps before its monitor event could be read. So a
+        quick connection's first send waits (bounded) for its connection, and no send blocks
+        (NOBLOCK): one that finds no peer closes the connection, with the monitor's reason."""
+        if not self._up:
+            if self._monitor is None:
+                self._connect_quick()
+            if self._monitor is not None and not self._state.connected:
+                self._state.sending(time.monotonic())
         try:
             if len(frames) <= 3:
                 send_frames(self._sock, frames, True, _NOBLOCK)  # our own small frames: lean
             else:  # out-of-band buffers: checked, sent without a copy
                 self._sock.send_multipart(frames, _NOBLOCK, copy=False)
-        except zmq.Again:
-            self._peer_gone()
+        except zmq.Again:  # nothing went out: that call fails as never sent (_give_up)
+            self._unsent_id = wire.peek_call_id(frames)
+            try:
+                if self._monitor is not None:
+                    self._peer_gone()
+                else:  # a quick connection that was up: its pipe went with its peer
+                    lost = errors.ConnectionClosedError(f"connection to {self.endpoint} lost")
+                    self._give_up(lost)
+            finally:
+                self._unsent_id = 0
             return False
+        if not self._up:
+            self._now_up()
         return True
 
+    def _connect_quick(self) -> None:
+        """A quick connection's first use (leader): wait, bounded, for the connection to be
+        made; one that is not is made again, monitored (nothing was queued on the quick one)."""
+        if poll([(self._sock, _POLLOUT)], QUICK_CONNECT_MS):
+            self._now_up()
+        else:
+            self._remake_monitored()
+
+    def _now_up(self) -> None:
+        """The connection was made (a send went out, or a quick one can send). A quick one
+        lets oneway calls go from now on: if it is lost, the next send or a quiet wait sees it
+        (and the calls whose credit is still out are announced as maybe lost)."""
+        self._up = True
+        if self._monitor is None and not self._calls.credit.open and self._closed is None:
+            with self._mutex:
+                self._calls.credit.open = True
+                self._calls.wake_room_waiters()
+
+    def _remake_monitored(self) -> None:
+        """A quick connection not up within QUICK_CONNECT_MS: refused, failing or far away.
+        Made again with a monitor, which tells which; so are later ones to that endpoint."""
+        if len(_slow_endpoints) >= _SLOW_ENDPOINTS_MAX:
+            _slow_endpoints.clear()
+        _slow_endpoints.add(self.endpoint)
+        self._close_dealer()
+        self._open(monitored=True)
+
     def _peer_gone(self) -> None:
-        """The DEALER has no peer left: close, with the reason the monitor gives (waited for,
-        bounded: its event may still be on the way), else as a closed connection."""
+        """The monitored DEALER has no peer left: close, with the reason the monitor gives
+        (waited for, bounded: its event may still be on the way), else as a closed connection."""
+        assert self._monitor is not None
         deadline = time.monotonic() + PEER_GONE_WAIT
         while self._closed is None:
             remaining = deadline - time.monotonic()
@@ -531,6 +666,7 @@ class Connection:
 
     def _drain_monitor(self) -> None:
         monitor, state = self._monitor, self._state
+        assert monitor is not None
         while can_read(monitor):
             info = recv_monitor_message(monitor, zmq.NOBLOCK)
             if info["event"] == zmq.EVENT_CLOSED and self._closed is not None:
@@ -548,7 +684,7 @@ class Connection:
         concerns only calls already pending). A connection refused while nobody used it has
         sent nothing of this call (StaleConnection: the proxy tries again on a new one); one
         that was made and is lost now fails this call with ConnectionClosedError, as in Pyro."""
-        if can_read(self._monitor):
+        if self._monitor is not None and can_read(self._monitor):
             self._drain_monitor()
         if self._closed is not None:
             with self._mutex:
@@ -588,17 +724,25 @@ class Connection:
                     self._calls.credit.attention = True
             # calls still queued here were never sent: they may go again on a new connection
             unsent = {wire.peek_call_id(frames) for frames in self._outbox}
+            unsent.add(self._unsent_id)  # (a send that found no peer, or 0)
             self._calls.fail_all(exc, unsent, self._closed_error(notice=False))
-            self._reaper_wanted.set()  # an idle reaper ends now, not REAPER_IDLE_SECONDS later
+            if self._reaper_wanted is not None:  # an idle reaper ends now, not after
+                self._reaper_wanted.set()  # REAPER_IDLE_SECONDS
 
     def _close_sockets(self) -> None:
         if self._sockets_closed:
             return
         self._sockets_closed = True
-        try:
-            self._sock.disable_monitor()
-        except zmq.ZMQError:
-            pass
-        self._monitor.close(linger=0)
-        self._sock.close(linger=self._linger_ms)
-        self._waker.close()
+        self._close_dealer(self._linger_ms)
+        if self._waker is not None:
+            self._waker.close()
+
+    def _close_dealer(self, linger_ms: int = 0) -> None:
+        """Close the DEALER, its monitor stopped first (see the README: ZeroMQ traps)."""
+        if self._monitor is not None:
+            try:
+                self._sock.disable_monitor()
+            except zmq.ZMQError:
+                pass
+            self._monitor.close(linger=0)
+        self._sock.close(linger=linger_ms)

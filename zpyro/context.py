@@ -158,6 +158,9 @@ class CurrentContext:
         """Close `resource` (``resource.close()``) when the calling client goes away, unless
         untracked first. Weakly held, as in Pyro: keep it alive yourself."""
         self._connection("track").tracked_resources.add(resource)
+        info = _current.get()
+        if info is not None and info.clients is not None and not info.clients.tracking:
+            info.clients.start_tracking()
 
     def untrack_resource(self, resource: Any) -> None:
         self._connection("untrack").tracked_resources.discard(resource)

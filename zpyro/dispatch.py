@@ -27,8 +27,11 @@ from .streams import StreamRegistry, is_stream
 from .wire import DAEMON_OBJECT_ID, GETATTR, JSON_ID, SETATTR
 
 log = logging.getLogger("zpyro.dispatch")
+_enter = context.enter
+_leave = context.leave
 
 MAX_CLIENT_KEYS = 100_000  # CURVE keys remembered, one per connection identity
+MAX_PLANS = 10_000  # (object id, method) lookups remembered
 DEFERRED = object()  # handle()'s answer when the reply will come later (async def methods)
 
 _PLAIN = frozenset({str, int, float, bool, type(None), bytes})
@@ -89,6 +92,9 @@ class Dispatcher:
         self.annotations: Callable[[], dict[str, Any]] | None = None
         self.error_handler: Callable[[Any, Any, Any, Any, BaseException], None] | None = None
         self.gated = False  # a handshake is required (metadata tells proxies so)
+        # (object id, method) -> (registry version, instance or class entry, is instance,
+        # the class whose exposure was checked): see _target
+        self._plans: dict[tuple[str, str], tuple[int, Any, bool, type]] = {}
 
     # -- metadata -------------------------------------------------------------------------------
 
@@ -100,6 +106,9 @@ class Dispatcher:
         meta: dict[str, Any] = members_of(cls, self.require_expose).as_metadata()
         limit = self.max_message_size
         meta["max_message_size"] = limit if limit < NO_SIZE_LIMIT else 0  # 0: no limit
+        # a proxy of an object without sessions has nothing to release when it goes; a daemon
+        # with Pyro's hooks keeps a record per connection (clientDisconnect when it goes)
+        meta["sessions"] = self.clients.hooked or self.registry.keeps_sessions(object_id)
         if self.credit_window is not None:
             meta[wire.META_CREDIT] = self.credit_window
         meta["serializers"] = list(self.accepted_names)  # a proxy picks one of these
@@ -121,16 +130,17 @@ class Dispatcher:
         ser_id = msg.serializer_id
         if ser_id not in self.accepted_ids:
             return self._refused_serializer(client, msg)
+        serializer = BY_ID[ser_id]
         try:
-            args, kwargs, annotations = self.unpack_call(BY_ID[ser_id], msg, self.max_message_size)
-            obj = self.registry.resolve(msg.object_id, client)
+            args, kwargs, annotations = self.unpack_call(serializer, msg, self.max_message_size)
             if flags & wire.FLAG_BATCH:
+                obj = self.registry.resolve(msg.object_id, client)
                 target = None
                 if len(args) != 1:
                     raise errors.ProtocolError("a batch carries one argument: the calls")
                 calls = read_calls(args[0])
             else:
-                target = self._find(obj, msg.method, args)
+                target = self._target(msg.object_id, msg.method, client, args)
         except Exception as exc:
             log.warning("bad call %s.%s from %s: %s", msg.object_id, msg.method, client.hex(), exc)
             return (
@@ -138,13 +148,13 @@ class Dispatcher:
             )
         key = self.client_keys.get(client) if self.client_keys else None
         info = context.CallInfo(client, msg, annotations, key, self.clients)
-        token = context.enter(info)
+        token = _enter(info)
         try:
             if target is None:
                 result = self._run_batch(obj, *calls)
             else:
-                result = target(*args, **kwargs)
-                if inspect.iscoroutine(result):
+                result = target(*args, **kwargs) if kwargs else target(*args)
+                if type(result) not in _PLAIN and inspect.iscoroutine(result):
                     coro = _in_context(info, result)
                     if self.defer is not None:
                         finish = functools.partial(
@@ -163,10 +173,45 @@ class Dispatcher:
                 self._quiet(client, msg) if silent else self.error_reply(msg.call_id, exc, ser_id)
             )
         finally:
-            context.leave(token)
+            _leave(token)
         if silent:
             return self._quiet(client, msg)
+        if (
+            not flags
+            and type(result) in _PLAIN
+            and not info.response_annotations
+            and self.annotations is None
+        ):
+            # the common reply: a plain value, nothing to stream, proxy, annotate or wrap
+            try:
+                payload, buffers = serializer.dumps(result, self.oob_threshold)
+            except Exception:
+                pass  # (the general path below reports it)
+            else:
+                if not buffers:
+                    return wire.reply_frames(wire.RESULT, 0, ser_id, msg.call_id, payload)
         return self.result_reply(msg, info, None if oneway else result)
+
+    def _target(self, object_id: str, method: str, client: bytes, args: Any) -> Any:
+        """The callable that serves ``object_id.method`` for `client` (exposure checked).
+
+        What the lookup found is remembered per (object id, method) until the registry
+        changes: the object or class entry, and the class whose exposure was checked.
+        """
+        registry = self.registry
+        plan = self._plans.get((object_id, method))
+        if plan is not None and plan[0] == registry.version:
+            obj = plan[1] if plan[2] else plan[1].instance_for(client)
+            if type(obj) is plan[3]:
+                return getattr(obj, method)
+        found = registry.entry(object_id)
+        obj = registry.resolve(object_id, client)
+        target = self._find(obj, method, args)
+        if found is not None and method != GETATTR and method != SETATTR:
+            if len(self._plans) >= MAX_PLANS:
+                self._plans.clear()
+            self._plans[(object_id, method)] = (registry.version, found[0], found[1], type(obj))
+        return target
 
     def _finish(
         self,

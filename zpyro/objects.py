@@ -67,6 +67,9 @@ class ObjectRegistry:
         self._instances: dict[int, str] = {}  # id(instance) -> object id, for autoproxy
         self._lock = threading.Lock()
         self.has_sessions = False  # a session-mode class is registered: clients hold state
+        self.version = (
+            0  # changes whenever an id is added or removed (for lookups cached elsewhere)
+        )
 
     def add(
         self, obj: Any, object_id: str | None = None, force: bool = False, weak: bool = False
@@ -103,6 +106,7 @@ class ObjectRegistry:
                 if any(_same(existing, obj) for existing in self._objects.values()):
                     raise DaemonError("object or class is already registered")
             self._objects[object_id] = target
+            self.version += 1
             if not isinstance(target, _ClassEntry):
                 self._instances[id(obj)] = object_id
             self._note_sessions()
@@ -113,6 +117,7 @@ class ObjectRegistry:
         with self._lock:
             if self._objects.get(object_id) is entry:
                 del self._objects[object_id]
+                self.version += 1
                 for key, value in list(self._instances.items()):
                     if value == object_id:
                         del self._instances[key]
@@ -136,6 +141,7 @@ class ObjectRegistry:
                         break
             if key is None or target is None:
                 return None
+            self.version += 1
             served = target.cls if isinstance(target, _ClassEntry) else _live(target)
             if served is not None:
                 self._instances.pop(id(served), None)
@@ -168,6 +174,20 @@ class ObjectRegistry:
             if target is None:
                 raise DaemonError(f"unknown object {object_id!r} (it was collected)")
         return target
+
+    def entry(self, object_id: str) -> tuple[Any, bool] | None:
+        """What serves `object_id`: (the instance, True) or (its class entry, False), whose
+        ``instance_for(client)`` gives the instance per its instance mode; None if unknown or
+        weakly registered (not to be kept alive by a lookup cached elsewhere)."""
+        target = self._objects.get(object_id)
+        if target is None or isinstance(target, _WeakEntry):
+            return None
+        return (target, not isinstance(target, _ClassEntry))
+
+    def keeps_sessions(self, object_id: str) -> bool:
+        """Whether `object_id` is a session-mode class: an instance kept per client."""
+        target = self._objects.get(object_id)
+        return isinstance(target, _ClassEntry) and target.mode == "session"
 
     def target_class(self, object_id: str) -> type | None:
         target = self._objects.get(object_id)

@@ -81,7 +81,8 @@ def mentions_markers(payload: Any) -> bool:
 
 # ---- plain data: nothing to take out of band, and repr() is its serpent text --------------------
 
-_SIMPLE = frozenset({str, int, bool, type(None)})  # exact types whose repr() is a literal
+SIMPLE = frozenset({str, int, bool, type(None)})  # exact types whose repr() is a literal
+_SIMPLE = SIMPLE
 _NESTED = frozenset({list, tuple, dict})
 _PLAIN_TYPES = _SIMPLE | _NESTED | {float, bytes}
 _PLAIN_KEYS = frozenset({str, int})

@@ -61,6 +61,7 @@ from .oob import (
     BYTES_KEY,
     LEAF,
     MARKER_TEXT,
+    SIMPLE,
     as_bytes,
     extract,
     mentions_markers,
@@ -71,6 +72,10 @@ from .oob import (
     revive,
 )
 from .serpent_text import NotSimple, dumps_plain, fast_loads
+from .speedups import accelerator
+
+# serpent_text.fast_loads in C (zpyro/_speedups.c), when built: the same subset, the same values
+_read_serpent = None if accelerator is None else accelerator.serpent_loads
 
 __all__ = [
     "OOB_THRESHOLD",
@@ -118,6 +123,18 @@ class Serializer:
             raise SerializeError(
                 f"{self.name} cannot serialize: {type(exc).__name__}: {exc}"
             ) from exc
+
+    def dumps_call(
+        self, args: Sequence[Any], kwargs: dict[str, Any], oob_threshold: int = OOB_THRESHOLD
+    ) -> tuple[bytes, list[Any]]:
+        """``dumps([args, kwargs])``, the body of a call; arguments that are all exact
+        str/int/bool/None (the common call) skip the plain-data walk."""
+        if not kwargs and SIMPLE.issuperset(map(type, args)):
+            try:
+                return self._encode_plain([args, kwargs]), []
+            except Exception:
+                pass  # (dumps below names the problem)
+        return self.dumps([args, kwargs], oob_threshold)
 
     def loads(self, payload: bytes | bytearray | memoryview, buffers: Sequence[Any] = ()) -> Any:
         """Deserialize a payload, putting ``buffers`` (extra frames) back in place of markers."""
@@ -206,6 +223,13 @@ class SerpentSerializer(Serializer):
     _memo: dict[bytes, bytes] = {}
 
     def _decode(self, payload: Any, bufs: list[bytes] | None) -> Any:
+        if _read_serpent is not None and type(payload) is bytes:
+            try:
+                obj = _read_serpent(payload)  # C; NotImplemented: outside the simple subset
+            except (ValueError, TypeError, OverflowError):
+                obj = NotImplemented  # (serpent says what is wrong)
+            if obj is not NotImplemented:
+                return _revived(obj, payload, bufs)
         memo = self._memo
         short = type(payload) is bytes and len(payload) <= _MEMO_BYTES
         frozen = memo.get(payload) if short else None

@@ -69,9 +69,11 @@ def fast_loads(text: str) -> Any:
     """``ast.literal_eval(text)`` for simple serpent documents; NotSimple for anything else."""
     if text.startswith("#"):
         end = text.find("\n")
-        if end < 0 or "\r" in text[:end]:
+        if end < 0 or "\r" in text[:end] or "\x00" in text[:end]:
             raise NotSimple("header")
         text = text[end + 1 :]
+        if text[:1] in (" ", "\t"):  # an indented line after the header: Python refuses it
+            raise NotSimple("indent")
     if "\n" in text:  # line structure (indents, line ends) is Python's business: not simple
         raise NotSimple("newline")
     stack: list[list[Any]] = []  # open containers: [opener, items, has_comma, dict_mode]

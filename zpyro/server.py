@@ -316,10 +316,15 @@ class Daemon(PyroDaemonAPI):
 
     @property
     def sockets(self) -> list[Any]:
-        """What to poll when the daemon lives in someone else's loop (see `events`)."""
+        """What to poll when the daemon lives in someone else's loop (see `events`): the
+        ROUTER (other threads wake the daemon through it), and its monitor while session-mode
+        classes are registered; brokered, the DEALER to the broker and a wake-up descriptor."""
         serving = self._serving
-        socks = [serving.router, serving.waker.fileno()]
-        if serving.watch is not None:
+        serving.prepare_for_host()
+        socks: list[Any] = [serving.router]
+        if serving.waker is not None:
+            socks.append(serving.waker.fileno())
+        if serving.watch is not None and serving.watch.monitor is not None:
             socks.append(serving.watch.monitor)
         for other in self._combined:
             socks.extend(other.sockets)
@@ -385,8 +390,8 @@ class Daemon(PyroDaemonAPI):
         self.dispatcher.clients.release(client)
         if self._credit is not None:
             self._credit.forget(client)
-        if self._serving.watch is not None:
-            self._serving.watch.released(client)
+        if self._serving.notes is not None:
+            self._serving.notes.released(client)
 
     def _queue_reply(self, ident: bytes, frames: list[Any]) -> None:
         self._serving.queue_reply(ident, frames)

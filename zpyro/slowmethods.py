@@ -35,6 +35,7 @@ class SlowMethods:
         self.to_pool: dict[Key, bool] = {}  # the daemon reads it directly on every call
         self._is_coroutine = is_coroutine
         self._slow_streak: dict[Key, int] = {}
+        self.streaks = self._slow_streak  # non-empty: a fast inline run must be reported too
         self._fast_streak: dict[Key, int] = {}  # of methods learned slow
 
     def first_call(self, key: Key) -> bool:
@@ -43,7 +44,10 @@ class SlowMethods:
         return pool
 
     def ran_inline(self, key: Key, seconds: float, taken_over: bool) -> None:
-        """An inline run took `seconds` (`taken_over`: the standby had to take the sockets)."""
+        """An inline run took `seconds` (`taken_over`: the standby had to take the sockets).
+
+        A run that is neither longer than SLOW_CALL nor taken over changes nothing while
+        ``streaks`` is empty, so the daemon may skip reporting it then."""
         if key[0] == DAEMON_OBJECT_ID:
             return
         if taken_over:

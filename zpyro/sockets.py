@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, cast
 
 import zmq
@@ -13,6 +14,7 @@ import zmq
 from . import errors
 from .config import config
 from .security import apply_client
+from .speedups import accelerator
 from .uri import host_port
 
 # Monitor events a proxy reacts to.
@@ -100,10 +102,29 @@ def _max_sockets() -> int:
 _SEND = zmq.backend.Socket.send
 _RECV = zmq.backend.Socket.recv
 _GET = zmq.backend.Socket.get
+_POLL = zmq.backend.zmq_poll
+_SET = zmq.backend.Socket.set
+_CONNECT = zmq.backend.Socket.connect
+_LINGER = int(zmq.LINGER)
+_SNDHWM = int(zmq.SNDHWM)
+_RCVHWM = int(zmq.RCVHWM)
+_HEARTBEAT_IVL = int(zmq.HEARTBEAT_IVL)
+_HEARTBEAT_TIMEOUT = int(zmq.HEARTBEAT_TIMEOUT)
+_HEARTBEAT_TTL = int(zmq.HEARTBEAT_TTL)
+_INT_OPTIONS = {  # the int options our sockets are given by name
+    name: int(getattr(zmq, name.upper()))
+    for name in ("rcvtimeo", "sndtimeo", "reconnect_ivl", "immediate", "linger")
+}
 _SNDMORE = int(zmq.SNDMORE)
 _RCVMORE = int(zmq.RCVMORE)
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
+
+
+def poll(items: list[tuple[Any, int]], timeout_ms: int) -> list[tuple[Any, int]]:
+    """``zmq.Poller().poll`` without the Poller: ``items`` are (socket or fd, events) pairs;
+    the ready ones come back as (the same object, events), in the order of ``items``."""
+    return cast("list[tuple[Any, int]]", _POLL(items, timeout_ms))
 
 
 def can_read(sock: zmq.Socket[bytes]) -> bool:
@@ -111,7 +132,7 @@ def can_read(sock: zmq.Socket[bytes]) -> bool:
     return bool(cast(int, _GET(sock, _EVENTS)) & _POLLIN)
 
 
-def recv_frames(sock: zmq.Socket[bytes], flags: int = 0) -> list[bytes]:
+def _recv_frames(sock: zmq.Socket[bytes], flags: int = 0) -> list[bytes]:
     """``sock.recv_multipart(flags)``, as bytes, without the wrapper's overhead."""
     frames = [_RECV(sock, flags)]
     while _GET(sock, _RCVMORE):
@@ -119,7 +140,7 @@ def recv_frames(sock: zmq.Socket[bytes], flags: int = 0) -> list[bytes]:
     return frames
 
 
-def send_frames(
+def _send_frames(
     sock: zmq.Socket[bytes], frames: list[Any], copy: bool = True, flags: int = 0
 ) -> None:
     """``sock.send_multipart(frames, flags, copy=copy)`` without the wrapper's overhead.
@@ -133,10 +154,46 @@ def send_frames(
     _SEND(sock, frames[last], flags, copy)
 
 
-def recv_noting(sock: zmq.Socket[bytes]) -> tuple[list[bytes], zmq.Frame]:
+def _bound_speedups() -> Any:
+    """zpyro._speedups bound to the libzmq pyzmq uses, or None (pure Python: not built, not
+    wanted -- ZPYRO_PURE_PYTHON=1 -- or libzmq's functions not found)."""
+    if accelerator is None:
+        return None
+    try:
+        import ctypes
+
+        from zmq.backend.cython import _zmq
+
+        # dlsym through pyzmq's backend module finds the functions of the libzmq it loaded
+        lib = ctypes.CDLL(_zmq.__file__)
+        names = ["msg_init", "msg_recv", "msg_close", "msg_data", "msg_size", "msg_more"]
+        names += ["send", "errno"]
+        addresses = [ctypes.cast(getattr(lib, "zmq_" + n), ctypes.c_void_p).value for n in names]
+        accelerator.bind(*addresses, zmq.ZMQError, zmq.Again, _send_frames)
+        if hasattr(accelerator, "bind_msg_get"):  # (recv_noting: a peer's connection)
+            get = ctypes.cast(lib.zmq_msg_get, ctypes.c_void_p).value
+            accelerator.bind_msg_get(get)
+    except (ImportError, OSError, AttributeError, ValueError, TypeError):
+        return None
+    return accelerator
+
+
+speedups = _bound_speedups()
+
+# The whole message in one C call when the accelerator is there (used directly, no wrapper:
+# these run a few times per call). Frames the C send does not take (not bytes, or copy=False)
+# go to the pure-Python send.
+recv_frames: Callable[..., list[bytes]] = _recv_frames
+send_frames: Callable[..., None] = _send_frames
+if speedups is not None:
+    recv_frames = speedups.recv_frames
+    send_frames = speedups.send_frames
+
+
+def recv_noting(sock: zmq.Socket[bytes], flags: int = 0) -> tuple[list[bytes], zmq.Frame]:
     """One message as bytes, and its last frame: that frame's metadata tells the peer's CURVE
     key (``security.client_key_of``) and the connection it came on (``peers.PeerWatch``)."""
-    frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+    frames = sock.recv_multipart(flags, copy=False)
     return [f.bytes for f in frames], frames[-1]
 
 
@@ -145,9 +202,9 @@ def apply_heartbeat(sock: zmq.Socket[bytes]) -> None:
     interval = config.HEARTBEAT_INTERVAL
     if interval <= 0:
         return
-    sock.heartbeat_ivl = int(interval * 1000)
-    sock.heartbeat_timeout = int(config.HEARTBEAT_TIMEOUT * 1000)
-    sock.heartbeat_ttl = int(config.HEARTBEAT_TIMEOUT * 1000)
+    _SET(sock, _HEARTBEAT_IVL, int(interval * 1000))
+    _SET(sock, _HEARTBEAT_TIMEOUT, int(config.HEARTBEAT_TIMEOUT * 1000))
+    _SET(sock, _HEARTBEAT_TTL, int(config.HEARTBEAT_TIMEOUT * 1000))
 
 
 def tcp_endpoint(host: str, port: int) -> str:
@@ -183,7 +240,7 @@ def connect(sock: zmq.Socket[bytes], endpoint: str) -> None:
     """``sock.connect(endpoint)``, with IPv6 switched on for a bracketed address."""
     if endpoint.startswith("tcp://["):
         sock.ipv6 = 1
-    sock.connect(endpoint)
+    _CONNECT(sock, endpoint)  # (pyzmq's wrapper parses the endpoint again, for nothing here)
 
 
 def dealer(
@@ -203,14 +260,20 @@ def dealer(
     sock = context().socket(zmq.DEALER)
     monitor = None
     try:
-        sock.linger = 0
-        sock.sndhwm = 0
-        sock.rcvhwm = 0
+        # (the compiled setter with int constants: sock.linger = 0 costs ~3 µs through pyzmq's
+        # attribute layer, and a new proxy sets a dozen options)
+        _SET(sock, _LINGER, 0)
+        _SET(sock, _SNDHWM, 0)
+        _SET(sock, _RCVHWM, 0)
         apply_heartbeat(sock)
         if server_key is not None:  # CURVE: only that server, and encrypted
             apply_client(sock, server_key)
         for name, value in options.items():
-            setattr(sock, name, value)
+            option = _INT_OPTIONS.get(name)
+            if option is not None:
+                _SET(sock, option, value)
+            else:
+                setattr(sock, name, value)
         if monitor_events:
             monitor = sock.get_monitor_socket(monitor_events)
         connect(sock, endpoint)

@@ -35,6 +35,17 @@ SIGNATURE = b"ZPY" + bytes([VERSION])
 
 _HEADER = struct.Struct("!BBBBIHH")
 HEADER_SIZE = _HEADER.size  # 12
+_FIXED = struct.Struct("!BBBBI")  # the part of the header that changes from call to call
+_pack_fixed = _FIXED.pack
+_unpack_fixed = _FIXED.unpack_from
+_LENGTHS = struct.Struct("!HH")
+
+# The rest of a header -- the two lengths and the two strings -- repeats from call to call:
+# (object id, method) <-> those bytes, both ways, remembered (bounded) instead of encoded,
+# validated and decoded again for every message.
+_TAILS: dict[tuple[str, str], bytes] = {}
+_NAMES: dict[bytes, tuple[str, str]] = {}
+_REMEMBERED = 4096
 
 # Message kinds.
 CALL = 1  # request: payload = [args, kwargs] (see flags for variants)
@@ -180,18 +191,32 @@ class Message:
 def encode_header(
     kind: int, flags: int, serializer_id: int, call_id: int, object_id: str, method: str
 ) -> bytes:
+    tail = _TAILS.get((object_id, method))
+    if tail is None:
+        tail = header_tail(object_id, method)
+    try:
+        return _pack_fixed(kind, flags, serializer_id, 0, call_id) + tail
+    except struct.error as exc:
+        raise ProtocolError(f"header field out of range: {exc}") from None
+
+
+def header_tail(object_id: str, method: str) -> bytes:
+    """The header's bytes after the call id: lengths and names (remembered, bounded)."""
+    tail = _TAILS.get((object_id, method))
+    if tail is not None:
+        return tail
     try:
         obj = object_id.encode()
         meth = method.encode()
-    except UnicodeEncodeError:  # a lone surrogate: no UTF-8 for it
+    except (UnicodeEncodeError, AttributeError):  # a lone surrogate: no UTF-8 for it
         raise ProtocolError("object id or method name is not valid Unicode text") from None
     if len(obj) > 0xFFFF or len(meth) > 0xFFFF:
         raise ProtocolError("object id or method name longer than 65535 bytes")
-    try:
-        fixed = _HEADER.pack(kind, flags, serializer_id, 0, call_id, len(obj), len(meth))
-    except struct.error as exc:
-        raise ProtocolError(f"header field out of range: {exc}") from None
-    return fixed + obj + meth
+    tail = _LENGTHS.pack(len(obj), len(meth)) + obj + meth
+    if len(_TAILS) >= _REMEMBERED:
+        _TAILS.clear()
+    _TAILS[(object_id, method)] = tail
+    return tail
 
 
 def encode(
@@ -211,6 +236,32 @@ def encode(
     return [SIGNATURE, header, payload]
 
 
+def call_frames(
+    flags: int, serializer_id: int, call_id: int, object_id: str, method: str, payload: Any
+) -> list[Any]:
+    """``encode(CALL, flags, serializer_id, call_id, object_id, method, payload)``."""
+    tail = _TAILS.get((object_id, method))
+    if tail is None:
+        tail = header_tail(object_id, method)
+    try:
+        return [SIGNATURE, _pack_fixed(CALL, flags, serializer_id, 0, call_id) + tail, payload]
+    except struct.error as exc:
+        raise ProtocolError(f"header field out of range: {exc}") from None
+
+
+def reply_frames(
+    kind: int, flags: int, serializer_id: int, call_id: int, payload: Any
+) -> list[Any]:
+    """``encode(kind, flags, serializer_id, call_id, "", "", payload)``: a reply's frames."""
+    try:
+        return [SIGNATURE, _pack_fixed(kind, flags, serializer_id, 0, call_id) + _NO_NAMES, payload]
+    except struct.error as exc:
+        raise ProtocolError(f"header field out of range: {exc}") from None
+
+
+_NO_NAMES = b"\0\0\0\0"  # a reply's header tail: no object id, no method
+
+
 def decode(frames: Sequence[Any]) -> Message:
     """Parse the frames of one message (identity already removed).
 
@@ -218,26 +269,43 @@ def decode(frames: Sequence[Any]) -> Message:
     """
     if len(frames) < 3:
         raise ProtocolError(f"message has {len(frames)} frames, at least 3 expected")
-    signature = _as_bytes(frames[0])
+    signature = frames[0]
     if signature != SIGNATURE:
-        if signature[:3] == SIGNATURE[:3] and len(signature) == 4:
-            raise ProtocolError(f"unsupported protocol version {signature[3]} (this is {VERSION})")
-        raise ProtocolError("not a zpyro message (bad signature frame)")
-    header = _as_bytes(frames[1])
+        signature = _as_bytes(signature)
+        if signature != SIGNATURE:
+            if signature[:3] == SIGNATURE[:3] and len(signature) == 4:
+                raise ProtocolError(
+                    f"unsupported protocol version {signature[3]} (this is {VERSION})"
+                )
+            raise ProtocolError("not a zpyro message (bad signature frame)")
+    header = frames[1]
+    if type(header) is not bytes:
+        header = _as_bytes(header)
     if len(header) < HEADER_SIZE:
         raise ProtocolError(f"header frame too short ({len(header)} bytes)")
-    kind, flags, serializer_id, reserved, call_id, obj_len, meth_len = _HEADER.unpack_from(header)
+    kind, flags, serializer_id, reserved, call_id = _unpack_fixed(header)
     if (0x10000 | reserved << 8 | flags) & _REFUSED[kind]:
         raise _refused(kind, flags, reserved)
-    if len(header) != HEADER_SIZE + obj_len + meth_len:
+    tail = header[8:]
+    names = _NAMES.get(tail)
+    if names is None:
+        names = _decode_names(tail)
+    buffers = frames[3:] if len(frames) > 3 else ()
+    return Message(kind, flags, serializer_id, call_id, names[0], names[1], frames[2], buffers)
+
+
+def _decode_names(tail: bytes) -> tuple[str, str]:
+    obj_len, meth_len = _LENGTHS.unpack_from(tail)
+    if len(tail) != 4 + obj_len + meth_len:
         raise ProtocolError("header frame length does not match its string lengths")
     try:
-        object_id = header[HEADER_SIZE : HEADER_SIZE + obj_len].decode()
-        method = header[HEADER_SIZE + obj_len :].decode()
+        names = tail[4 : 4 + obj_len].decode(), tail[4 + obj_len :].decode()
     except UnicodeDecodeError:
         raise ProtocolError("object id or method is not valid UTF-8") from None
-    buffers = frames[3:] if len(frames) > 3 else ()
-    return Message(kind, flags, serializer_id, call_id, object_id, method, frames[2], buffers)
+    if len(_NAMES) >= _REMEMBERED:
+        _NAMES.clear()
+    _NAMES[tail] = names
+    return names
 
 
 def credit_frames(count: int) -> list[Any]:
