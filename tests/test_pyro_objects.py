@@ -165,6 +165,23 @@ def test_current_context_tells_seq_flags_serializer_and_address(serializer: str)
     assert first["client_is_conn"] is True
 
 
+def test_a_plain_daemon_tells_every_callers_address_without_watching_them_go() -> None:
+    # no session-mode class, no hook: the lean loop (no monitor), yet each caller's address is
+    # known from its first message -- also for a caller whose connection's descriptor is one a
+    # gone caller had (noted again, never the old caller's address)
+    with serving() as served:
+        uri = served.register(Facts())
+        seen = []
+        for _ in range(5):
+            with Pyro4.Proxy(uri) as p:
+                host, port = p.facts()["client_sock_addr"]
+                assert p.facts()["client_sock_addr"] == (host, port)
+            assert host == "127.0.0.1"
+            seen.append(port)
+        assert len(set(seen)) == 5  # a new connection each time: a new port, never a stale one
+        assert served.daemon._serving.watch is None
+
+
 def test_client_sock_addr_of_unix_and_inproc_callers(tmp_path: Any) -> None:
     with serving(unixsocket=str(tmp_path / "facts.sock")) as served:
         facts = Pyro4.Proxy(served.register(Facts())).facts()

@@ -239,6 +239,7 @@ class Daemon(PyroDaemonAPI):
         if self._closed:
             raise errors.DaemonError("daemon is closed")
         object_id = self.registry.add(obj, objectId, force, weak)
+        self._serving.update_noting()  # (a session-mode class: the peer watch starts)
         try:  # Pyro's idioms: self._pyroDaemon.register(...), self._pyroId
             obj._pyroId = object_id
             obj._pyroDaemon = self
@@ -256,6 +257,7 @@ class Daemon(PyroDaemonAPI):
         if objectOrId == DAEMON_OBJECT_ID:
             return
         removed = self.registry.remove(objectOrId)
+        self._serving.update_noting()
         if removed is not None:
             self.forget_pyro_attributes(removed[1])
         if self._link is not None:
@@ -317,8 +319,10 @@ class Daemon(PyroDaemonAPI):
     @property
     def sockets(self) -> list[Any]:
         """What to poll when the daemon lives in someone else's loop (see `events`): the
-        ROUTER (other threads wake the daemon through it), and its monitor while session-mode
-        classes are registered; brokered, the DEALER to the broker and a wake-up descriptor."""
+        ROUTER (other threads wake the daemon through it), a wake-up descriptor (for what one
+        events() call left), and the ROUTER's monitor while something must see clients go
+        (session-mode classes, Pyro's hooks, tracked resources, COMMTIMEOUT); brokered, the
+        DEALER to the broker and a wake-up descriptor. Those of combined daemons too."""
         serving = self._serving
         serving.prepare_for_host()
         socks: list[Any] = [serving.router]
