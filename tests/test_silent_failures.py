@@ -316,15 +316,19 @@ def test_a_send_after_libzmq_dropped_the_connection_does_not_block() -> None:
         listener.close()
 
 
-def test_a_future_whose_send_finds_no_peer_fails_as_never_sent() -> None:
+def test_a_future_whose_send_finds_no_peer_fails_as_never_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A quick connection (no monitor) learns that its peer is gone only when a send finds no
     pipe: nothing of that call went out. A future sent so fails as a call never sent -- on a
     broker pair's connection StaleConnection, which the proxy sends again to the broker that
     took over -- not as one lost in flight (the soak's futures after a failover)."""
+    from zpyro import connection
     from zpyro.connection import Connection
     from zpyro.linkstate import StaleConnection
     from zpyro.sockets import context
 
+    monkeypatch.setattr(connection, "QUICK", True)  # (off by default: see its comment)
     router = context().socket(zmq.ROUTER)
     router.linger = 0
     port = router.bind_to_random_port("tcp://127.0.0.1")
@@ -347,11 +351,14 @@ def test_a_future_whose_send_finds_no_peer_fails_as_never_sent() -> None:
         conn.close()
 
 
-def test_a_quick_connection_that_is_never_made_is_made_again_with_a_monitor() -> None:
+def test_a_quick_connection_that_is_never_made_is_made_again_with_a_monitor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A quick connection (no monitor; messages queued only once it is made) whose handshake
     never completes sends nothing; it is made again with a monitor, which tells why."""
     from zpyro import connection
 
+    monkeypatch.setattr(connection, "QUICK", True)  # (off by default: see its comment)
     listener = _hang_up_listener(2)
     endpoint = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
     conn = connection.Connection(endpoint, scaled(5))
@@ -588,3 +595,52 @@ def test_the_broker_and_its_default_daemons_never_load_pickle_or_marshal(
     finally:
         sock.close()
     assert not target.exists()
+
+
+def test_a_reply_that_came_just_before_the_peer_closed_is_delivered() -> None:
+    """A daemon that answers and closes at once (stopped by the call it answers, as Pyro
+    programs do): the reply reaches the caller, even when the caller reads it only after the
+    connection is gone. (libzmq drops a connection's pipe, with a reply still unread in it, when
+    the socket will not reconnect or queues only to live connections: neither may be set.)"""
+    import sys
+
+    from zpyro.connection import FAST_WAIT_MS, Connection
+    from zpyro.sockets import context
+
+    router = context().socket(zmq.ROUTER)
+    router.linger = 0
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    conn = Connection(f"tcp://127.0.0.1:{port}", scaled(5))
+    outcome: list[Any] = []
+    caller = threading.Thread(
+        target=lambda: outcome.append(
+            _reply_or_error(conn, wire.encode(wire.PING, 0, 0, 1, "", ""))
+        )
+    )
+    switch = sys.getswitchinterval()
+    try:
+        caller.start()
+        ident, *_ = router.recv_multipart()
+        time.sleep(3 * FAST_WAIT_MS / 1000)  # the caller now waits in a poll, not in a receive
+        sys.setswitchinterval(30)  # the caller cannot take the GIL back until we let it
+        try:
+            router.send_multipart([ident, *wire.encode(wire.PONG, 0, 0, 1, "", "")])
+            router.close(linger=1000)  # the reply, then the connection's end
+            until = time.monotonic() + 0.5  # libzmq's threads (no GIL) take in both meanwhile
+            while time.monotonic() < until:
+                pass
+        finally:
+            sys.setswitchinterval(switch)
+        caller.join(scaled(10))
+        assert outcome and isinstance(outcome[0], wire.Message), outcome
+        assert outcome[0].kind == wire.PONG
+    finally:
+        sys.setswitchinterval(switch)
+        conn.close()
+
+
+def _reply_or_error(conn: Any, frames: list[Any]) -> Any:
+    try:
+        return conn.call(frames, 1, scaled(5))
+    except errors.ZPyroError as exc:
+        return exc

@@ -16,7 +16,7 @@ The pure parts live beside it: the pending calls and the futures' deadlines in
 
 Knowing the connection's state, two ways (see the README's design section):
 
-* *Quick* (the default): the DEALER queues messages only to a completed connection
+* *Quick* (off: ``QUICK`` below): the DEALER queues messages only to a completed connection
   (``ZMQ_IMMEDIATE``) and has no socket monitor, which would cost a new connection two more
   sockets. A send that goes out proves the connection is up; a first send finds it up within
   ``QUICK_CONNECT_MS`` or the connection is made again, monitored, to learn why not (nothing
@@ -24,7 +24,11 @@ Knowing the connection's state, two ways (see the README's design section):
   libzmq: a send fails at once (nothing went out; the call raises ``ConnectionClosedError``, as
   on a monitored connection that was lost) and a call waiting for its reply sees it within
   ``CHECK_SLICE_MS``. Oneway calls that need room may go once the connection is up.
-* *Monitored* (CURVE, and endpoints that were not up quickly before): a socket monitor tracks
+  It is off because ``ZMQ_IMMEDIATE`` costs a reply: when the peer closes the connection just
+  after replying (a daemon stopped by the call it answers, as Pyro programs do), libzmq drops
+  the connection's pipe at once, with the reply still unread in it; the caller got
+  ConnectionClosedError for a call that ran and answered (1 run in 6 under load).
+* *Monitored* (the default): a socket monitor tracks
   the connection. A call in flight when the connection drops fails with
   ``ConnectionClosedError``; a connection refused, or not made within ``connect_timeout``,
   fails the calls waiting on it with ``CommunicationError`` (``SecurityError`` for a failed
@@ -61,6 +65,8 @@ FAST_WAIT_MS = 2  # the leader's first, cheap wait: DEALER only (covers most cal
 POLL_SLICE_MS = 250  # then it re-checks deadlines and the connection state at least this often
 CHECK_SLICE_MS = 100  # ...this often without a monitor: a lost peer is noticed in that time
 QUICK_CONNECT_MS = 50  # a quick connection not up by then is made again with a monitor
+RECONNECT_NEVER_MS = 3_600_000  # (see _open: not -1)
+QUICK = False  # quick connections (see the module's docstring: they can lose a last reply)
 REAPER_IDLE_SECONDS = 5.0  # a reaper thread with no futures to lead for retires after this
 FLUSH_LINGER_MS = 200  # a released proxy's goodbye (session release) still gets out
 PEER_GONE_WAIT = 1.0  # how long a send that found no peer waits for the monitor to say why
@@ -94,7 +100,7 @@ class Connection:
         self._pending = self._calls.pending  # (the same dict: the fast path uses it directly)
         # room for oneway calls (zpyro.credit); the proxy reads window and attention directly
         self.credit = self._calls.credit
-        self._open(monitored or server_key is not None or endpoint in _slow_endpoints)
+        self._open(monitored or not QUICK or server_key is not None or endpoint in _slow_endpoints)
         self._leader = False
         self._outbox: deque[list[Any]] = deque()
         self._waiting: deque[Pending] = deque()  # threads blocked in call(), oldest first
@@ -112,10 +118,12 @@ class Connection:
     def _open(self, monitored: bool) -> None:
         """Make the DEALER (see the module's docstring for the two ways). Leader or __init__.
 
-        No background reconnects (reconnect_ivl -1): each retry of an idle proxy whose daemon
-        is gone would put an event in its monitor, which only a calling thread reads; a full
-        monitor blocks libzmq's I/O thread and with it every socket of the process. A lost or
-        refused connection closes instead, and the next call makes a new one.
+        No background reconnects in practice: a lost or refused connection closes, and the next
+        call makes a new one (each retry of an idle proxy whose daemon is gone would put an
+        event in its monitor, which only a calling thread reads). But not reconnect_ivl -1:
+        without a reconnect to come, libzmq drops the connection's pipe at once when the peer
+        goes -- with a reply still unread in it (a daemon stopped by the call it answered). A
+        reconnect an hour away keeps the pipe, and the reply, until this side closes.
         """
         sock, monitor = dealer(
             self.endpoint,
@@ -123,7 +131,7 @@ class Connection:
             errors.CommunicationError,
             MONITOR_EVENTS if monitored else 0,
             rcvtimeo=FAST_WAIT_MS,
-            reconnect_ivl=-1,
+            reconnect_ivl=RECONNECT_NEVER_MS,
             immediate=0 if monitored else 1,
         )
         self._sock = sock
@@ -714,6 +722,14 @@ class Connection:
 
         Oneway calls whose credit had not come back may have been lost with it: the proxy's
         next call says so (the notice), rather than carry on as if they had all run."""
+        if not self._sockets_closed:
+            # replies that arrived before the loss was seen still answer their calls (say, a
+            # daemon's reply to the call that stopped it: it comes just before the connection
+            # goes, and may be read after the loss is)
+            try:
+                self._recv_all()
+            except zmq.ZMQError:
+                pass
         with self._mutex:
             self._waiting.clear()
             if self._closed is None:  # first: a failed call's callback sees the connection closed
