@@ -284,10 +284,12 @@ class Broker(PairedBroker):
                 wait_ms = min(wait_ms, math.ceil(config.POLL_TIMEOUT * 1000))
             try:
                 ready = dict(poll(items, wait_ms))
-            except zmq.ContextTerminated:
-                return  # the process is exiting (zpyro.sockets.flush_before_exit)
-            if router in ready:
-                self._receive(RECV_BATCH)
+                if router in ready:
+                    self._receive(RECV_BATCH)
+            except zmq.ZMQError as exc:  # (the C accelerator's receive: a plain ZMQError)
+                if exc.errno == zmq.ETERM:
+                    return  # the process is exiting (zpyro.sockets.flush_before_exit)
+                raise
             if monitor in ready:
                 self.callers.departed(self.callers.gone())
             if pair_inbox is not None and pair_inbox in ready:

@@ -245,8 +245,11 @@ class RequestLoop:
                     outcome = self._receive_loop(me)
                 else:
                     outcome = self._poll_loop(me, poll_ms)
-        except zmq.ContextTerminated:
-            pass  # the process is exiting (sockets.flush_before_exit): nothing left to serve
+        except zmq.ZMQError as exc:
+            # ETERM: the process is exiting (sockets.flush_before_exit), nothing left to serve
+            # (zmq.ContextTerminated from pyzmq, a plain ZMQError from the C accelerator)
+            if exc.errno != zmq.ETERM:  # pragma: no cover - a bug; log it loudly
+                log.exception("daemon request loop failed")
         except Exception:  # pragma: no cover - a bug; log it loudly rather than die silently
             log.exception("daemon request loop failed")
         if outcome is _LOST:
