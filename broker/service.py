@@ -25,6 +25,7 @@ from zpyro.admission import FrontDoor
 from zpyro.config import NO_SIZE_LIMIT, config, size_limit
 from zpyro.credit import FLUSH_INTERVAL, CreditLedger, RefusalLog, window_for
 from zpyro.dispatch import Dispatcher
+from zpyro.gatekeeper import answer_handshake
 from zpyro.objects import ObjectRegistry
 from zpyro.security import (
     ROUTE_KEY_MARK,
@@ -38,16 +39,17 @@ from zpyro.sockets import (
     apply_heartbeat,
     bind,
     context,
-    recv_frames,
+    poll,
     recv_noting,
     send_frames,
     tcp_endpoint,
 )
 from zpyro.uri import endpoint_to_location, host_port
 from zpyro.waker import BackDoor
-from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, NAMESERVER_ID
+from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, NAMESERVER_ID, RELEASE_SESSION
 
 from .announcer import Announcer
+from .callers import Callers, replay_frames
 from .nameserver import NameServer
 from .pair import BrokerPair
 from .paired import PairedBroker, Takeover
@@ -61,6 +63,7 @@ log = logging.getLogger("zpyro.broker")
 
 BIG_FRAME = 65536  # frames from this size on are sent without a copy
 _NOBLOCK = int(zmq.NOBLOCK)
+_POLLIN = int(zmq.POLLIN)
 RECV_BATCH = 256  # messages taken per poll before timers are looked at again
 
 
@@ -183,6 +186,15 @@ class Broker(PairedBroker):
         self.dispatcher.credit_window = self.credit.window
         self.dispatcher.quiet_reply = self.credit.granted  # (oneway calls to its own objects)
         self._refusals = RefusalLog(log)
+        # their handshakes, and their going (what is released then)
+        self.callers = Callers(
+            self.router,
+            self.pools,
+            self.credit,
+            self._send,
+            self.dispatcher.client_keys,
+            self.secure,
+        )
         self._stopping = False
         self._closed = False
         self._last_key: bytes | None = None  # CURVE key of the message being handled
@@ -248,23 +260,19 @@ class Broker(PairedBroker):
         """Serve until stop() (or until `loop_condition()` is false, checked every
         POLL_TIMEOUT).
 
-        Alone, the loop blocks in a receive on the ROUTER (RCVTIMEO: until the next timer is
-        due), the cheapest way to wait for a message: no poll, no zmq.Again per message; stop()
-        and other threads wake it through the ROUTER's back door. A broker of a pair polls the
-        ROUTER and the pair's socket together instead (the back door still wakes it).
+        The loop polls the ROUTER and the monitor that tells callers gone (and the pair's
+        socket: never behind queued calls), then takes what waits on the ROUTER in a batch.
+        stop() and other threads wake it through the ROUTER's back door.
         """
         self._loop_thread = threading.get_ident()
         pair_inbox = None if self.pair is None else self.pair.link.inbox
-        poller = None
-        if pair_inbox is not None:  # the pair's own socket: never behind queued calls
-            poller = zmq.Poller()
-            poller.register(self.router, zmq.POLLIN)
-            poller.register(pair_inbox, zmq.POLLIN)
         router = self.router
+        monitor = self.callers.monitor
+        items: list[tuple[Any, int]] = [(router, _POLLIN), (monitor, _POLLIN)]
+        if pair_inbox is not None:
+            items.insert(0, (pair_inbox, _POLLIN))
         waiting = self.waiting
-        handle = self._handle
         clock = time.monotonic
-        timeout_ms = -2  # the ROUTER's RCVTIMEO as last set (set again only when it changes)
         while not self._stopping and (loop_condition is None or loop_condition()):
             now = clock()
             due = min(self._next_tick, self._next_flush, waiting.next_deadline())
@@ -274,20 +282,18 @@ class Broker(PairedBroker):
             wait_ms = max(1, math.ceil((due - now) * 1000))
             if loop_condition is not None:
                 wait_ms = min(wait_ms, math.ceil(config.POLL_TIMEOUT * 1000))
-            if poller is not None:
-                ready = dict(poller.poll(wait_ms))
+            try:
+                ready = dict(poll(items, wait_ms))
                 if router in ready:
                     self._receive(RECV_BATCH)
-                if pair_inbox in ready:
-                    self._pair_messages()
-            else:
-                if wait_ms != timeout_ms:  # (at most once a millisecond while busy)
-                    router.rcvtimeo = timeout_ms = wait_ms
-                try:
-                    frames = self._recv_curve() if self.secure else recv_frames(router)
-                except zmq.Again:  # RCVTIMEO: a timer is due
-                    continue
-                handle(frames)
+            except zmq.ZMQError as exc:  # (the C accelerator's receive: a plain ZMQError)
+                if exc.errno == zmq.ETERM:
+                    return  # the process is exiting (zpyro.sockets.flush_before_exit)
+                raise
+            if monitor in ready:
+                self.callers.departed(self.callers.gone())
+            if pair_inbox is not None and pair_inbox in ready:
+                self._pair_messages()
             if self._names_seen != self.announcer.seq:
                 self._wake_waiting()
 
@@ -301,6 +307,8 @@ class Broker(PairedBroker):
             pass
         if self.pair is not None:
             self._pair_messages()
+        # drained at every turn: an unread monitor that fills up stalls libzmq's I/O thread
+        self.callers.departed(self.callers.gone())
         self._wake_waiting()
 
     def _pair_messages(self) -> None:
@@ -316,9 +324,10 @@ class Broker(PairedBroker):
 
     @property
     def sockets(self) -> list[Any]:
-        """What another loop polls for this broker: the ROUTER (and the pair's socket)."""
+        """What another loop polls for this broker: the ROUTER, the monitor that tells callers
+        gone (and the pair's socket)."""
         pair = [] if self.pair is None else [self.pair.link.inbox]
-        return [self.router, *pair]
+        return [self.router, self.callers.monitor, *pair]
 
     def _timers(self, now: float) -> None:
         if now >= self._next_tick:
@@ -338,10 +347,7 @@ class Broker(PairedBroker):
         router = self.router
         for count in range(limit):
             try:  # (asking first with can_read would cost more than one Again a batch)
-                if self.secure:
-                    frames = self._recv_curve(_NOBLOCK)
-                else:
-                    frames = recv_frames(router, _NOBLOCK)
+                frames = self._recv_curve(_NOBLOCK) if self.secure else self.callers.recv(router)
             except zmq.Again:
                 return count
             self._handle(frames)
@@ -379,6 +385,7 @@ class Broker(PairedBroker):
         self._last_key = key
         if key is not None:
             self.dispatcher.remember_key(data[0], key)  # for the name server's own calls
+        self.callers.departed(self.callers.note(data[0], last))
         return data
 
     def _route(self, client: bytes) -> bytes:
@@ -404,6 +411,7 @@ class Broker(PairedBroker):
         if self.pair is not None:
             self.pair.close()
         self.storage.close()
+        self.callers.close()  # the monitor stops before its socket closes
         self._door.close()
         self.router.close(linger=0)
         self.pub.close(linger=0)
@@ -439,15 +447,12 @@ class Broker(PairedBroker):
         msg = self._admit(client, body)
         if msg is None:  # answered at the door
             return
-        if msg.object_id == DAEMON_OBJECT_ID and msg.method == "release_session":
+        if msg.flags & wire.FLAG_HANDSHAKE:
+            self._handshake(client, body, msg)
+            return
+        if msg.object_id == DAEMON_OBJECT_ID and msg.method == RELEASE_SESSION:
             # the proxy is gone: every daemon drops the session instances and streams it held
-            # (its replies, DONE for a call not in flight, are dropped as unknown), and its
-            # calls to session-mode pools are free to start new sessions
-            route = self._route(client)
-            for ident in list(self.pools.daemons):
-                self._send([ident, route, *body])
-            self.pools.sessions.release(route)
-            self.credit.forget(client)
+            self.callers.release(self._route(client))
         if msg.object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID):
             handled = self.dispatcher.handle(client, msg)
             reply = handled if isinstance(handled, list) else None
@@ -456,6 +461,27 @@ class Broker(PairedBroker):
             if reply is not None:
                 self._send([client, *reply])
             return
+        self._submit(client, body, msg)
+
+    def _handshake(self, client: bytes, body: list[bytes], msg: wire.Message) -> None:
+        """A caller's connection handshake: a pool whose daemons validate handshakes gets it
+        (and each of its daemons will, see broker/handshakes.py); else it is answered here."""
+        object_id = msg.object_id
+        own = object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID)
+        meta = None if own else self.pools.metadata(object_id)
+        if meta is not None and meta.get("handshake"):
+            route = self._route(client)
+            self.callers.handshakes.remember(route, replay_frames(body, msg), msg.call_id)
+            self._submit(client, body, msg)
+            return
+        if meta is None and not own and self._takeover.hold(client, body, True, time.monotonic()):
+            return  # just took over (a pair): the pool's daemons may not have come yet
+        reply = answer_handshake(self.dispatcher, msg, self.metadata)
+        if reply is not None:
+            self._send([client, *reply])
+
+    def _submit(self, client: bytes, body: list[bytes], msg: wire.Message) -> None:
+        """A call for a pooled object: to a daemon of its pool, or queued for one."""
         oneway = bool(msg.flags & wire.FLAG_ONEWAY) and not msg.flags & wire.FLAG_META
         call = Call(
             self._route(client),
@@ -489,17 +515,18 @@ class Broker(PairedBroker):
             call = self.pools.finished(ident, route, wire.peek_call_id(body))
             if call is None:
                 log.debug("late or unknown reply from daemon %s dropped", ident.hex())
-            elif kind != wire.DONE:
-                self._send([self._caller(route), *body])
-            elif call.credited:
-                self._credit_back(call)
+            else:
+                if kind != wire.DONE:  # (for a oneway call: a notice, e.g. refused at a gate)
+                    self._send([self._caller(route), *body])
+                if call.credited:  # its end, either way
+                    self._credit_back(call)
             if known:
                 for queued in self.pools.fill(ident):
                     self._forward(ident, queued)
             return
         if kind == wire.PING:
             known = self.pools.seen(ident, now)
-            self._control(ident, wire.PONG, self._daemon_pong(known, now))
+            self._control(ident, wire.PONG, {**self._daemon_pong(known, now), **self._terms()})
         elif kind == wire.READY:
             self._attach(ident, body, now)
         elif kind == wire.BYE:
@@ -557,7 +584,7 @@ class Broker(PairedBroker):
                 announce.DAEMON_JOINED,
                 {"daemon": ident.hex(), "names": sorted(objects), "capacity": daemon.capacity},
             )
-        self._control(ident, wire.PONG, self._daemon_pong(True, now))
+        self._control(ident, wire.PONG, {**self._daemon_pong(True, now), **self._terms()})
         del opened  # pools opened need nothing more: their first calls simply arrive
         for queued in self.pools.fill(ident):
             self._forward(ident, queued)
@@ -630,6 +657,10 @@ class Broker(PairedBroker):
     # -- sending ----------------------------------------------------------------------------------
 
     def _forward(self, daemon: bytes, call: Call) -> None:
+        if self.callers.handshakes:  # the caller's handshake goes first where it has not been
+            replay = self.callers.handshakes.replay(call.client, daemon, call.call_id)
+            if replay is not None:
+                self._send([daemon, call.client, *replay])
         self._send([daemon, call.client, *call.frames])
 
     def _fail(self, call: Call, exc: BaseException) -> None:
@@ -663,6 +694,15 @@ class Broker(PairedBroker):
 
     def _reply(self, peer: bytes, frames: list[Any]) -> None:
         self._send([peer, *frames])
+
+    def _terms(self) -> dict[str, Any]:
+        """What a daemon's PONG tells it of the terms callers get through us: a daemon answering
+        a handshake itself answers with the metadata we would give (zpyro/brokerlink.py)."""
+        limit = self.max_message_size
+        return {
+            wire.META_CREDIT: self.credit.window,
+            "max_message_size": limit if limit < NO_SIZE_LIMIT else 0,
+        }
 
     def _control(self, daemon: bytes, kind: int, body: dict[str, Any]) -> None:
         payload = json.dumps(body).encode()

@@ -366,8 +366,15 @@ served, URI_ = serve()
 
 
 @probe("Proxy(uri, connected_socket=...)")
-def _proxy_connected_socket() -> None:
-    zpyro.Proxy("thing", connected_socket=None)  # type: ignore[call-arg]
+def _proxy_connected_socket() -> str:
+    import socket
+
+    server_end, client_end = socket.socketpair()
+    daemon = zpyro.Daemon(connected_socket=server_end)
+    daemon.register(Thing(), "thing")
+    threading.Thread(target=daemon.requestLoop, daemon=True).start()
+    with zpyro.Proxy("thing", connected_socket=client_end) as p:
+        return repr(p.echo("over the pair"))
 
 
 @probe("Proxy._pyroHandshake = data (sent on connect?)")
@@ -606,8 +613,8 @@ def _retry_timeout() -> Result:
 
 # -- Daemon -------------------------------------------------------------------------------------
 
-for kwargs in ({"nathost": "127.0.0.1", "natport": 5000}, {"connected_socket": None},
-               {"interface": object}):  # fmt: skip
+for kwargs in ({"nathost": "127.0.0.1", "natport": 5000},
+               {"interface": type("Own", (zpyro.core.DaemonObject,), {})}):  # fmt: skip
     probe(f"Daemon({', '.join(kwargs)}=...)")(
         lambda kwargs=kwargs: zpyro.Daemon(host="127.0.0.1", **kwargs).close()
     )

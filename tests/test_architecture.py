@@ -126,6 +126,7 @@ RESERVED = {
     "Pyro.Daemon:": "zpyro.wire",
     "__getattr__": "zpyro.wire",
     "__setattr__": "zpyro.wire",
+    "release_session": "zpyro.wire",
     "name.registered": "zpyro.announce",
     "name.removed": "zpyro.announce",
     "daemon.joined": "zpyro.announce",

@@ -154,7 +154,7 @@ def test_serve_with_use_ns_in_a_subprocess(broker: BrokerProcess, spawn: Any) ->
     )
     env = {"ZPYRO_NS_HOST": broker.host, "ZPYRO_NS_PORT": str(broker.port)}
     served = spawn([PYTHON, "-c", program], env=env)
-    served.wait_for("zpyro daemon running.")
+    served.wait_for("Pyro daemon running.")  # Pyro's printed line
     uri = ns_of(broker).lookup("example.greeter")
     assert uri.host == "127.0.0.1" and uri.port != broker.port  # a direct daemon of its own
     with zpyro.Proxy(f"PYRONAME:example.greeter@{broker.host}:{broker.port}") as p:

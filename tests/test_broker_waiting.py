@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from conftest import scaled
 
-from zpyro import context
+from zpyro import context, wire
 from zpyro.broker.announcer import Announcer
 from zpyro.broker.nameserver import NAME, NameServer
 from zpyro.broker.registry import Registry
@@ -45,7 +45,8 @@ class Setup:
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         """As the dispatcher runs a remote call: inside its current_context."""
-        token = context.enter(context.CallInfo(b"client", 1, NAME, method))
+        msg = wire.Message(wire.CALL, 0, wire.JSON_ID, 1, NAME, method)
+        token = context.enter(context.CallInfo(b"client", msg))
         try:
             return getattr(self.ns, method)(*args, **kwargs)
         finally:

@@ -23,7 +23,7 @@ ctx = zpyro.current_context
 
 def snapshot() -> dict[str, Any]:
     return {
-        "client": ctx.client,
+        "client": ctx.client_id,
         "call_id": ctx.call_id,
         "object_id": ctx.object_id,
         "method": ctx.method,
@@ -110,6 +110,7 @@ def _no_correlation_id_left() -> Iterator[None]:
 def test_outside_a_call_nothing_is_set() -> None:
     assert ctx.active is False
     assert ctx.client is None and ctx.call_id is None and ctx.method is None
+    assert ctx.client_id is None and ctx.client_sock_addr is None and ctx.seq is None
     assert "not in a call" in repr(ctx)
     with pytest.raises(AttributeError):
         ctx.no_such_field  # noqa: B018

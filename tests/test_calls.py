@@ -108,7 +108,7 @@ class Thing:
         return tag
 
     def client_identity(self) -> bytes:
-        client = zpyro.current_context.client
+        client = zpyro.current_context.client_id
         assert isinstance(client, bytes)
         return client
 

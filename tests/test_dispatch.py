@@ -102,7 +102,7 @@ class Calc:
         ctx = zpyro.current_context
         self.seen_context = {
             "active": ctx.active,
-            "client": ctx.client,
+            "client": ctx.client_id,
             "call_id": ctx.call_id,
             "object_id": ctx.object_id,
             "method": ctx.method,
@@ -124,7 +124,7 @@ class Calc:
     async def async_context(self) -> list[Any]:
         await asyncio.sleep(0)
         ctx = zpyro.current_context
-        return [ctx.client, ctx.call_id, ctx.object_id, ctx.method]
+        return [ctx.client_id, ctx.call_id, ctx.object_id, ctx.method]
 
     async def cancelled(self) -> None:
         # an awaited operation that gets cancelled: CancelledError is a BaseException
@@ -710,7 +710,7 @@ def test_registry_add_remove() -> None:
         reg.add(Calc(), oid)
     with pytest.raises(errors.DaemonError):
         reg.add(Calc(), "")
-    assert reg.remove(obj) == oid
+    assert reg.remove(obj) == (oid, obj)
     assert reg.remove(oid) is None
     with pytest.raises(errors.DaemonError):
         reg.resolve(oid, CLIENT)

@@ -130,15 +130,17 @@ def daemon_with(name: str) -> tuple[zpyro.Daemon, Thermometer, zpyro.URI]:
 def test_sockets_are_the_router_and_the_monitor_when_sessions_need_it() -> None:
     daemon, _, _ = daemon_with("kinds")
     try:
-        # other threads wake the daemon through its ROUTER: that is all there is to poll
-        (router,) = daemon.sockets
+        # other threads wake the daemon through its ROUTER; the descriptor brings the host
+        # loop back when one events() call left messages for the next
+        router, wake_fd = daemon.sockets
         assert isinstance(router, zmq.Socket) and router.type == zmq.ROUTER
+        assert isinstance(wake_fd, int)
         daemon.events({})  # nothing ready: returns at once
         daemon.events([])
         # a session-mode class: the ROUTER's monitor tells when a client goes without goodbye
         daemon.register(zpyro.behavior("session")(zpyro.expose(type("S", (), {}))), "loop.s")
-        router2, monitor = daemon.sockets
-        assert router2 is router
+        router2, wake_fd2, monitor = daemon.sockets
+        assert router2 is router and wake_fd2 == wake_fd
         assert isinstance(monitor, zmq.Socket) and monitor.type == zmq.PAIR
         daemon.events([])
     finally:

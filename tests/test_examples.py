@@ -98,6 +98,36 @@ EXPECTED = {
         r"^client: got 'teapot: 3 in stock'$",
         r"^client: the response said served_by = frontend-1$",
     ],
+    "handshake.py": [
+        r"^intruder refused: connection rejected: wrong secret handshake: 'a wrong guess'$",
+        r"^intruder refused: connection rejected: wrong secret handshake: 'hello'$",
+        r"^daemon: welcome, client from 127\.0\.0\.1$",
+        r"^client: the daemon says \{'motd': 'mind the laser grid'\}$",
+        r"^client: the vault is open$",
+        r"^daemon: a client went away$",
+    ],
+    "resource_tracking.py": [
+        r"^client: holding \['notes\.md', 'report\.txt'\]$",
+        r"^daemon: closed notes\.md$",
+        r"^all closed: \['data\.csv', 'notes\.md', 'report\.txt'\]$",
+    ],
+    "nat.py": [
+        r"^uri +PYRO:example\.nat@127\.0\.0\.1:\d+$",
+        r"^through the router: inside the private network$",
+        r"^connections the router forwarded: 1$",
+    ],
+    "callback_factory.py": [
+        r"^client: the factory is example\.jobfactory$",
+        r"^server: listener arrived as Proxy$",
+        r"^client: got a Proxy for obj_\.\.\.$",
+        r"^client: backup at step 3/3$",
+        r"^client: backup done$",
+    ],
+    "usersession.py": [
+        r"^alice \(from 127\.0\.0\.1\) has \['apples', 'avocados'\]$",
+        r"^bob \(from 127\.0\.0\.1\) has \['bread'\]$",
+        r"^carol \(from 127\.0\.0\.1\) has \['cheese'\]$",
+    ],
     "callbacks.py": [
         r"^client listener: progress 1/4$",
         r"^client listener: progress 4/4$",

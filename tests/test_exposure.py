@@ -71,7 +71,8 @@ class Greeter:
 
 def test_exposed_class_members() -> None:
     m = members_of(Greeter)
-    assert m.methods == {"hello", "log", "static", "klass", "later"}
+    # an exposed class's own dunders are reachable as in Pyro; __call__ is Python's machinery
+    assert m.methods == {"hello", "log", "static", "klass", "later", "__dunder__"}
     assert m.oneway == {"log"}
     assert m.attrs == {"motto", "mood"}
     assert m.writable_attrs == {"mood"}
@@ -236,7 +237,7 @@ def test_require_expose_off_exposes_public_members() -> None:
 
 
 @pytest.mark.parametrize("require", [True, False])
-def test_private_and_dunder_never_exposed(require: bool) -> None:
+def test_private_never_exposed_dunders_only_explicitly(require: bool) -> None:
     @expose
     class C:
         def _one(self) -> None:
@@ -251,14 +252,36 @@ def test_private_and_dunder_never_exposed(require: bool) -> None:
         def __getattr__(self, name: str) -> None:
             return None
 
+        def __reduce__(self) -> None:
+            return None
+
         def ok(self) -> None:
             pass
 
     m = members_of(C, require_expose=require)
-    assert m.methods == {"ok"}
-    assert all(not name.startswith("_") for name in m.methods | m.attrs)
+    # the class is exposed: its own dunders are, except those of Python's machinery
+    assert m.methods == {"ok", "__three__"}
     assert exposure.is_private("_one") and exposure.is_private("__getattr__")
+    assert not exposure.is_reachable_name("__getattr__")
+    assert not exposure.is_reachable_name("__init__") and not exposure.is_reachable_name("_x")
+    assert exposure.is_reachable_name("__len__") and exposure.is_reachable_name("ok")
     assert not exposure.is_private("ok")
+
+    class Undecorated:
+        def __len__(self) -> int:
+            return 0
+
+        @expose
+        def __getitem__(self, index: int) -> int:
+            return index
+
+        def plain(self) -> None:
+            pass
+
+    # REQUIRE_EXPOSE off exposes public names; a dunder needs its own @expose
+    loose = members_of(Undecorated, require_expose=False)
+    assert loose.methods == {"plain", "__getitem__"}
+    assert members_of(Undecorated, require_expose=True).methods == {"__getitem__"}
 
 
 def test_object_base_members_not_listed() -> None:
@@ -276,11 +299,16 @@ def test_expose_private_function_raises() -> None:
     with pytest.raises(AttributeError, match="_hidden"):
         expose(_hidden)
 
-    def __dunder__() -> None:
+    def __init__() -> None:
         pass
 
     with pytest.raises(AttributeError):
-        expose(__dunder__)
+        expose(__init__)
+
+    def __dunder__() -> None:
+        pass
+
+    assert expose(__dunder__) is __dunder__  # as in Pyro: an explicitly exposed dunder
 
 
 def test_expose_private_method_in_class_body_raises() -> None:
@@ -460,7 +488,7 @@ def test_behavior_inherited() -> None:
 def test_as_metadata_shape() -> None:
     meta = members_of(Greeter).as_metadata()
     assert set(meta) == {"methods", "oneway", "attrs"}
-    assert meta["methods"] == sorted(["hello", "log", "static", "klass", "later"])
+    assert meta["methods"] == sorted(["hello", "log", "static", "klass", "later", "__dunder__"])
     assert meta["oneway"] == ["log"]
     assert meta["attrs"] == ["mood", "motto"]
     for value in meta.values():

@@ -37,27 +37,7 @@ TOPICS = sorted(p.parent.name for p in PROGRAMS.glob("*/run.py"))
 # topic -> the first Pyro4 API the program stops at on zpyro today ("dN": the deliverable of
 # issue 9 that covers it; docs/pyro-api-inventory.md lists what follows behind it)
 ZPYRO_GAPS: dict[str, str] = {
-    "attributes": "d7: explicitly exposed dunder methods (__len__, __getitem__) are unreachable",
-    "autoproxy": "d2: registered objects have no _pyroDaemon / _pyroId",
-    "autoretry": "d8: a daemon ignores COMMTIMEOUT (idle connections are never dropped)",
-    "call_context": "d7: Daemon.annotations() is never called (then seq, msg_flags, serializer_id)",
-    "callback": "d2: a registered object passed as an argument is not sent as a proxy (vars() fails)",
-    "client_disconnect": "d3: Daemon.clientDisconnect / validateHandshake are never called",
-    "daemon_object": "d1: Daemon.combine missing (then resetMetadataCache)",
-    "disconnects": "d8: a daemon ignores COMMTIMEOUT (idle connections are never dropped)",
-    "echoserver": "d7: an exposed dunder method (__dunder__) is unreachable",
-    "handshake": "d3: _pyroHandshake/validateHandshake ignored: a wrong handshake gets in",
-    "hmac_key": "d3: _pyroHmacKey accepted and ignored: a client without the key gets in",
-    "nat": "d1: Daemon(nathost=, natport=) missing",
-    "remote_shutdown": "d2: registered objects have no _pyroId / _pyroDaemon",
-    "request_loop": "d1: requestLoop(loopCondition=...) keyword missing",
-    "resource_tracking": "d3: current_context.track_resource missing",
-    "serializers": "d7: current_context.serializer_id missing",
-    "serve_simple": "d1: Daemon.serveSimple missing",
-    "serve_simple_ns": "d1: Daemon.serveSimple missing",
-    "socketpair": "d1: Daemon(connected_socket=) and Proxy(id, connected_socket=) missing",
-    "unixdomainsock": "d1: an abstract unix socket name (\\0name) cannot be bound",
-    "usersession": "d7: current_context.client_sock_addr missing",
+    "hmac_key": "by design: _pyroHmacKey is refused with SecurityError (use CURVE), never ignored",
 }
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(scaled(TIMEOUT) + 30)]

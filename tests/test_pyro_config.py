@@ -91,8 +91,8 @@ REFUSED = {
     "LOGWIRE": (True, "wire"),
     "FLAME_ENABLED": (True, "Flame"),
     "DILL_PROTOCOL_VERSION": (3, "dill"),
-    "NATHOST": ("gateway.example", "advertised"),
-    "NATPORT": (9999, "advertised"),
+    "NATHOST": (42, "host name"),  # (a host is taken: daemons advertise it, README NAT)
+    "NATPORT": (70000, "port number"),
     "NS_AUTOCLEAN": (5.0, "leases"),
     "SSL": (True, "CURVE"),
     "SSL_REQUIRECLIENTCERT": (True, "CURVE"),

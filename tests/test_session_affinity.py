@@ -135,3 +135,30 @@ def test_a_call_in_flight_when_the_session_daemon_dies_says_the_session_is_lost(
             with pytest.raises(errors.ConnectionClosedError, match="session .* is lost"):
                 future.result(scaled(20))
         a._pyroRelease()
+
+
+def test_a_caller_that_dies_without_goodbye_ends_its_session_affinity(spawn: Any) -> None:
+    """The broker sees the caller's connection close: its affinity entry goes (and its daemons
+    hear a release_session), as if it had said goodbye."""
+    uri, nsd, _ = zpyro.naming.startNS(host="127.0.0.1", port=0, enableBroadcast=False)
+    loop = threading.Thread(target=nsd.requestLoop)
+    loop.start()
+    try:
+        broker = nsd.broker  # (in this process: its records can be looked at)
+        endpoint = f"tcp://{uri.location}"
+        proc = spawn([PYTHON, PROGRAM, endpoint, "tally", "2"], env=FAST_HEARTBEAT_ENV)
+        proc.wait_for("READY")
+        program = (
+            "import os, sys, zpyro\n"
+            "p = zpyro.Proxy(sys.argv[1]); p.add('held')\n"
+            "print('CALLED', flush=True); sys.stdin.read(); os._exit(0)\n"  # no goodbye
+        )
+        caller = spawn([PYTHON, "-c", program, f"PYRO:tally@{uri.location}"])
+        caller.wait_for("CALLED")
+        assert len(broker.pools.sessions) == 1  # its affinity, held while it lives
+        caller.proc.stdin.close()  # it exits without release_session
+        eventually(lambda: len(broker.pools.sessions) == 0, 15, "the affinity entry released")
+    finally:
+        nsd.shutdown()
+        loop.join(scaled(10))
+        nsd.close()

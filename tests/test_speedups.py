@@ -19,7 +19,7 @@ import pytest
 import zmq
 from conftest import scaled
 
-from zpyro import sockets
+from zpyro import peers, sockets
 
 PURE = bool(os.environ.get("ZPYRO_PURE_PYTHON"))
 
@@ -176,3 +176,43 @@ def test_other_threads_run_while_one_waits_in_a_receive(pair: Any) -> None:
     sockets.send_frames(dealer, [b"done"])
     receiver.join(scaled(5))
     assert results and results[0][1:] == [b"done"]
+
+
+NOTING = [("pure", peers._recv_new_fd)]
+if sockets.speedups is not None:
+    NOTING.append(("C", sockets.speedups.recv_noting))
+
+
+@pytest.mark.parametrize("name,recv", NOTING, ids=[n for n, _ in NOTING])
+@pytest.mark.parametrize("message", MESSAGES[:3], ids=["1 frame", "call", "empty frames"])
+def test_a_new_peers_message_tells_its_connection_a_known_ones_does_not(
+    name: str, recv: Callable[..., Any], message: list[bytes]
+) -> None:
+    # over tcp: the descriptor is the connection's (getpeername() of it is the dealer's
+    # address); once the peer is known, only the frames (flags, e.g. 0x10, passed untouched)
+    ctx = sockets.context()
+    router = ctx.socket(zmq.ROUTER)
+    dealer = ctx.socket(zmq.DEALER)
+    try:
+        port = router.bind_to_random_port("tcp://127.0.0.1")
+        dealer.connect(f"tcp://127.0.0.1:{port}")
+        router.rcvtimeo = int(scaled(5) * 1000)
+        dealer.send_multipart(message)
+        frames, fd = recv(router, {}, 0)
+        assert frames[1:] == message and fd is not None and fd >= 0
+        host, _ = peers.peer_address(fd)
+        assert host == "127.0.0.1"
+        dealer.send_multipart(message)
+        again, fd2 = recv(router, {frames[0]: fd}, 0)
+        assert again == frames and fd2 is None
+    finally:
+        dealer.close(linger=0)
+        router.close(linger=0)
+
+
+@pytest.mark.parametrize("name,recv", NOTING, ids=[n for n, _ in NOTING])
+def test_an_inproc_peer_has_no_descriptor(pair: Any, name: str, recv: Callable[..., Any]) -> None:
+    router, dealer = pair
+    dealer.send_multipart([b"ZPY\x01", b"x"])
+    frames, fd = recv(router, {}, 0)
+    assert frames[1:] == [b"ZPY\x01", b"x"] and fd == peers.NO_FD

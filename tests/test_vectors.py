@@ -34,9 +34,17 @@ FLAGS = {
     "BATCH": wire.FLAG_BATCH,
     "ANNOTATED": wire.FLAG_ANNOTATED,
     "STREAM": wire.FLAG_STREAM,
+    "HANDSHAKE": wire.FLAG_HANDSHAKE,
     "CREDIT": wire.FLAG_CREDIT,
 }
 KINDS = {name: kind for kind, name in wire.KIND_NAMES.items()}
+
+
+def flag_names(kind: int, flags: int) -> list[str]:
+    """The names of a message's flags: per kind (bit 0x10 is HANDSHAKE on a CALL, STREAM on
+    the others)."""
+    other = "STREAM" if kind == wire.CALL else "HANDSHAKE"
+    return [name for name, bit in FLAGS.items() if flags & bit and name != other]
 
 
 def ids(vectors: list[dict[str, Any]]) -> list[str]:
@@ -157,7 +165,7 @@ def meaning_of(frames: list[bytes]) -> dict[str, Any]:
     ser = get_serializer(msg.serializer_id) if msg.payload else None
     out: dict[str, Any] = {
         "kind": wire.KIND_NAMES[msg.kind],
-        "flags": [name for name, bit in FLAGS.items() if msg.flags & bit],
+        "flags": flag_names(msg.kind, msg.flags),
         "serializer": ser.name if ser else None,
         "call_id": msg.call_id,
         "object": msg.object_id,
@@ -165,7 +173,7 @@ def meaning_of(frames: list[bytes]) -> dict[str, Any]:
     }
     if msg.kind == wire.CALL:
         assert ser is not None
-        args, kwargs, annotations = Dispatcher._unpack_call(ser, msg)
+        args, kwargs, annotations = Dispatcher.unpack_call(ser, msg)
         if msg.flags & wire.FLAG_BATCH:
             count, methods, arity, arguments, keywords = read_calls(args[0])
             names = [methods] * count if isinstance(methods, str) else list(methods)

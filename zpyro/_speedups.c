@@ -30,6 +30,8 @@ static int (*msg_close)(zmq_msg_t *);
 static void *(*msg_data)(zmq_msg_t *);
 static size_t (*msg_size)(const zmq_msg_t *);
 static int (*msg_more)(const zmq_msg_t *);
+static int (*msg_get)(const zmq_msg_t *, int); /* optional (bind_msg_get): recv_noting */
+#define ZMQ_SRCFD 2
 static int (*zsend)(void *, const void *, size_t, int);
 static int (*zerrno)(void);
 static PyObject *ZMQError; /* zmq.error.ZMQError */
@@ -93,20 +95,21 @@ static PyObject *bind(PyObject *Py_UNUSED(self), PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* recv_frames(sock, flags=0) -> list of bytes: one whole message. zmq.Again when nothing came
- * (NOBLOCK, or RCVTIMEO passed); the GIL is released while libzmq waits. */
-static PyObject *recv_frames(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs < 1 || nargs > 2) {
-        PyErr_SetString(PyExc_TypeError, "recv_frames(sock, flags=0)");
+static PyObject *bind_msg_get(PyObject *Py_UNUSED(self), PyObject *arg) {
+    unsigned long long a = PyLong_AsUnsignedLongLong(arg);
+    if (PyErr_Occurred())
+        return NULL;
+    if (a == 0) {
+        PyErr_SetString(PyExc_ValueError, "zmq_msg_get's address is missing");
         return NULL;
     }
-    PyObject *sock = args[0];
-    int flags = 0;
-    if (nargs == 2) {
-        flags = (int)PyLong_AsLong(args[1]);
-        if (flags == -1 && PyErr_Occurred())
-            return NULL;
-    }
+    msg_get = (int (*)(const zmq_msg_t *, int))(uintptr_t)a;
+    Py_RETURN_NONE;
+}
+
+/* One whole message; with `known` (a dict), *fd is set to the descriptor of the connection it
+ * came on (ZMQ_SRCFD, -1 for none) when its first frame is not a key of `known`. */
+static PyObject *receive(PyObject *sock, int flags, PyObject *known, int *fd) {
     if (msg_recv == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "zpyro._speedups is not bound to libzmq");
         return NULL;
@@ -141,6 +144,17 @@ static PyObject *recv_frames(PyObject *Py_UNUSED(self), PyObject *const *args, P
         }
         PyObject *frame = PyBytes_FromStringAndSize(msg_data(&msg), (Py_ssize_t)msg_size(&msg));
         more = msg_more(&msg);
+        if (frame != NULL && known != NULL && PyList_GET_SIZE(frames) == 0) {
+            int found = PyDict_Contains(known, frame);
+            if (found < 0) {
+                Py_DECREF(frame);
+                frame = NULL;
+            } else if (!found) {
+                *fd = -1; /* a new peer: its descriptor is read from the last frame */
+            }
+        }
+        if (!more && *fd == -1)
+            *fd = msg_get(&msg, ZMQ_SRCFD);
         msg_close(&msg);
         if (frame == NULL)
             goto fail;
@@ -153,6 +167,47 @@ static PyObject *recv_frames(PyObject *Py_UNUSED(self), PyObject *const *args, P
 fail:
     Py_DECREF(frames);
     return NULL;
+}
+
+/* recv_frames(sock, flags=0) -> list of bytes: one whole message. zmq.Again when nothing came
+ * (NOBLOCK, or RCVTIMEO passed); the GIL is released while libzmq waits. */
+static PyObject *recv_frames(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "recv_frames(sock, flags=0)");
+        return NULL;
+    }
+    int flags = 0;
+    if (nargs == 2) {
+        flags = (int)PyLong_AsLong(args[1]);
+        if (flags == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    int fd = -2;
+    return receive(args[0], flags, NULL, &fd);
+}
+
+/* recv_noting(sock, known, flags) -> (frames, fd): one whole message, and when its peer (first
+ * frame) is not a key of `known`, the descriptor of the connection it came on (-1: none, e.g.
+ * inproc), else None. For zpyro.peers: a peer's first message tells its connection. */
+static PyObject *recv_noting(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "recv_noting(sock, known: dict, flags)");
+        return NULL;
+    }
+    if (msg_get == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "zpyro._speedups: zmq_msg_get is not bound");
+        return NULL;
+    }
+    int flags = (int)PyLong_AsLong(args[2]);
+    if (flags == -1 && PyErr_Occurred())
+        return NULL;
+    int fd = -2;
+    PyObject *frames = receive(args[0], flags, args[1], &fd);
+    if (frames == NULL)
+        return NULL;
+    if (fd == -2)
+        return Py_BuildValue("(NO)", frames, Py_None);
+    return Py_BuildValue("(Ni)", frames, fd < 0 ? -1 : fd);
 }
 
 /* send_frames(sock, frames, copy=True, flags=0): a message, copied. A message with a frame that
@@ -509,6 +564,9 @@ static PyMethodDef methods[] = {
      "Again, fallback): the addresses of libzmq's functions in this process"},
     {"recv_frames", (PyCFunction)(void (*)(void))recv_frames, METH_FASTCALL,
      "recv_frames(sock, flags=0) -> list of bytes"},
+    {"bind_msg_get", bind_msg_get, METH_O, "bind_msg_get(address of zmq_msg_get)"},
+    {"recv_noting", (PyCFunction)(void (*)(void))recv_noting, METH_FASTCALL,
+     "recv_noting(sock, known, flags) -> (frames, fd or None)"},
     {"send_frames", (PyCFunction)(void (*)(void))send_frames, METH_FASTCALL,
      "send_frames(sock, frames, copy=True, flags=0)"},
     {"serpent_loads", serpent_loads, METH_O,

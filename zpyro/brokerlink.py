@@ -86,6 +86,9 @@ class BrokerLink:
         self._next_redial = 0.0
         self._avoid: dict[str, float] = {}  # a pair: endpoint -> until when not to go back to it
         self.attached = threading.Event()  # set once the broker has taken our READY
+        # what callers get through the broker (its PONG): its credit window, its size limit
+        self.credit: int | None = None
+        self.max_message_size = 0  # 0: no limit of its own
 
     # -- frames for the owner thread to send --------------------------------------------------------
 
@@ -205,6 +208,7 @@ class BrokerLink:
             if self.endpoint != endpoint:
                 return None  # moved: READY already sent to the active broker
         epoch, known = info.get("epoch"), bool(info.get("known", True))
+        self._note_terms(info)
         if self.epoch is None and known:  # the answer to our first READY
             self.epoch = epoch
             self.attached.set()
@@ -218,6 +222,21 @@ class BrokerLink:
             return self.ready()
         self.attached.set()
         return None
+
+    def _note_terms(self, info: dict[str, Any]) -> None:
+        credit, limit = info.get(wire.META_CREDIT), info.get("max_message_size")
+        self.credit = credit if type(credit) is int and credit > 0 else None
+        self.max_message_size = limit if type(limit) is int and limit > 0 else 0
+
+    def brokered(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """An object's metadata as its callers get it through the broker (what a handshake
+        this daemon answers carries): the broker's credit window and size limit."""
+        if self.credit is not None:
+            meta[wire.META_CREDIT] = self.credit
+        limit = self.max_message_size
+        if limit and not 0 < int(meta.get("max_message_size", 0)) <= limit:
+            meta["max_message_size"] = limit
+        return meta
 
     def close(self, bye: bool) -> None:
         if bye:

@@ -1,7 +1,9 @@
 """Custom classes <-> dicts: the registry every serializer consults, and zpyro's own entries.
 
 A class registered with :func:`register_class_to_dict` travels as its converter's dict (with a
-``"__class__"`` key); other objects as ``{"__class__": "mod.QualName", **vars(obj)}``. On loads,
+``"__class__"`` key); an object registered in a daemon (it has Pyro's ``_pyroDaemon`` and
+``_pyroId``) as a proxy to it (autoproxy, also for arguments: the callback idiom); other
+objects as ``{"__class__": "mod.QualName", **vars(obj)}``. On loads,
 a dict whose class name is registered with :func:`register_dict_to_class` is converted back;
 otherwise it stays a dict (the Pyro habit).
 
@@ -73,8 +75,28 @@ def registered_dict(obj: Any) -> dict[str, Any] | None:
     return None
 
 
+def autoproxy_dict(obj: Any) -> dict[str, Any] | None:
+    """A daemon's registered object travels as a proxy to it: its dict, else None.
+
+    Daemon.register gives the object ``_pyroDaemon`` and ``_pyroId``, as Pyro does."""
+    daemon = getattr(obj, "_pyroDaemon", None)
+    if daemon is None or isinstance(obj, type):
+        return None
+    try:
+        uri = daemon.uri_for(obj._pyroId)
+    except Exception:  # unregistered meanwhile, or someone else's attribute of that name
+        return None
+    return {"__class__": "zpyro.Proxy", "uri": str(uri)}
+
+
+def autoproxy_reduce(obj: Any) -> Any:
+    """pickle's reducer_override: a registered object pickles as a proxy to it."""
+    d = autoproxy_dict(obj) if _proxy_class is not None else None
+    return NotImplemented if d is None else (_proxy_class, (d["uri"],))
+
+
 def object_dict(obj: Any) -> dict[str, Any]:
-    d = registered_dict(obj)
+    d = registered_dict(obj) or autoproxy_dict(obj)
     if d is not None:
         return d
     try:
@@ -126,9 +148,14 @@ register_class_to_dict(URI, _uri_to_dict)
 register_dict_to_class("zpyro.URI", _dict_to_uri)
 
 
+_proxy_class: type | None = None
+
+
 def register_proxy_class(proxy_class: type) -> None:
     """Proxies travel as ``{"__class__": "zpyro.Proxy", "uri": ...}`` and arrive as proxies made
     by `proxy_class(uri)` (called once, by zpyro.client, with its Proxy)."""
+    global _proxy_class
+    _proxy_class = proxy_class
 
     def to_dict(proxy: Any) -> dict[str, Any]:
         return {"__class__": "zpyro.Proxy", "uri": str(proxy._pyroUri)}

@@ -28,12 +28,13 @@ from .connection import Connection, StaleConnection
 from .context import _current as _current_call
 from .context import note_response_annotations
 from .futures import Future
-from .security import server_public
+from .security import hmac_refusal, server_public
 from .serializers import BY_ID, get_serializer
+from .socketpump import ProxyPump
 from .sockets import MAXMSGSIZE_MARGIN
 from .streams import RemoteIterator
 from .uri import URI
-from .wire import DAEMON_OBJECT_ID, GETATTR, JSON_ID, SETATTR
+from .wire import DAEMON_OBJECT_ID, GETATTR, JSON_ID, RELEASE_SESSION, SETATTR
 
 log = logging.getLogger("zpyro.client")
 
@@ -46,6 +47,11 @@ _NO_SUCH_PROXY_ATTRIBUTE = {
     "_pyroLocalSocket": "_pyroLocalSocket: zpyro's connection is a ZeroMQ socket, not a BSD one",
     "_pyroInvokeBatch": "_pyroInvokeBatch: Pyro's batch internals; use batch(p) or p._pyroBatch()",
 }
+
+
+def _is_dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
+
 
 # How a PYRONAME:/PYROMETA: URI becomes the PYRO: URI to connect to. The naming layer sits above
 # this one and installs it (set_resolver) when imported, which ``import zpyro`` always does.
@@ -60,6 +66,7 @@ def set_resolver(resolve: Callable[[URI], URI]) -> None:
 Deliver = Callable[[Any, BaseException | None], None]  # deliver(value, error)
 
 _NO_ARGUMENTS: dict[int, bytes] = {}  # serializer id -> payload of [(), {}]
+DEFAULT_HANDSHAKE = "hello"  # Pyro's default Proxy._pyroHandshake
 _URIS: dict[str, URI] = {}  # URI text -> URI (immutable: one parse serves every new proxy)
 _URIS_MAX = 1024
 
@@ -96,10 +103,18 @@ class _RemoteMethod:
 
 
 class Proxy:
-    """A local stand-in for a remote object at `uri` (``PYRO:obj@host:port``)."""
+    """A local stand-in for a remote object at `uri` (``PYRO:obj@host:port``).
 
-    def __init__(self, uri: str | URI) -> None:
-        if not isinstance(uri, URI):
+    With `connected_socket` (Pyro's), `uri` is the object id and the calls go over that
+    already connected socket, to a ``Daemon(connected_socket=...)`` at its other end.
+    """
+
+    def __init__(self, uri: str | URI, connected_socket: Any = None) -> None:
+        if connected_socket is not None:
+            pump = ProxyPump(connected_socket)
+            object.__setattr__(self, "_pyroPump", pump)
+            uri = URI(f"PYRO:{uri}@./u:{pump.path}")
+        elif not isinstance(uri, URI):
             uri = _parsed_uri(uri)
         # (straight into the instance dict: each attribute set through __setattr__ costs a
         # Python call, and a new proxy per call is a common way to use them)
@@ -127,13 +142,15 @@ class Proxy:
             _pyroMetaFromCache=False,
             _pyroCreditWindow=None,  # the daemon's credit for oneway calls
             # the daemon may hold state for this proxy's connection (a session instance, a
-            # stream): releasing the proxy tells it to let go (metadata without "sessions":
-            # assume so)
+            # stream, Pyro's conn record): releasing the proxy tells it to let go (metadata
+            # without "sessions": assume so)
             _pyroSessions=True,
             _pyroStreamed=False,
             _pyroAsyncMode=False,
             # CURVE: the server's public key (z85 or key file); None: CURVE_SERVER_PUBLIC_KEY
             _pyroCurveServerKey=None,
+            # Pyro's connection handshake data, sent when connecting (daemon's validateHandshake)
+            _pyroHandshake=DEFAULT_HANDSHAKE,
             _Proxy__lock=threading.RLock(),
             _Proxy__serializer=None,  # the Serializer for _pyroSerializer, looked up once
         )
@@ -151,6 +168,7 @@ class Proxy:
         self._pyroMaxMessageSize: int
         self._pyroCreditWindow: int | None
         self._pyroCurveServerKey: str | None
+        self._pyroHandshake: Any
         self.__lock: threading.RLock
         self.__serializer: Any
 
@@ -158,6 +176,11 @@ class Proxy:
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
+            if _is_dunder(name) and name in self.__dict__.get("_pyroMethods", ()):
+                # an exposed dunder of the remote object, called by name (p.__len__()), as in
+                # Pyro; only once the metadata is known: copy, pickle and friends probe dunders
+                # on any object, and a probe must never connect
+                return _RemoteMethod(self, name)
             raise AttributeError(_NO_SUCH_PROXY_ATTRIBUTE.get(name, name))
         if not (self._pyroMethods or self._pyroAttrs):
             self._pyroGetMetadata()
@@ -180,6 +203,8 @@ class Proxy:
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("_") or hasattr(type(self), name):
+            if name == "_pyroHmacKey":
+                raise errors.SecurityError(hmac_refusal("Proxy._pyroHmacKey"))
             object.__setattr__(self, name, value)  # the proxy's own (or its subclass's)
             if name == "_pyroSerializer":
                 object.__setattr__(self, "_pyroSerializerSet", True)
@@ -212,7 +237,7 @@ class Proxy:
             conn = self._pyroConnection
             if conn is not None and not conn.closed and self._pyroSaysGoodbye(conn):
                 try:
-                    self._pyroDaemonCall("release_session", oneway=True)
+                    self._pyroDaemonCall(RELEASE_SESSION, oneway=True)
                 except errors.ZPyroError:
                     pass
             self._pyroConnection = None
@@ -261,19 +286,23 @@ class Proxy:
         assert endpoint is not None  # _pyroResolve gives a PYRO: URI with a location
         if self._pyroConnection is not None and self._pyroConnection.closed:
             self._pyroConnection = None  # lost or refused: a connection is never reopened
+        fresh = self._pyroConnection is None  # a new connection: it makes the handshake
         conn = self._pyroConnection
         if conn is None:
             key = server_public(self._pyroCurveServerKey)
             if self._pyroPaired:  # a broker pair: the active one
                 conn = failover.find_active(uri.locations, key)[1]
             else:
-                conn = Connection(endpoint, config.CONNECT_TIMEOUT, key)
+                # over a connected socket's pump (which takes one connection only): monitored
+                # from the start, never made again because it was slow to come up
+                pumped = "_pyroPump" in self.__dict__
+                conn = Connection(endpoint, config.CONNECT_TIMEOUT, key, monitored=pumped)
         cached = None if force_metadata else metadata.recall(str(uri))
         try:
-            if cached is not None:
+            if cached is not None and not (fresh and self._pyroWantsHandshake(cached[0])):
                 self._pyroApplyMetadata(cached[0], fresh=cached[1], from_cache=True)
             else:
-                self._pyroFetchMetadata(conn)
+                self._pyroFetchMetadata(conn, handshake=fresh)
         except StaleConnection as exc:  # refused before the fetch waited: refused
             conn.close()
             raise errors.CommunicationError(str(exc)) from None
@@ -283,6 +312,15 @@ class Proxy:
         conn.set_credit_window(self._pyroCreditWindow)
         self._pyroConnection = conn
         return conn
+
+    def _pyroWantsHandshake(self, meta: Any) -> bool:
+        """Whether a new connection must make the handshake exchange although the metadata is
+        known: the daemon validates handshakes, or this proxy has one to send or check."""
+        return (
+            (isinstance(meta, dict) and bool(meta.get("handshake")))
+            or self._pyroHandshake != DEFAULT_HANDSHAKE
+            or type(self)._pyroValidateHandshake is not Proxy._pyroValidateHandshake
+        )
 
     def _pyroResolve(self) -> URI:
         """The PYRO: URI to connect to; a PYRONAME:/PYROMETA: one asks the name server (again at
@@ -296,14 +334,29 @@ class Proxy:
         self._pyroPaired = len(uri.locations) > 1
         return uri
 
-    def _pyroFetchMetadata(self, conn: Any) -> None:
+    def _pyroFetchMetadata(self, conn: Any, handshake: bool = False) -> None:
+        """Ask for fresh metadata; on a new connection (`handshake`) with the connection
+        handshake, whose answer goes to _pyroValidateHandshake."""
         timeout = config.CONNECT_TIMEOUT
         if self._pyroTimeout:
             timeout = min(timeout, self._pyroTimeout)
         target = self._pyroTarget
-        meta = metadata.fetch(conn, target.object, self._pyroSerializer, timeout, self._pyroDecode)
+        ser, decode = self._pyroSerializer, self._pyroDecode
+        if handshake:
+            meta, response = metadata.connect(
+                conn, target.object, ser, timeout, decode, self._pyroHandshake
+            )
+        else:
+            meta = metadata.fetch(conn, target.object, ser, timeout, decode)
         self._pyroApplyMetadata(meta, fresh=True)
         metadata.remember(str(target), meta)
+        if handshake:
+            self._pyroValidateHandshake(response)
+
+    def _pyroValidateHandshake(self, response: Any) -> None:
+        """Override to check the daemon's answer to this proxy's handshake (what its
+        validateHandshake returned): raise to refuse the daemon (the connection closes, the
+        exception reaches the caller)."""
 
     def _pyroApplyMetadata(self, meta: Any, fresh: bool, from_cache: bool = False) -> None:
         if not isinstance(meta, dict):
@@ -545,6 +598,8 @@ class Proxy:
         if credit.attention and object_id is None:  # a oneway call sent earlier was not run
             notice = conn.take_notice()
             if notice is not None:
+                if isinstance(notice, errors.HandshakeError):  # refused at a daemon's gate
+                    self._pyroHandshakeLost()
                 raise notice
         serializer = d["_Proxy__serializer"]
         if serializer is None or serializer.name != d["_pyroSerializer"]:
@@ -647,7 +702,10 @@ class Proxy:
         if flags & wire.FLAG_COMPRESSED:
             payload = wire.decompress(payload, size_limit(config.MAX_MESSAGE_SIZE))
         if reply.kind == wire.ERROR:
-            raise errors.payload_to_exception(decoder.loads(payload))
+            exc = errors.payload_to_exception(decoder.loads(payload))
+            if isinstance(exc, errors.HandshakeError):
+                self._pyroHandshakeLost()
+            raise exc
         if reply.kind != wire.RESULT:
             raise errors.ProtocolError(f"unexpected reply kind {reply.kind}")
         value = decoder.loads(payload, reply.buffers)
@@ -667,6 +725,14 @@ class Proxy:
             stream_id, items, finished, error = value
             return RemoteIterator(self, stream_id, items, finished, error)
         return value
+
+    def _pyroHandshakeLost(self) -> None:
+        """The daemon wants a handshake this connection did not make (it started validating,
+        or a broker forgot ours): the next call connects again, with the handshake."""
+        metadata.forget(str(self._pyroTarget))
+        conn = self._pyroConnection
+        if conn is not None:
+            conn.close("the daemon refused this connection's handshake")
 
     # -- annotations, async, batches, streams ---------------------------------------------------
 
@@ -736,7 +802,7 @@ class Proxy:
             conn = self._pyroConnection
             if conn is not None:
                 if not conn.closed and self._pyroSaysGoodbye(conn):  # as _pyroRelease
-                    self._pyroDaemonCall("release_session", oneway=True)
+                    self._pyroDaemonCall(RELEASE_SESSION, oneway=True)
                 conn.close("proxy garbage collected", flush=True)
         except Exception:
             pass
@@ -761,6 +827,7 @@ class Proxy:
         twin._pyroOneway = set(self._pyroOneway)
         twin._pyroMaxRetries = self._pyroMaxRetries
         twin._pyroCurveServerKey = self._pyroCurveServerKey
+        twin._pyroHandshake = self._pyroHandshake
         return twin
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -141,8 +141,9 @@ class Config:
     LOGWIRE: bool = False  # zpyro has no wire-level message log
     FLAME_ENABLED: bool = False  # no Flame: remote code execution by design
     DILL_PROTOCOL_VERSION: int = -1  # no dill serializer (Pyro4's value when dill is missing)
-    NATHOST: str | None = None  # an advertised address other than the bound one
-    NATPORT: int = 0  # (with NATHOST)
+    # Pyro's NAT: the address daemons put in their URIs when clients reach them through NAT
+    NATHOST: str | None = None  # None: URIs carry the bound address
+    NATPORT: int = 0  # with NATHOST: 0 = the bound port
     NS_AUTOCLEAN: float = 0.0  # only 0: brokered daemons' names are leases (configrules)
     BROADCAST_ADDRS: str = "<broadcast>, 0.0.0.0"  # zpyro never broadcasts: locate uses NS_HOST
     NS_BCHOST: str | None = None  # (the broadcast responder zpyro does not have)

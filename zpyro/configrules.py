@@ -71,6 +71,18 @@ def _non_negative(item: str, value: Any) -> Any:
     return value
 
 
+def _host_or_none(item: str, value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"config.{item} must be a host name or address (or None), not {value!r}")
+    return value or None
+
+
+def _port(item: str, value: Any) -> int:
+    if type(value) is not int or not 0 <= value <= 65535:
+        raise ValueError(f"config.{item} must be a port number from 0 to 65535, not {value!r}")
+    return value
+
+
 def _pickle_protocol(item: str, value: Any) -> int:
     if type(value) is not int or not -1 <= value <= pickle.HIGHEST_PROTOCOL:
         raise ValueError(
@@ -88,7 +100,6 @@ def _log_level(item: str, value: Any) -> str:
 
 
 _CURVE = "use CURVE instead, which encrypts and authenticates (README, 'Security')"
-_NO_NAT = "the advertised address is always the bound one"
 # why the name server has no cleaning thread (config NS_AUTOCLEAN, naming.AutoCleaner)
 NO_AUTOCLEAN = (
     "the name server keeps hand-registered names until they are removed; the names of brokered "
@@ -119,8 +130,8 @@ RULES: dict[str, Rule] = {
     "LOGWIRE": only((False,), "there is no wire-level message log"),
     "FLAME_ENABLED": only((False,), "there is no Flame: it is remote code execution by design"),
     "DILL_PROTOCOL_VERSION": only((-1,), "there is no dill serializer"),
-    "NATHOST": only((None,), _NO_NAT),
-    "NATPORT": only((0,), _NO_NAT),
+    "NATHOST": _host_or_none,
+    "NATPORT": _port,
     "NS_AUTOCLEAN": only((0.0, 0), NO_AUTOCLEAN),
     "SOCK_REUSE": noted((True,), "ZeroMQ always sets SO_REUSEADDR on what it binds"),
     "SOCK_NODELAY": noted((True,), "ZeroMQ always sets TCP_NODELAY"),

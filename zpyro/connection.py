@@ -325,8 +325,8 @@ class Connection:
         credit = self.credit
         wait = False
         with self._mutex:
-            if self._closed is not None:
-                raise self._closed_error()
+            if self._closed is not None:  # (the proxy's own message: no notice taken)
+                raise self._closed_error(notice=room)
             if room:  # (SenderCredit.take, inline: this is the oneway hot path)
                 if credit.open and credit.room > 0:
                     credit.room -= 1
@@ -354,9 +354,11 @@ class Connection:
             return
         held = int(room)  # our credit, until the call is sent (or given back)
         try:
-            self._check_closed(held)  # a connection that closed unseen would swallow the call
+            self._check_closed(
+                held, notice=room
+            )  # a connection that closed unseen would swallow the call
             if not self._send(frames):
-                self._check_closed(held)
+                self._check_closed(held, notice=room)
             held = 0
             if not credit.room & PEEK_MASK and can_read(self._sock):
                 self._recv_all()  # now and then: credit, and notices for the next call
@@ -685,7 +687,7 @@ class Connection:
                 self._calls.credit.open = True
                 self._calls.wake_room_waiters()
 
-    def _check_closed(self, held: int = 0) -> None:
+    def _check_closed(self, held: int = 0, notice: bool = True) -> None:
         """As a new leader, before sending: read what the monitor said while nobody led (it
         concerns only calls already pending). A connection refused while nobody used it has
         sent nothing of this call (StaleConnection: the proxy tries again on a new one); one
@@ -696,7 +698,7 @@ class Connection:
             with self._mutex:
                 if held:  # the caller's own credit: that call is not sent, it is not unconfirmed
                     self._calls.credit.grant(held)
-                raise self._closed_error()  # e.g. a refused handshake: no use retrying
+                raise self._closed_error(notice)  # e.g. a refused handshake: no use retrying
 
     def _closed_error(self, notice: bool = True) -> BaseException:
         """What a call on this closed connection raises (mutex held): why it closed, with the

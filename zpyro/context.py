@@ -2,6 +2,10 @@
 
 Backed by a ContextVar rather than a thread-local, so it is right both in worker threads and in
 asyncio tasks that serve ``async def`` methods.
+
+A served call's facts are read from what the daemon has at hand anyway (the decoded message,
+the caller's identity): Pyro's ``seq``, ``msg_flags``, ``serializer_id``, ``client`` (Pyro's
+``conn``) and ``client_sock_addr`` cost nothing until a method asks for them.
 """
 
 from __future__ import annotations
@@ -10,39 +14,78 @@ import uuid
 from contextvars import ContextVar, Token
 from typing import Any
 
+from .errors import ZPyroError
+
 
 class CallInfo:
     """Facts about the call being served."""
 
     __slots__ = (
-        "client",
-        "call_id",
-        "object_id",
-        "method",
+        "client_id",
+        "msg",
         "annotations",
         "client_key",
         "_correlation_id",
         "response_annotations",
+        "clients",
     )
 
     def __init__(
         self,
-        client: bytes,
-        call_id: int,
-        object_id: str,
-        method: str,
+        client_id: bytes,
+        msg: Any = None,
         annotations: dict[str, Any] | None = None,
         client_key: bytes | None = None,
+        clients: Any = None,
     ) -> None:
-        self.client = client  # the caller's connection identity (opaque bytes)
-        self.call_id = call_id
-        self.object_id = object_id
-        self.method = method
+        self.client_id = client_id  # the caller's connection identity (opaque bytes)
+        self.msg = msg  # the decoded CALL (a zpyro.wire.Message); None outside a served call
         self.annotations = annotations if annotations is not None else {}
         self.client_key = client_key  # the caller's CURVE public key, when CURVE is on
         # shared by a chain of nested calls (A->B->C); set it in a client to start a chain
         self._correlation_id: Any = self.annotations.get("correlation_id")
         self.response_annotations: dict[str, Any] = {}  # a method fills it to send data back
+        self.clients = clients  # the daemon's zpyro.clients.Clients (Pyro's conn objects)
+
+    # -- read from the message, only when asked -------------------------------------------------
+
+    @property
+    def call_id(self) -> int | None:
+        return None if self.msg is None else int(self.msg.call_id)
+
+    seq = call_id  # Pyro's name
+
+    @property
+    def object_id(self) -> str | None:
+        return None if self.msg is None else str(self.msg.object_id)
+
+    @property
+    def method(self) -> str | None:
+        return None if self.msg is None else str(self.msg.method)
+
+    @property
+    def msg_flags(self) -> int | None:
+        """The call's wire flags (zpyro.message.FLAGS_*: oneway, batch, ...)."""
+        return None if self.msg is None else int(self.msg.flags)
+
+    @property
+    def serializer_id(self) -> int | None:
+        return None if self.msg is None else int(self.msg.serializer_id)
+
+    @property
+    def client(self) -> Any:
+        """Pyro's ``conn``: the caller's connection (zpyro.clients.ClientConnection)."""
+        if self.clients is None:
+            return None
+        return self.clients.connection(self.client_id)
+
+    @property
+    def client_sock_addr(self) -> Any:
+        """The caller's address: (host, port) over tcp; None when not known (inproc, a caller
+        through a broker)."""
+        if self.clients is None:
+            return None
+        return self.clients.address(self.client_id)
 
     @property
     def correlation_id(self) -> Any:
@@ -50,7 +93,7 @@ class CallInfo:
         which makes one per call; here only when it is asked for, by the method or by a
         nested call that passes it on)."""
         cid = self._correlation_id
-        if cid is None and self.object_id:
+        if cid is None and self.msg is not None:
             cid = self._correlation_id = str(uuid.uuid4())
         return cid
 
@@ -61,9 +104,20 @@ class CallInfo:
 
 _current: ContextVar[CallInfo | None] = ContextVar("zpyro_call", default=None)
 
-READABLE = frozenset({*CallInfo.__slots__, "correlation_id"} - {"_correlation_id"})
-
-
+READABLE = frozenset(
+    {
+        *CallInfo.__slots__,
+        "correlation_id",
+        "call_id",
+        "seq",
+        "object_id",
+        "method",
+        "msg_flags",
+        "serializer_id",
+        "client",
+        "client_sock_addr",
+    }
+) - {"msg", "clients", "_correlation_id"}
 WRITABLE = frozenset({"correlation_id", "response_annotations", "annotations"})
 
 
@@ -81,7 +135,7 @@ class CurrentContext:
         if name not in READABLE:
             raise AttributeError(name)
         info = _current.get()
-        if info is None or (not info.object_id and name not in WRITABLE):
+        if info is None or (info.msg is None and name not in WRITABLE):
             # outside a served call only what the client set itself is there
             return {} if name in _EMPTY_DICTS else None
         return getattr(info, name)
@@ -90,7 +144,7 @@ class CurrentContext:
         if name not in WRITABLE:
             raise AttributeError(f"current_context.{name} is read-only")
         info = _current.get()
-        if info is None or not info.object_id:
+        if info is None or info.msg is None:
             info = _own_client_info(info)
         setattr(info, name, value)
 
@@ -98,11 +152,38 @@ class CurrentContext:
     def active(self) -> bool:
         """True while serving a remote call."""
         info = _current.get()
-        return info is not None and bool(info.object_id)
+        return info is not None and info.msg is not None
+
+    def track_resource(self, resource: Any) -> None:
+        """Close `resource` (``resource.close()``) when the calling client goes away, unless
+        untracked first. Weakly held, as in Pyro: keep it alive yourself."""
+        self._connection("track").tracked_resources.add(resource)
+        info = _current.get()
+        if info is not None and info.clients is not None and not info.clients.tracking:
+            info.clients.start_tracking()
+
+    def untrack_resource(self, resource: Any) -> None:
+        self._connection("untrack").tracked_resources.discard(resource)
+
+    def _connection(self, verb: str) -> Any:
+        info = _current.get()
+        conn = None if info is None or info.msg is None else info.client
+        if conn is None:
+            raise ZPyroError(f"cannot {verb} a resource outside a call on a client connection")
+        return conn
+
+    def to_global(self) -> dict[str, Any]:
+        """This call's context as a dict, to carry into another thread (Pyro's to_global)."""
+        info = _current.get()
+        return {"info": info}
+
+    def from_global(self, values: dict[str, Any]) -> None:
+        """Take on a context captured with to_global() (in a thread the call started)."""
+        _current.set(values.get("info"))
 
     def __repr__(self) -> str:
         info = _current.get()
-        if info is None or not info.object_id:
+        if info is None or info.msg is None:
             return "<zpyro.current_context: not in a call>"
         return f"<zpyro.current_context: {info.object_id}.{info.method} call {info.call_id}>"
 
@@ -116,7 +197,7 @@ _EMPTY_DICTS = frozenset({"annotations", "response_annotations"})
 def _own_client_info(info: CallInfo | None) -> CallInfo:
     """Outside a served call: a copy of this context's own, so that tasks and threads that
     inherited the context do not change each other's correlation id or annotations."""
-    old, info = info, CallInfo(b"", 0, "", "")
+    old, info = info, CallInfo(b"")
     if old is not None:
         info.correlation_id = old.correlation_id
         info.annotations = dict(old.annotations)
@@ -132,7 +213,7 @@ def note_response_annotations(annotations: dict[str, Any] | None) -> None:
     if info is None:
         if not annotations:
             return  # the common case: nothing to note, nothing to clear
-    elif info.object_id or (not annotations and not info.response_annotations):
+    elif info.msg is not None or (not annotations and not info.response_annotations):
         return
     _own_client_info(info).response_annotations = dict(annotations or {})
 

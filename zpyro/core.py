@@ -1,8 +1,11 @@
 """Pyro4's ``core`` module: ``Pyro4.core.Proxy``, ``Pyro4.core.Daemon``,
 ``Pyro4.core.current_context`` and the rest keep working after ``import zpyro as Pyro4``."""
 
+from typing import Any
+
 from .batch import BatchProxy, batch
 from .blob import SerializedBlob
+from .classdicts import autoproxy_dict
 from .client import Proxy, asyncproxy
 from .constants import DAEMON_NAME, NAMESERVER_NAME  # Pyro5 has them in core
 from .context import current_context
@@ -12,6 +15,14 @@ from .naming import locate_ns as _locateNS
 from .naming import resolve as _resolve
 from .server import Daemon
 from .uri import URI
+
+
+def pyroObjectToAutoProxy(obj: Any) -> Any:  # noqa: N802 - Pyro's name
+    """A proxy for an object registered in a daemon of this process; any other object as it
+    is (what zpyro's serializers do with every value they send)."""
+    d = autoproxy_dict(obj)
+    return obj if d is None else Proxy(d["uri"])
+
 
 __all__ = [
     "URI",
@@ -31,4 +42,5 @@ __all__ = [
     "oneway",
     "_locateNS",
     "_resolve",
+    "pyroObjectToAutoProxy",
 ]

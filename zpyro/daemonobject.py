@@ -40,7 +40,8 @@ class DaemonObject:
     def registered(self) -> list[str]:
         return self._registered()
 
-    def get_metadata(self, objectId: str) -> dict[str, Any]:  # noqa: N803 - Pyro's name
+    def get_metadata(self, objectId: str, as_lists: bool = False) -> dict[str, Any]:  # noqa: N803
+        """Pyro's names; `as_lists` is accepted (zpyro's metadata always has lists)."""
         return self._metadata(objectId)
 
     def info(self) -> str:
@@ -50,7 +51,7 @@ class DaemonObject:
         """The next chunk of a remote iterator: [items, finished, error]."""
         if self._streams is None:
             raise errors.DaemonError("streaming is off in this daemon")
-        return self._streams.next_chunk(stream_id, current_context.client)
+        return self._streams.next_chunk(stream_id, current_context.client_id)
 
     @oneway
     def stream_close(self, stream_id: str) -> None:
@@ -61,4 +62,4 @@ class DaemonObject:
     def release_session(self) -> None:
         """The calling proxy is gone: drop its session instances and streams."""
         if self._release is not None:
-            self._release(current_context.client)
+            self._release(current_context.client_id)

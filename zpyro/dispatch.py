@@ -18,8 +18,9 @@ from typing import Any
 
 from . import context, errors, wire
 from .batch import read_calls
+from .clients import Clients
 from .config import NO_SIZE_LIMIT
-from .exposure import is_callback, is_private, members_of
+from .exposure import is_callback, is_private, is_reachable_name, members_of
 from .objects import ObjectRegistry
 from .serializers import BY_ID, PREFERENCE, get_serializer
 from .streams import StreamRegistry, is_stream
@@ -38,6 +39,10 @@ _PLAIN = frozenset({str, int, float, bool, type(None), bytes})
 Finish = Callable[[Any, BaseException | None], "list[Any] | None"]
 # defer(client, coroutine, finish): run the coroutine; then send finish(result, error) to client
 Defer = Callable[[bytes, Coroutine[Any, Any, Any], Finish], None]
+
+
+def _no_address(_client: bytes) -> None:
+    return None
 
 
 class Dispatcher:
@@ -79,6 +84,14 @@ class Dispatcher:
         self.credit_window: int | None = None
         # CURVE: connection identity -> the caller's public key (filled by remember_key)
         self.client_keys: dict[bytes, bytes] = {}
+        # Pyro's conn objects (current_context.client); a daemon hands in its own
+        self.clients = Clients(_no_address)
+        # Pyro's Daemon.annotations() (added to every reply) and Pyro5's
+        # methodcall_error_handler(daemon, client_sock_addr, method, args, kwargs, exc):
+        # None unless a daemon has them
+        self.annotations: Callable[[], dict[str, Any]] | None = None
+        self.error_handler: Callable[[Any, Any, Any, Any, BaseException], None] | None = None
+        self.gated = False  # a handshake is required (metadata tells proxies so)
         # (object id, method) -> (registry version, instance or class entry, is instance,
         # the class whose exposure was checked): see _target
         self._plans: dict[tuple[str, str], tuple[int, Any, bool, type]] = {}
@@ -93,11 +106,14 @@ class Dispatcher:
         meta: dict[str, Any] = members_of(cls, self.require_expose).as_metadata()
         limit = self.max_message_size
         meta["max_message_size"] = limit if limit < NO_SIZE_LIMIT else 0  # 0: no limit
-        # a proxy of an object without sessions has nothing to release when it goes
-        meta["sessions"] = self.registry.keeps_sessions(object_id)
+        # a proxy of an object without sessions has nothing to release when it goes; a daemon
+        # with Pyro's hooks keeps a record per connection (clientDisconnect when it goes)
+        meta["sessions"] = self.clients.hooked or self.registry.keeps_sessions(object_id)
         if self.credit_window is not None:
             meta[wire.META_CREDIT] = self.credit_window
         meta["serializers"] = list(self.accepted_names)  # a proxy picks one of these
+        if self.gated:
+            meta["handshake"] = True
         return meta
 
     def is_coroutine(self, object_id: str, method: str) -> bool:
@@ -116,7 +132,7 @@ class Dispatcher:
             return self._refused_serializer(client, msg)
         serializer = BY_ID[ser_id]
         try:
-            args, kwargs, annotations = self._unpack_call(serializer, msg, self.max_message_size)
+            args, kwargs, annotations = self.unpack_call(serializer, msg, self.max_message_size)
             if flags & wire.FLAG_BATCH:
                 obj = self.registry.resolve(msg.object_id, client)
                 target = None
@@ -131,7 +147,7 @@ class Dispatcher:
                 self._quiet(client, msg) if silent else self.error_reply(msg.call_id, exc, ser_id)
             )
         key = self.client_keys.get(client) if self.client_keys else None
-        info = context.CallInfo(client, msg.call_id, msg.object_id, msg.method, annotations, key)
+        info = context.CallInfo(client, msg, annotations, key, self.clients)
         token = _enter(info)
         try:
             if target is None:
@@ -141,7 +157,9 @@ class Dispatcher:
                 if type(result) not in _PLAIN and inspect.iscoroutine(result):
                     coro = _in_context(info, result)
                     if self.defer is not None:
-                        finish = functools.partial(self._finish, msg, info, target, silent)
+                        finish = functools.partial(
+                            self._finish, msg, info, target, silent, args, kwargs
+                        )
                         self.defer(client, coro, finish)
                         return DEFERRED
                     result = self.run_coroutine(coro)
@@ -149,6 +167,8 @@ class Dispatcher:
             raise
         except BaseException as exc:  # also SystemExit, CancelledError: the caller gets an answer
             self._log_call_error(msg, target, exc)
+            if self.error_handler is not None:
+                self._report_error(info, target, args, kwargs, exc)
             return (
                 self._quiet(client, msg) if silent else self.error_reply(msg.call_id, exc, ser_id)
             )
@@ -156,8 +176,13 @@ class Dispatcher:
             _leave(token)
         if silent:
             return self._quiet(client, msg)
-        if not flags and type(result) in _PLAIN and not info.response_annotations:
-            # the common reply: a plain value, nothing to stream, proxy or wrap
+        if (
+            not flags
+            and type(result) in _PLAIN
+            and not info.response_annotations
+            and self.annotations is None
+        ):
+            # the common reply: a plain value, nothing to stream, proxy, annotate or wrap
             try:
                 payload, buffers = serializer.dumps(result, self.oob_threshold)
             except Exception:
@@ -194,19 +219,23 @@ class Dispatcher:
         info: context.CallInfo,
         target: Any,
         silent: bool,
+        args: Any,
+        kwargs: dict[str, Any],
         result: Any,
         exc: BaseException | None,
     ) -> list[Any] | None:
         """The reply of a deferred (async def) call, once its coroutine is done."""
         if exc is not None:
             self._log_call_error(msg, target, exc)
+            if self.error_handler is not None:
+                self._report_error(info, target, args, kwargs, exc)
             return (
-                self._quiet(info.client, msg)
+                self._quiet(info.client_id, msg)
                 if silent
                 else self.error_reply(msg.call_id, exc, msg.serializer_id)
             )
         if silent:
-            return self._quiet(info.client, msg)
+            return self._quiet(info.client_id, msg)
         return self.result_reply(msg, info, None if msg.flags & wire.FLAG_ONEWAY else result)
 
     def remember_key(self, client: bytes, key: bytes) -> None:
@@ -227,15 +256,18 @@ class Dispatcher:
         flags = 0
         try:
             if self.streams is not None and is_stream(result):
-                result = self.streams.open(result, info.client if info else b"")
+                result = self.streams.open(result, info.client_id if info else b"")
                 flags |= wire.FLAG_STREAM
             if self.make_proxy is not None and type(result) not in _PLAIN:
                 result = self._autoproxy(result)
             if msg.flags & wire.FLAG_META:
                 result = [result, self.metadata(msg.object_id)]
                 flags |= wire.FLAG_META
-            if info is not None and info.response_annotations:
-                result = [result, info.response_annotations]
+            annotations = None if info is None else info.response_annotations
+            if self.annotations is not None:
+                annotations = {**self.annotations(), **(annotations or {})}
+            if annotations:
+                result = [result, annotations]
                 flags |= wire.FLAG_ANNOTATED
             if msg.flags & wire.FLAG_BATCH:
                 flags |= wire.FLAG_BATCH
@@ -309,6 +341,8 @@ class Dispatcher:
             log.warning(
                 "batched call %d (%r) raised %s: %s", len(values), name, type(exc).__name__, exc
             )
+            if self.error_handler is not None:
+                self._report_error(None, name, args, keywords.get(len(values), {}), exc)
             return [values, errors.exception_to_payload(exc)]
         return [values, None]
 
@@ -344,7 +378,7 @@ class Dispatcher:
         return self.error_reply(msg.call_id, exc, JSON_ID)
 
     @staticmethod
-    def _unpack_call(
+    def unpack_call(
         serializer: Any, msg: wire.Message, limit: int = NO_SIZE_LIMIT
     ) -> tuple[Any, dict[str, Any], dict[str, Any]]:
         payload = msg.payload
@@ -378,10 +412,33 @@ class Dispatcher:
             if method == SETATTR and name not in members.writable_attrs:
                 raise AttributeError(f"attribute {name!r} of {type(obj).__name__} is read-only")
             return functools.partial(getattr if method == GETATTR else setattr, obj)
-        if not isinstance(method, str) or is_private(method) or method not in members.methods:
+        if (
+            not isinstance(method, str)
+            or not is_reachable_name(method)
+            or method not in members.methods
+        ):
             raise AttributeError(f"no exposed method {method!r} on {type(obj).__name__}")
         found: Callable[..., Any] = getattr(obj, method)
         return found
+
+    def _report_error(
+        self,
+        info: context.CallInfo | None,
+        method: Any,
+        args: Any,
+        kwargs: dict[str, Any],
+        exc: BaseException,
+    ) -> None:
+        """Pyro5's methodcall_error_handler(daemon, client_sock_addr, method, args, kwargs, exc);
+        its own failure is logged, never sent to the caller in place of the method's error."""
+        if self.error_handler is None or not isinstance(exc, Exception):
+            return
+        info = info or context._current.get()
+        address = info.client_sock_addr if info is not None else None
+        try:
+            self.error_handler(address, method, args, kwargs, exc)
+        except Exception:
+            log.exception("methodcall_error_handler raised")
 
     def _log_call_error(self, msg: wire.Message, target: Any, exc: BaseException) -> None:
         if is_callback(target):

@@ -9,7 +9,8 @@
      │    ├── ProtocolError
      │    │    ├── SerializeError
      │    │    └── MessageTooLargeError
-     │    └── NotActiveError        (.active: "host:port" of the broker that is, or "")
+     │    ├── NotActiveError        (.active: "host:port" of the broker that is, or "")
+     │    └── HandshakeError        (the daemon refused the connection's handshake)
      ├── NamingError
      ├── DaemonError
      ├── SecurityError
@@ -41,6 +42,7 @@ __all__ = [
     "TimeoutError",
     "ProtocolError",
     "NotActiveError",
+    "HandshakeError",
     "NamingError",
     "DaemonError",
     "SecurityError",
@@ -96,6 +98,11 @@ class NotActiveError(CommunicationError):
         return str(self.args[0]) if self.args else ""
 
 
+class HandshakeError(CommunicationError):
+    """The daemon refused this connection: its validateHandshake raised, or the connection made
+    no handshake with a daemon that validates them."""
+
+
 class NamingError(ZPyroError):
     """A name-server lookup or registration failed."""
 
@@ -134,6 +141,7 @@ _OWN_CLASSES: dict[str, type[BaseException]] = {
         TimeoutError,
         ProtocolError,
         NotActiveError,
+        HandshakeError,
         NamingError,
         DaemonError,
         SecurityError,

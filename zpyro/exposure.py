@@ -2,10 +2,14 @@
 
 Rules, in order:
 
-* a name with a leading underscore is never reachable, whatever the decorators say;
+* a name with a leading underscore is never reachable, whatever the decorators say, except a
+  "dunder" method (``__len__``, ``__getitem__``, ...) that is explicitly exposed: decorated
+  itself, or defined by a class decorated with ``@expose`` (as in Pyro). Dunders of Python's own
+  machinery (``__init__``, ``__getattr__``, ``__reduce__``, ... :data:`PRIVATE_DUNDERS`) never;
 * with ``REQUIRE_EXPOSE`` on (the default), a member is reachable when it is decorated with
   ``@expose`` or its class is;
-* with ``REQUIRE_EXPOSE`` off, every public method and property is reachable (old Pyro4 code);
+* with ``REQUIRE_EXPOSE`` off, every public method and property is reachable (old Pyro4 code),
+  dunders only when exposed as above;
 * properties are "attrs": readable remotely, writable when they have a setter.
 """
 
@@ -16,7 +20,26 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from .wire import GETATTR, SETATTR
+
 T = TypeVar("T")
+
+# Pyro's list of dunder methods that are never reachable, plus newer ones of Python's machinery
+PRIVATE_DUNDERS = frozenset(
+    {
+        "__init__", "__init_subclass__", "__class__", "__module__", "__weakref__", "__call__",
+        "__new__", "__del__", "__repr__", "__unicode__", "__str__", "__format__", "__nonzero__",
+        "__bool__", "__coerce__", "__cmp__", "__eq__", "__ne__", "__hash__", "__ge__", "__gt__",
+        "__le__", "__lt__", "__dir__", "__enter__", "__exit__", "__copy__", "__deepcopy__",
+        "__sizeof__", GETATTR, SETATTR, "__hasattr__", "__getattribute__", "__delattr__",
+        "__instancecheck__", "__subclasscheck__", "__getinitargs__", "__getnewargs__",
+        "__getnewargs_ex__", "__getstate__", "__setstate__", "__reduce__", "__reduce_ex__",
+        "__getstate_for_dict__", "__setstate_from_dict__", "__subclasshook__", "__annotate__",
+        "__set_name__", "__class_getitem__", "__post_init__", "__prepare__", "__aenter__",
+        "__aexit__", "__get__", "__set__", "__delete__", "__buffer__",
+        "__release_buffer__", "__replace__",
+    }
+)  # fmt: skip
 
 INSTANCE_MODES = ("single", "session", "percall")
 
@@ -73,7 +96,7 @@ def expose(obj: T) -> T:
         obj.__func__._pyroExposed = True  # type: ignore[union-attr]
         return obj
     name = getattr(obj, "__name__", "")
-    if name.startswith("_") and not inspect.isclass(obj):
+    if not is_reachable_name(name) and not inspect.isclass(obj):
         raise AttributeError(f"cannot expose private member {name!r}")
     obj._pyroExposed = True  # type: ignore[attr-defined]
     return obj
@@ -127,6 +150,16 @@ def is_private(name: str) -> bool:
     return name.startswith("_")
 
 
+def is_dunder(name: str) -> bool:
+    return len(name) > 4 and name.startswith("__") and name.endswith("__")
+
+
+def is_reachable_name(name: str) -> bool:
+    """Whether a member of this name may be exposed at all (a public name, or an exposable
+    dunder)."""
+    return not name.startswith("_") or (is_dunder(name) and name not in PRIVATE_DUNDERS)
+
+
 def is_callback(func: Any) -> bool:
     return bool(getattr(func, "_pyroCallback", False))
 
@@ -147,6 +180,13 @@ def members_of(obj: Any, require_expose: bool = True) -> Members:
     return found
 
 
+def forget(cls: type) -> None:
+    """Drop what was computed for a class (its members changed at run time)."""
+    with _cache_lock:
+        for require in (True, False):
+            _cache.pop((cls, require), None)
+
+
 def _compute(cls: type, require_expose: bool) -> Members:
     methods: set[str] = set()
     oneways: set[str] = set()
@@ -155,12 +195,15 @@ def _compute(cls: type, require_expose: bool) -> Members:
     coroutines: set[str] = set()
     idempotents: set[str] = set()
     for name, value, owner in _static_members(cls):
-        if is_private(name):
+        dunder = is_private(name)
+        if dunder and not is_reachable_name(name):
             continue
         # @expose on a class covers what that class itself defines (as in Pyro5), so an
         # undecorated subclass does not silently expose its new members
         class_exposed = "_pyroExposed" in vars(owner)
         if isinstance(value, property):
+            if dunder:
+                continue
             accessor = value.fget
             if not (class_exposed or not require_expose or _marked(accessor)):
                 continue
@@ -171,7 +214,7 @@ def _compute(cls: type, require_expose: bool) -> Members:
         func = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
         if not inspect.isroutine(func):
             continue
-        if not (class_exposed or not require_expose or _marked(func)):
+        if not (class_exposed or (not require_expose and not dunder) or _marked(func)):
             continue
         methods.add(name)
         if getattr(func, "_pyroOneway", False):

@@ -1,7 +1,8 @@
 """What a proxy learns about its remote object when it connects, and the cache of it.
 
 Metadata (which names are methods, oneway methods or properties, and the daemon's message-size
-limit) comes from the daemon's own object (``Pyro.Daemon.get_metadata``). It is also kept per
+limit) comes with the answer to the connection handshake (``FLAG_HANDSHAKE``), or from the
+daemon's own object (``Pyro.Daemon.get_metadata``). It is also kept per
 URI in a small process-wide cache: a new proxy for a URI seen in the last
 ``META_TRUST_SECONDS`` skips that round trip; after that, it has the daemon confirm the metadata
 along with its first call's reply (``FLAG_META``). A name missing from cached metadata always
@@ -40,6 +41,11 @@ def remember(uri: str, meta: dict[str, Any]) -> None:
             _cache.popitem(last=False)
 
 
+def forget(uri: str) -> None:
+    with _lock:
+        _cache.pop(uri, None)
+
+
 def recall(uri: str) -> tuple[dict[str, Any], bool] | None:
     """(metadata, still trusted) for a URI seen before, else None."""
     with _lock:
@@ -47,6 +53,41 @@ def recall(uri: str) -> tuple[dict[str, Any], bool] | None:
     if entry is None:
         return None
     return entry[0], time.monotonic() - entry[1] < META_TRUST_SECONDS
+
+
+def connect(
+    conn: Any, object_id: str, serializer_name: str, timeout: float, decode: Decode, handshake: Any
+) -> tuple[dict[str, Any], Any]:
+    """The connection handshake, one round trip (docs/PROTOCOL.md): sends Pyro's handshake
+    data, returns (the object's metadata, the daemon's handshake response). A refusal raises
+    HandshakeError. Falls back to json as :func:`fetch` does."""
+    try:
+        return _connect(
+            conn, object_id, get_serializer(serializer_name), timeout, decode, handshake
+        )
+    except errors.SerializeError:
+        if serializer_name == "json":
+            raise
+        return _connect(conn, object_id, get_serializer("json"), timeout, decode, handshake)
+
+
+def _connect(
+    conn: Any,
+    object_id: str,
+    serializer: Serializer,
+    timeout: float,
+    decode: Decode,
+    handshake: Any,
+) -> tuple[dict[str, Any], Any]:
+    payload, _ = serializer.dumps([(handshake,), {}])
+    call_id = conn.next_call_id()
+    frames = wire.encode(
+        wire.CALL, wire.FLAG_HANDSHAKE, serializer.serializer_id, call_id, object_id, "", payload
+    )
+    answer = decode(conn.call(frames, call_id, timeout), serializer)
+    if not isinstance(answer, dict) or not isinstance(answer.get("meta"), dict):
+        raise errors.ProtocolError("daemon sent a malformed handshake answer")
+    return answer["meta"], answer.get("handshake")
 
 
 def fetch(conn: Any, object_id: str, serializer_name: str, timeout: float, decode: Decode) -> Any:

@@ -41,6 +41,19 @@ _domains = itertools.count(1)
 _ephemeral: Keys | None = None
 
 
+# -- Pyro's HMAC keys: refused where a program uses them, pointing to CURVE (SSL: configrules) ----
+
+HMAC_REFUSED = (
+    "HMAC keys are not supported: zpyro authenticates and encrypts with CURVE "
+    "(zpyro-keygen, the CURVE_* config items; README section Security)"
+)
+
+
+def hmac_refusal(what: str) -> str:
+    """Why `what` (an HMAC key setting) is refused."""
+    return f"{what}: {HMAC_REFUSED}"
+
+
 def load_keys(path: str) -> Keys:
     """(public, secret) from a secret key file."""
     try:
@@ -162,12 +175,6 @@ def warn_if_exposed(host: str, what: str, secure: bool) -> None:
         what,
         host,
     )
-
-
-HMAC_REFUSED = (
-    "HMAC keys are not supported: zpyro authenticates and encrypts with CURVE "
-    "(zpyro-keygen, the CURVE_* config items; README section Security)"
-)
 
 
 def refuse_hmac(key: Any) -> None:

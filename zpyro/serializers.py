@@ -29,6 +29,7 @@ simple documents without ``ast`` (:mod:`zpyro.serpent_text`); both give what ser
 from __future__ import annotations
 
 import binascii
+import io
 import json
 import marshal
 import pickle
@@ -41,6 +42,8 @@ import serpent
 
 from . import wire
 from .classdicts import (
+    autoproxy_dict,
+    autoproxy_reduce,
     class_name,
     plain_default,
     register_class_to_dict,
@@ -181,11 +184,16 @@ class _SerpentWriter(serpent.Serializer):  # type: ignore[misc]  # (serpent has 
         self._zpyro_specials = value
 
     def ser_default_class(self, obj: Any, out: Any, level: int) -> None:
-        d = registered_dict(obj)
+        d = registered_dict(obj) or autoproxy_dict(obj)
         if d is None:
             super().ser_default_class(obj, out, level)
         else:
             self.ser_builtins_dict(d, out, level)
+
+    # serpent's last resort for an unknown class is its own ser_default_class, whatever a
+    # subclass defines; but it first walks the class's MRO through `dispatch`, so `object` there
+    # brings every unknown class to ours (registered objects travel as proxies)
+    dispatch = {**serpent.Serializer.dispatch, object: ser_default_class}
 
     def get_class_name(self, obj: Any) -> str:
         return class_name(type(obj))  # same "module.QualName" as json/msgpack
@@ -324,6 +332,12 @@ class MarshalSerializer(Serializer):
         return _revived(obj, payload, bufs)
 
 
+class _Pickler(pickle.Pickler):
+    """pickle, with objects registered in a daemon pickled as proxies to them (autoproxy)."""
+
+    reducer_override = staticmethod(autoproxy_reduce)
+
+
 class PickleSerializer(Serializer):
     """pickle (the highest protocol unless set: config PICKLE_PROTOCOL_VERSION, which the package
     passes to `set_protocol`). Keeps real objects; ignores the class/dict registries.
@@ -341,7 +355,9 @@ class PickleSerializer(Serializer):
         cls.protocol = pickle.HIGHEST_PROTOCOL if protocol < 0 else protocol
 
     def _encode(self, obj: Any) -> bytes:
-        return pickle.dumps(obj, protocol=self.protocol)
+        buffer = io.BytesIO()
+        _Pickler(buffer, protocol=self.protocol).dump(obj)
+        return buffer.getvalue()
 
     def _decode(self, payload: Any, bufs: list[bytes] | None) -> Any:
         obj = pickle.loads(payload)

@@ -170,6 +170,9 @@ def _bound_speedups() -> Any:
         names += ["send", "errno"]
         addresses = [ctypes.cast(getattr(lib, "zmq_" + n), ctypes.c_void_p).value for n in names]
         accelerator.bind(*addresses, zmq.ZMQError, zmq.Again, _send_frames)
+        if hasattr(accelerator, "bind_msg_get"):  # (recv_noting: a peer's connection)
+            get = ctypes.cast(lib.zmq_msg_get, ctypes.c_void_p).value
+            accelerator.bind_msg_get(get)
     except (ImportError, OSError, AttributeError, ValueError, TypeError):
         return None
     return accelerator

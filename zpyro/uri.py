@@ -6,6 +6,7 @@ URI                                   location                    zmq endpoint
 ``PYRO:obj@127.0.0.1:5555``           ``127.0.0.1:5555``          ``tcp://127.0.0.1:5555``
 ``PYRO:obj@[::1]:5555``               ``[::1]:5555``              ``tcp://[::1]:5555``
 ``PYRO:obj@./u:/tmp/g.sock``          ``./u:/tmp/g.sock``         ``ipc:///tmp/g.sock``
+``PYRO:obj@./u:\0name`` (abstract)    ``./u:\0name``              ``ipc://@name``
 ``PYRO:obj@./inproc:name``            ``./inproc:name``           ``inproc://name``
 ``PYRONAME:example.greeting``         (configured name server)    None
 ``PYROMETA:tag1,tag2@host:9090``      ``host:9090``               ``tcp://host:9090``
@@ -16,7 +17,9 @@ Object ids and locations contain no whitespace; object ids contain no '@' (the t
 the first '@', so an ipc path may contain one). A location may list several tcp addresses,
 comma-separated: the brokers of a pair (docs/BROKER.md, "Broker pair"), which serve the same
 objects; a client uses whichever of them is active. ``host``/``port``/``endpoint`` are the first
-one's, ``locations``/``endpoints`` list them all.
+one's, ``locations``/``endpoints`` list them all. A unix socket name
+that starts with a NUL byte is in Linux's abstract namespace, as in Pyro; ZeroMQ spells it with
+a leading '@'.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 
 from .errors import ZPyroError
 
-__all__ = ["URI", "PROTOCOLS", "endpoint_to_location", "host_port", "make_uri"]
+__all__ = ["URI", "PROTOCOLS", "endpoint_to_location", "host_port", "ipc_endpoint", "make_uri"]
 
 PROTOCOLS = ("PYRO", "PYRONAME", "PYROMETA")
 _IPC = "./u:"
@@ -158,7 +161,7 @@ class URI:
         """The ZeroMQ endpoint to connect to (the first, for a list), or None for a location-less
         name."""
         if self.sockpath is not None:
-            return f"ipc://{self.sockpath}"
+            return ipc_endpoint(self.sockpath)
         if self.inproc is not None:
             return f"inproc://{self.inproc}"
         if self.host is None:
@@ -221,6 +224,10 @@ def endpoint_to_location(endpoint: str) -> str:
     scheme, sep, address = endpoint.partition("://")
     if sep and address:
         if scheme == "ipc":
+            if address.startswith("@"):  # Linux's abstract namespace
+                address = "\0" + address[1:]
+            elif address.startswith("./@"):  # a file named "@...", as ipc_endpoint spells it
+                address = address[2:]
             location = _IPC + address
         elif scheme == "inproc":
             location = _INPROC + address
@@ -232,6 +239,14 @@ def endpoint_to_location(endpoint: str) -> str:
         if location:
             return URI(f"PYRO:x@{location}").location or location
     raise ZPyroError(f"cannot turn zmq endpoint {endpoint!r} into a URI location")
+
+
+def ipc_endpoint(path: str) -> str:
+    """The zmq endpoint of a unix socket; a name starting with NUL is an abstract one (ZeroMQ
+    spells it with '@', so a relative path starting with '@' is spelt "./@...")."""
+    if path.startswith("\0"):
+        return f"ipc://@{path[1:]}"
+    return f"ipc://./{path}" if path.startswith("@") else f"ipc://{path}"
 
 
 def host_port(host: str, port: int | str) -> str:

@@ -78,6 +78,11 @@ FLAG_META = 0x02  # CALL: also send the object's metadata; RESULT: payload = [va
 FLAG_BATCH = 0x04  # CALL: one arg, [count, methods, arity, args, kwargs]; RESULT: [values, error]
 FLAG_ANNOTATED = 0x08  # CALL: payload has a 3rd item, annotations; RESULT: payload = [value, ann.]
 FLAG_STREAM = 0x10  # RESULT: the value is a stream: payload = [stream_id, items, finished, error]
+# The same bit on a CALL (flags are per kind): the connection handshake, payload [[data], {}],
+# empty method, object id = the object the caller connects to; RESULT {"handshake": response,
+# "meta": metadata}. With FLAG_ONEWAY (only from a broker): a caller's handshake passed on to
+# another daemon of its pool, not answered.
+FLAG_HANDSHAKE = 0x10
 FLAG_COMPRESSED = 0x20  # CALL, RESULT: the payload frame is zlib-compressed (buffers are not)
 FLAG_INFLATES = 0x40  # CALL: the caller takes a compressed RESULT (a daemon compresses only then)
 FLAG_CREDIT = 0x80  # CALL (with ONEWAY): the caller counts credit; grant it back once run
@@ -90,6 +95,7 @@ ALLOWED_FLAGS = {
     | FLAG_META
     | FLAG_BATCH
     | FLAG_ANNOTATED
+    | FLAG_HANDSHAKE
     | FLAG_COMPRESSED
     | FLAG_INFLATES
     | FLAG_CREDIT,
@@ -120,6 +126,7 @@ PAIR_PRIMARY, PAIR_BACKUP, PAIR_ACTIVE, PAIR_PASSIVE = "primary", "backup", "act
 # Names the protocol reserves.
 DAEMON_OBJECT_ID = "Pyro.Daemon"  # every daemon's own object (metadata, ping, streams, sessions)
 NAMESERVER_ID = "Pyro.NameServer"  # the name server's object id (served by the broker)
+RELEASE_SESSION = "release_session"  # Pyro.Daemon's method a departing proxy calls (oneway)
 GETATTR = "__getattr__"  # method names a proxy uses to read and write exposed properties
 SETATTR = "__setattr__"
 META_CREDIT = "credit"  # metadata: the oneway calls a proxy may have unconfirmed (flow control)

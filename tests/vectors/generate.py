@@ -28,9 +28,11 @@ FLAG_NAMES = {
     wire.FLAG_META: "META",
     wire.FLAG_BATCH: "BATCH",
     wire.FLAG_ANNOTATED: "ANNOTATED",
-    wire.FLAG_STREAM: "STREAM",
     wire.FLAG_CREDIT: "CREDIT",
 }
+# flags are per kind: bit 0x10 is HANDSHAKE on a CALL and STREAM on a RESULT
+CALL_FLAG_NAMES = {**FLAG_NAMES, wire.FLAG_HANDSHAKE: "HANDSHAKE"}
+OTHER_FLAG_NAMES = {**FLAG_NAMES, wire.FLAG_STREAM: "STREAM"}
 
 
 def tagged(value: Any) -> Any:
@@ -52,8 +54,9 @@ def hexes(frames: list[Any]) -> list[str]:
     return [bytes(f).hex() for f in frames]
 
 
-def flag_names(flags: int) -> list[str]:
-    return [name for bit, name in FLAG_NAMES.items() if flags & bit]
+def flag_names(kind: int, flags: int) -> list[str]:
+    names = CALL_FLAG_NAMES if kind == wire.CALL else OTHER_FLAG_NAMES
+    return [name for bit, name in names.items() if flags & bit]
 
 
 # -- frames.json: the header codec ---------------------------------------------------------------
@@ -118,6 +121,17 @@ def frames_vectors() -> dict[str, Any]:
             b"\x81\xad__zpyro_oob__\x00",
             [b"buf0", b""],
         ),
+        (
+            "CALL connection handshake (empty method, data 'hello')",
+            wire.CALL,
+            wire.FLAG_HANDSHAKE,
+            3,
+            1,
+            "g",
+            "",
+            b"\x92\x91\xa5hello\x80",
+            [],
+        ),
         ("ERROR, empty payload", wire.ERROR, 0, 2, 0, "", "", b"", []),
         (
             "CALL, oneway with credit",
@@ -156,7 +170,7 @@ def frames_vectors() -> dict[str, Any]:
                 "frames": hexes(frames),
                 "message": {
                     "kind": wire.KIND_NAMES[kind],
-                    "flags": flag_names(flags),
+                    "flags": flag_names(kind, flags),
                     "serializer": ser,
                     "call_id": call_id,
                     "object": obj,
@@ -189,6 +203,8 @@ def frames_vectors() -> dict[str, Any]:
         ("kind 0", [sig, header_with(b0=0), payload], "kind", 7),
         ("kind 10", [sig, header_with(b0=10), payload], "kind", 7),
         ("kind 255", [sig, header_with(b0=255), payload], "kind", 7),
+        # (a CALL may carry every flag bit: its refused headers are other kinds' and the
+        # reserved byte's)
         (
             "INFLATES flag on a RESULT",
             [sig, header_with(b0=wire.RESULT, b1=wire.FLAG_INFLATES), payload],
@@ -207,7 +223,18 @@ def frames_vectors() -> dict[str, Any]:
             "flags",
             7,
         ),
-        ("STREAM flag on a CALL", [sig, header_with(b1=wire.FLAG_STREAM), payload], "flags", 7),
+        (
+            "reserved flag 0x40 on a RESULT",
+            [sig, header_with(b0=wire.RESULT, b1=0x40), payload],
+            "flags",
+            7,
+        ),
+        (
+            "bit 0x10 (STREAM on a RESULT, HANDSHAKE on a CALL) on an ERROR",
+            [sig, header_with(b0=wire.ERROR, b1=0x10), payload],
+            "flags",
+            7,
+        ),
         (
             "ONEWAY flag on a RESULT",
             [sig, header_with(b0=wire.RESULT, b1=wire.FLAG_ONEWAY), payload],
@@ -492,7 +519,7 @@ def message(
         "frames": hexes(frames),
         "meaning": {
             "kind": wire.KIND_NAMES[kind],
-            "flags": flag_names(flags),
+            "flags": flag_names(kind, flags),
             "serializer": ser.name if ser else None,
             "call_id": call_id,
             "object": obj,
@@ -735,6 +762,28 @@ def messages_vectors() -> dict[str, Any]:
             "",
             [[1, META], {"served_by": "x"}],
             {"value": 1, "metadata": META, "annotations": {"served_by": "x"}},
+        ),
+        message(
+            "connection handshake (same bit as STREAM, on a CALL)",
+            C,
+            wire.FLAG_HANDSHAKE,
+            M,
+            17,
+            "greeter",
+            "",
+            [["hello"], {}],
+            {"args": ["hello"], "kwargs": {}},
+        ),
+        message(
+            "result: the answer to a handshake",
+            R,
+            0,
+            M,
+            17,
+            "",
+            "",
+            {"handshake": "hello", "meta": META},
+            {"value": {"handshake": "hello", "meta": META}},
         ),
         message(
             "result: a stream's first chunk",

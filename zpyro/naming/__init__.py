@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import client, errors
 from ..config import config
+from ..security import hmac_refusal
 from ..uri import URI, host_port
 from ..wire import NAMESERVER_ID
 from .pyro import (
@@ -73,13 +74,21 @@ def _with_port(host: str, port: int) -> str:
     return host_port(host.strip("[]"), port)
 
 
-def locate_ns(host: str | None = None, port: int | None = None, broadcast: bool = False) -> Any:
+def locate_ns(
+    host: str | None = None,
+    port: int | None = None,
+    broadcast: bool = False,
+    hmac_key: bytes | str | None = None,
+) -> Any:
     """A proxy for the name server at host:port (default config NS_HOST:NS_PORT), checked alive.
 
     For a broker pair, `host` lists both (see ``ns_location``): the proxy talks to the active one
     and follows it. Raises NamingError when nothing answers within CONNECT_TIMEOUT. (`broadcast`
-    is accepted for Pyro compatibility; zpyro never broadcasts.)
+    is accepted for Pyro compatibility; zpyro never broadcasts. Pyro4's `hmac_key` is refused:
+    use CURVE.)
     """
+    if hmac_key is not None:
+        raise errors.SecurityError(hmac_refusal("locateNS(hmac_key=...)"))
     uri = f"PYRO:{NAMESERVER_ID}@{ns_location(host, port)}"
     proxy = client.Proxy(uri)
     proxy._pyroTimeout = config.CONNECT_TIMEOUT or None
@@ -117,9 +126,15 @@ def _ask(location: str | None, question: Callable[[Any], Any]) -> Any:
         return question(ns)
 
 
-def resolve(uri: str | URI, delay_time: float = 0.0) -> URI:
+def resolve(uri: str | URI, delay_time: float = 0.0, hmac_key: bytes | str | None = None) -> URI:
     """The PYRO: URI for a PYRO:, PYRONAME: or PYROMETA: URI (the latter two ask the name
-    server, waiting up to `delay_time` -- default config NS_LOOKUP_DELAY -- for a match)."""
+    server, waiting up to `delay_time` -- default config NS_LOOKUP_DELAY -- for a match).
+
+    Pyro4's `hmac_key` (Pyro4's second argument) is refused: use CURVE."""
+    if isinstance(delay_time, (bytes, str)):  # Pyro4's resolve(uri, hmac_key)
+        hmac_key = delay_time
+    if hmac_key is not None:
+        raise errors.SecurityError(hmac_refusal("resolve(hmac_key=...)"))
     uri = URI(uri)
     if uri.protocol == "PYRO":
         return uri

@@ -303,11 +303,13 @@ export class Daemon {
     const serializer = serializerFor(msg, this.serializers);
     if (serializer === null) {
       const err = refusedSerializer(msg, this.serializers);
-      // (a Python proxy's first get_metadata comes in serpent: that refusal is how it learns
-      // what this daemon accepts, not worth a warning; a refused oneway call always is one)
-      if (msg.method !== "get_metadata" || silent) console.warn(`zpyro daemon: refused call ${msg.objectId}.${msg.method}: ${err.message}`);
+      // (a Python proxy's first handshake or get_metadata comes in serpent: that refusal is how
+      // it learns what this daemon accepts, not worth a warning; a refused oneway call always is)
+      const connecting = msg.flags & wire.FLAG_HANDSHAKE || msg.method === "get_metadata";
+      if (!connecting || silent) console.warn(`zpyro daemon: refused call ${msg.objectId}.${msg.method}: ${err.message}`);
       return silent ? quiet() : errorReply(msg.callId, err, json);
     }
+    if (msg.flags & wire.FLAG_HANDSHAKE) return this._handshake(msg, serializer, silent);
     let result;
     let entry;
     try {
@@ -340,6 +342,19 @@ export class Daemon {
       return errorReply(msg.callId, err, serializer);
     }
     return resultReply(msg, result, flags, serializer, this.oobThreshold);
+  }
+
+  /** A proxy's connection handshake (PROTOCOL.md "Handshake"): this daemon validates none, so
+   * it answers Pyro's "hello" with the object's metadata. */
+  _handshake(msg, serializer, silent) {
+    if (silent) return null; // a broker passes handshakes on only to daemons that validate them
+    try {
+      const [args] = unpackCall(serializer.loads(msg.payload, msg.buffers), msg.flags);
+      if (args.length !== 1) throw new ProtocolError("a handshake carries one argument: its data");
+      return resultReply(msg, { handshake: "hello", meta: this._metadata(msg.objectId) }, 0, serializer, this.oobThreshold);
+    } catch (err) {
+      return errorReply(msg.callId, err, serializer);
+    }
   }
 
   _find(objectId) {

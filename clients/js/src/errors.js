@@ -4,7 +4,8 @@
 //    ├── CommunicationError
 //    │    ├── ConnectionClosedError
 //    │    ├── TimeoutError
-//    │    └── ProtocolError
+//    │    ├── ProtocolError
+//    │    └── HandshakeError   (a daemon refused the connection's handshake)
 //    ├── NamingError, DaemonError, SecurityError, SerializeError, MessageTooLargeError
 //    └── RemoteError        (.remoteType: the remote exception's "module.QualName")
 //
@@ -20,6 +21,7 @@ export class CommunicationError extends ZPyroError {}
 export class ConnectionClosedError extends CommunicationError {}
 export class TimeoutError extends CommunicationError {}
 export class ProtocolError extends CommunicationError {}
+export class HandshakeError extends CommunicationError {}
 export class NamingError extends ZPyroError {}
 export class DaemonError extends ZPyroError {}
 export class SecurityError extends ZPyroError {}
@@ -33,7 +35,7 @@ export class RemoteError extends ZPyroError {
 }
 
 const OWN = {
-  ZPyroError, CommunicationError, ConnectionClosedError, TimeoutError, ProtocolError,
+  ZPyroError, CommunicationError, ConnectionClosedError, TimeoutError, ProtocolError, HandshakeError,
   NamingError, DaemonError, SecurityError, SerializeError, MessageTooLargeError, RemoteError,
 };
 const OWN_PREFIX = "zpyro.errors.";

@@ -18,6 +18,7 @@ export class CommunicationError extends ZPyroError {}
 export class ConnectionClosedError extends CommunicationError {}
 export class TimeoutError extends CommunicationError {}
 export class ProtocolError extends CommunicationError {}
+export class HandshakeError extends CommunicationError {}
 export class NamingError extends ZPyroError {}
 export class DaemonError extends ZPyroError {}
 export class SecurityError extends ZPyroError {}
@@ -258,7 +259,8 @@ export namespace wire {
   const HEADER_SIZE: number;
   const CALL: 1, RESULT: 2, ERROR: 3, PING: 4, PONG: 5, READY: 6, DONE: 7, BYE: 8, CREDIT: 9;
   const FLAG_ONEWAY: 0x01, FLAG_META: 0x02, FLAG_BATCH: 0x04, FLAG_ANNOTATED: 0x08, FLAG_STREAM: 0x10;
-  const FLAG_CREDIT: 0x80;
+  /** Flags are per kind: 0x10 is STREAM on a RESULT and HANDSHAKE on a CALL. */
+  const FLAG_HANDSHAKE: 0x10, FLAG_CREDIT: 0x80;
   const ALLOWED_FLAGS: Record<number, number>;
   const KIND_NAMES: Record<number, string>;
   interface Message {

@@ -26,10 +26,12 @@ export const FLAG_META = 0x02;
 export const FLAG_BATCH = 0x04;
 export const FLAG_ANNOTATED = 0x08;
 export const FLAG_STREAM = 0x10;
+// Flags are per kind: the same bit means STREAM on a RESULT and HANDSHAKE on a CALL.
+export const FLAG_HANDSHAKE = 0x10; // CALL: the connection handshake (PROTOCOL.md "Handshake")
 export const FLAG_CREDIT = 0x80; // CALL with ONEWAY: the caller counts credit (flow control)
 /** The flags each kind may carry; any other bit is a ProtocolError. */
 export const ALLOWED_FLAGS = {
-  [CALL]: FLAG_ONEWAY | FLAG_META | FLAG_BATCH | FLAG_ANNOTATED | FLAG_CREDIT,
+  [CALL]: FLAG_ONEWAY | FLAG_META | FLAG_BATCH | FLAG_ANNOTATED | FLAG_HANDSHAKE | FLAG_CREDIT,
   [RESULT]: FLAG_META | FLAG_BATCH | FLAG_ANNOTATED | FLAG_STREAM,
   [ERROR]: FLAG_ONEWAY, // a notice: a oneway call that could not be run
 };

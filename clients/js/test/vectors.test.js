@@ -15,12 +15,16 @@ const load = (name) => JSON.parse(readFileSync(join(ROOT, "tests", "vectors", na
 const FRAMES = load("frames.json");
 const VALUES = load("values.json");
 const MESSAGES = load("messages.json");
-const FLAGS = { ONEWAY: wire.FLAG_ONEWAY, META: wire.FLAG_META, BATCH: wire.FLAG_BATCH, ANNOTATED: wire.FLAG_ANNOTATED, STREAM: wire.FLAG_STREAM, CREDIT: wire.FLAG_CREDIT };
+const FLAGS = { ONEWAY: wire.FLAG_ONEWAY, META: wire.FLAG_META, BATCH: wire.FLAG_BATCH, ANNOTATED: wire.FLAG_ANNOTATED, STREAM: wire.FLAG_STREAM, HANDSHAKE: wire.FLAG_HANDSHAKE, CREDIT: wire.FLAG_CREDIT };
 const KINDS = Object.fromEntries(Object.entries(wire.KIND_NAMES).map(([k, v]) => [v, Number(k)]));
 
 const unhex = (list) => list.map((h) => Buffer.from(h, "hex"));
 const flagsOf = (names) => names.reduce((a, n) => a | FLAGS[n], 0);
-const flagNames = (flags) => Object.keys(FLAGS).filter((n) => flags & FLAGS[n]);
+// flags are per kind: bit 0x10 is HANDSHAKE on a CALL, STREAM on the others
+const flagNames = (kind, flags) => {
+  const other = kind === wire.CALL ? "STREAM" : "HANDSHAKE";
+  return Object.keys(FLAGS).filter((n) => flags & FLAGS[n] && n !== other);
+};
 
 /** The files' JSON notation as a JavaScript value. */
 function native(v) {
@@ -117,7 +121,7 @@ describe("values.json", () => {
 function meaningOf(frames) {
   const msg = wire.decode(frames);
   const ser = msg.payload.length ? BY_ID[msg.serializer] : null;
-  const out = { kind: wire.KIND_NAMES[msg.kind], flags: flagNames(msg.flags), serializer: ser ? ser.name : null, call_id: msg.callId, object: msg.objectId, method: msg.method };
+  const out = { kind: wire.KIND_NAMES[msg.kind], flags: flagNames(msg.kind, msg.flags), serializer: ser ? ser.name : null, call_id: msg.callId, object: msg.objectId, method: msg.method };
   if (msg.kind === wire.CALL) {
     const [args, kwargs, annotations] = unpackCall(ser.loads(msg.payload, msg.buffers), msg.flags);
     if (msg.flags & wire.FLAG_BATCH) {
