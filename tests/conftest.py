@@ -10,6 +10,7 @@ import contextlib
 import gc
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -159,6 +160,14 @@ class ServedDaemon:
         self.thread.join(scaled(10))
         self.daemon.close()
         assert not self.thread.is_alive(), "daemon request loop did not stop"
+
+
+# A runner started in the background by a shell without job control (a CI script's `cmd &`)
+# ignores SIGINT, and every process it starts inherits that: the tests that stop a daemon, a
+# broker or the gateway with Ctrl-C (SIGINT) would wait in vain. Python's own handler here
+# makes the spawned processes start with SIGINT's default again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @contextlib.contextmanager
