@@ -337,7 +337,7 @@ def test_metadata(disp: Dispatcher, calc: Calc) -> None:
         "sessions",
     }
     assert meta["serializers"] == ["serpent", "msgpack", "json"]  # the defaults, preferred first
-    assert meta["sessions"] is False  # an instance: no state per client, nothing to release
+    assert meta["sessions"] is True  # any call may leave something for its caller (a resource)
     assert "_secret" not in meta["methods"]
     assert "later" in meta["methods"]
     with pytest.raises(errors.DaemonError):

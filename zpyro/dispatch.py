@@ -106,9 +106,11 @@ class Dispatcher:
         meta: dict[str, Any] = members_of(cls, self.require_expose).as_metadata()
         limit = self.max_message_size
         meta["max_message_size"] = limit if limit < NO_SIZE_LIMIT else 0  # 0: no limit
-        # a proxy of an object without sessions has nothing to release when it goes; a daemon
-        # with Pyro's hooks keeps a record per connection (clientDisconnect when it goes)
-        meta["sessions"] = self.clients.hooked or self.registry.keeps_sessions(object_id)
+        # every proxy says goodbye when released: any call may leave something for its caller
+        # (a session instance, a stream, a resource tracked with current_context, Pyro's conn
+        # record), and the goodbye releases it at once (without it, only when the daemon sees
+        # the connection close, which it may not be watching yet)
+        meta["sessions"] = True
         if self.credit_window is not None:
             meta[wire.META_CREDIT] = self.credit_window
         meta["serializers"] = list(self.accepted_names)  # a proxy picks one of these
