@@ -6,7 +6,7 @@ import {
   CommunicationError, ConnectionClosedError, MessageTooLargeError, NamingError, Proxy, RemoteError,
   SerializeError, TimeoutError, getRemoteTraceback,
 } from "../src/index.js";
-import { pythonDaemon, scaled } from "./helpers.js";
+import { eventually, pythonDaemon, scaled } from "./helpers.js";
 
 const T = { timeout: scaled(30000) };
 
@@ -124,6 +124,8 @@ describe("a JavaScript proxy calling a Python daemon", T, () => {
     assert.equal(sum, 499500);
     const closedBefore = await p.streams_closed();
     for await (const n of p.numbers(1e9)) if (n >= 500) break; // a billion: only chunks are fetched
+    // the daemon closes the generator in its producer thread: soon after the close, not before
+    await eventually(async () => (await p.streams_closed()) === closedBefore + 1, 5000, "the generator closed");
     assert.equal(await p.streams_closed(), closedBefore + 1);
   });
 

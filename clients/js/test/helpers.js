@@ -101,3 +101,14 @@ export async function runPython(args, env = {}, ms = 30000) {
   if (code === "timeout") await proc.kill();
   return { code, output: proc.output.join("\n") };
 }
+
+/** Poll `predicate` (async) until it is true, for at most `ms` (scaled): only for state nothing
+ * signals, such as a daemon-side counter. */
+export async function eventually(predicate, ms, what) {
+  const deadline = Date.now() + scaled(ms);
+  for (;;) {
+    if (await predicate()) return;
+    if (Date.now() > deadline) throw new Error(`not within ${scaled(ms)} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
