@@ -285,14 +285,14 @@ def _hang_up_listener(times: int) -> socket.socket:
 
 
 def test_a_send_after_libzmq_dropped_the_connection_does_not_block() -> None:
-    """A (monitored) connection that is made and then dropped, maybe before the leader has read
+    """A connection that is made and then dropped, maybe before the leader has read
     the monitor event that says so; a DEALER with no peer at all would block a plain send for
     good. Every send must either queue or report the connection closed, and the connection
     ends with the monitor's reason."""
     from zpyro.connection import Connection
 
     listener = _hang_up_listener(1)
-    conn = Connection(f"tcp://127.0.0.1:{listener.getsockname()[1]}", scaled(5), monitored=True)
+    conn = Connection(f"tcp://127.0.0.1:{listener.getsockname()[1]}", scaled(5))
     try:
         frames = wire.encode(wire.PING, 0, 0, 1, "", "")
         outcome: list[bool] = []
@@ -317,30 +317,31 @@ def test_a_send_after_libzmq_dropped_the_connection_does_not_block() -> None:
         listener.close()
 
 
-def test_a_future_whose_send_finds_no_peer_fails_as_never_sent(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A quick connection (no monitor) learns that its peer is gone only when a send finds no
-    pipe: nothing of that call went out. A future sent so fails as a call never sent -- on a
-    broker pair's connection StaleConnection, which the proxy sends again to the broker that
-    took over -- not as one lost in flight (the soak's futures after a failover)."""
-    from zpyro import connection
+def test_a_future_sent_after_its_peer_is_gone_fails_as_never_sent() -> None:
+    """A future in flight when the peer goes fails as lost (ConnectionClosedError); one sent
+    after that fails as a call never sent -- on a broker pair's connection StaleConnection,
+    which the proxy sends again to the broker that took over -- not as one lost in flight (the
+    soak's futures after a failover)."""
     from zpyro.connection import Connection
     from zpyro.linkstate import StaleConnection
     from zpyro.sockets import context
 
-    monkeypatch.setattr(connection, "QUICK", True)  # (off by default: see its comment)
     router = context().socket(zmq.ROUTER)
     router.linger = 0
     port = router.bind_to_random_port("tcp://127.0.0.1")
     conn = Connection(f"tcp://127.0.0.1:{port}", scaled(5))
     conn.resend_unsent = True  # (as for a broker pair)
     try:
-        got: list[BaseException | None] = []
-        conn.submit(wire.encode(wire.PING, 0, 0, 1, "", ""), 1, scaled(5), lambda r, e: None)
+        lost: list[BaseException | None] = []
+        conn.submit(
+            wire.encode(wire.PING, 0, 0, 1, "", ""), 1, scaled(5), lambda r, e: lost.append(e)
+        )
         router.recv_multipart()  # the connection is made: the ping came
         router.close()
-        eventually(lambda: not conn._sock.get(zmq.EVENTS) & zmq.POLLOUT, 5, "the pipe is gone")
+        eventually(lambda: lost, 5, "the future in flight failed")
+        assert isinstance(lost[0], errors.ConnectionClosedError), lost
+        assert not isinstance(lost[0], StaleConnection), lost
+        got: list[BaseException | None] = []
         frames = wire.encode(wire.PING, 0, 0, 2, "", "")
         try:
             conn.submit(frames, 2, scaled(5), lambda r, e: got.append(e))
@@ -350,35 +351,6 @@ def test_a_future_whose_send_finds_no_peer_fails_as_never_sent(
         assert isinstance(got[0], StaleConnection), got
     finally:
         conn.close()
-
-
-def test_a_quick_connection_that_is_never_made_is_made_again_with_a_monitor(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A quick connection (no monitor; messages queued only once it is made) whose handshake
-    never completes sends nothing; it is made again with a monitor, which tells why."""
-    from zpyro import connection
-
-    monkeypatch.setattr(connection, "QUICK", True)  # (off by default: see its comment)
-    listener = _hang_up_listener(2)
-    endpoint = f"tcp://127.0.0.1:{listener.getsockname()[1]}"
-    conn = connection.Connection(endpoint, scaled(5))
-    try:
-        assert conn._monitor is None  # quick
-        frames = wire.encode(wire.PING, 0, 0, 1, "", "")
-        started = time.monotonic()
-        with pytest.raises(errors.CommunicationError, match="handshake"):
-            conn.call(frames, 1, scaled(5))
-        assert time.monotonic() - started < scaled(3), "failing took too long"
-        assert conn._monitor is not None  # it was made again, monitored
-        assert endpoint in connection._slow_endpoints  # and so is the next one
-        again = connection.Connection(endpoint, scaled(5))
-        assert again._monitor is not None
-        again.close()
-    finally:
-        connection._slow_endpoints.discard(endpoint)
-        conn.close()
-        listener.close()
 
 
 SLOW_SERVER = """

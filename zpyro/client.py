@@ -293,10 +293,7 @@ class Proxy:
             if self._pyroPaired:  # a broker pair: the active one
                 conn = failover.find_active(uri.locations, key)[1]
             else:
-                # over a connected socket's pump (which takes one connection only): monitored
-                # from the start, never made again because it was slow to come up
-                pumped = "_pyroPump" in self.__dict__
-                conn = Connection(endpoint, config.CONNECT_TIMEOUT, key, monitored=pumped)
+                conn = Connection(endpoint, config.CONNECT_TIMEOUT, key)
         cached = None if force_metadata else metadata.recall(str(uri))
         try:
             if cached is not None and not (fresh and self._pyroWantsHandshake(cached[0])):
@@ -651,12 +648,10 @@ class Proxy:
         if buffers or len(payload) > min(limit // 2, MAXMSGSIZE_MARGIN):
             size = wire.message_size(frames)
             if size > MAXMSGSIZE_MARGIN and self._pyroMetaFromCache:
-                # The limit is from the metadata cache: another daemon, with a smaller limit,
-                # may listen at this address now, and a frame far over its limit makes its
-                # libzmq drop the connection (ConnectionClosedError instead of this error).
-                # A big call is worth one round trip to learn this daemon's own limit.
-                with self.__lock:
-                    self._pyroFetchMetadata(conn)
+                # a frame far over a smaller limit makes that daemon's libzmq drop the
+                # connection (ConnectionClosedError instead of this error): a big call is worth
+                # one round trip to learn this daemon's own limit
+                self._pyroConfirmCachedMetadata(conn)
                 limit = self._pyroMaxMessageSize
             if size > limit:
                 whose = (
@@ -669,16 +664,19 @@ class Proxy:
                 )
         return conn, frames, call_id, serializer, oneway
 
+    def _pyroConfirmCachedMetadata(self, conn: Any) -> None:
+        """Metadata from the cache may be another daemon's (a reused address, perhaps with
+        another size limit or serializers): fetch this daemon's own."""
+        with self.__lock:
+            self._pyroFetchMetadata(conn)
+
     def _pyroAcceptedSerializer(self, conn: Any) -> Any:
         """The Serializer for _pyroSerializer, if the daemon accepts it: a refused one fails the
         call before it is sent, never silently (a oneway call would get no error back)."""
         serializer = get_serializer(self._pyroSerializer)
         accepted = self._pyroAccepted
         if accepted is not None and serializer.name not in accepted and self._pyroMetaFromCache:
-            # the list is from the metadata cache: another daemon may listen at this address
-            # now (a reused port): ask this one before refusing
-            with self.__lock:
-                self._pyroFetchMetadata(conn)
+            self._pyroConfirmCachedMetadata(conn)  # (before refusing)
             serializer = get_serializer(self._pyroSerializer)
             accepted = self._pyroAccepted
         if accepted is not None and serializer.name not in accepted:

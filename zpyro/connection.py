@@ -14,26 +14,18 @@ behind it, moves to the full poll that also watches the waker and the connection
 The pure parts live beside it: the pending calls and the futures' deadlines in
 :mod:`zpyro.pending`, what the socket monitor's events mean in :mod:`zpyro.linkstate`.
 
-Knowing the connection's state, two ways (see the README's design section):
+Knowing the connection's state: a socket monitor tracks the connection. A call in flight when
+the connection drops fails with ``ConnectionClosedError``; a connection refused, or not made
+within ``connect_timeout``, fails the calls waiting on it with ``CommunicationError``
+(``SecurityError`` for a failed CURVE handshake) and the socket is closed, which drops what it
+had queued, so no call runs late after its caller gave up. Oneway calls that need room may go
+once the handshake is done.
 
-* *Quick* (off: ``QUICK`` below): the DEALER queues messages only to a completed connection
-  (``ZMQ_IMMEDIATE``) and has no socket monitor, which would cost a new connection two more
-  sockets. A send that goes out proves the connection is up; a first send finds it up within
-  ``QUICK_CONNECT_MS`` or the connection is made again, monitored, to learn why not (nothing
-  was queued on the first one). Once up, a connection whose peer is gone has no pipe left in
-  libzmq: a send fails at once (nothing went out; the call raises ``ConnectionClosedError``, as
-  on a monitored connection that was lost) and a call waiting for its reply sees it within
-  ``CHECK_SLICE_MS``. Oneway calls that need room may go once the connection is up.
-  It is off because ``ZMQ_IMMEDIATE`` costs a reply: when the peer closes the connection just
-  after replying (a daemon stopped by the call it answers, as Pyro programs do), libzmq drops
-  the connection's pipe at once, with the reply still unread in it; the caller got
-  ConnectionClosedError for a call that ran and answered (1 run in 6 under load).
-* *Monitored* (the default): a socket monitor tracks
-  the connection. A call in flight when the connection drops fails with
-  ``ConnectionClosedError``; a connection refused, or not made within ``connect_timeout``,
-  fails the calls waiting on it with ``CommunicationError`` (``SecurityError`` for a failed
-  CURVE handshake) and the socket is closed, which drops what it had queued, so no call runs
-  late after its caller gave up. Oneway calls that need room may go once the handshake is done.
+Why not ``ZMQ_IMMEDIATE`` without a monitor, which would save a new connection two sockets (it
+was tried): when the peer closes the connection just after replying (a daemon stopped by the
+call it answers, as Pyro programs do), libzmq drops an IMMEDIATE connection's pipe at once,
+with the reply still unread in it; the caller got ConnectionClosedError for a call that ran and
+answered (1 run in 6 under load).
 
 A connection never reconnects by itself: the proxy makes a new one (see ``StaleConnection``).
 """
@@ -45,7 +37,7 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Any, cast
+from typing import Any
 
 import zmq
 from zmq.utils.monitor import recv_monitor_message
@@ -63,24 +55,13 @@ __all__ = ["Connection", "StaleConnection"]
 
 FAST_WAIT_MS = 2  # the leader's first, cheap wait: DEALER only (covers most calls)
 POLL_SLICE_MS = 250  # then it re-checks deadlines and the connection state at least this often
-CHECK_SLICE_MS = 100  # ...this often without a monitor: a lost peer is noticed in that time
-QUICK_CONNECT_MS = 50  # a quick connection not up by then is made again with a monitor
 RECONNECT_NEVER_MS = 3_600_000  # (see _open: not -1)
-QUICK = False  # quick connections (see the module's docstring: they can lose a last reply)
 REAPER_IDLE_SECONDS = 5.0  # a reaper thread with no futures to lead for retires after this
 FLUSH_LINGER_MS = 200  # a released proxy's goodbye (session release) still gets out
 PEER_GONE_WAIT = 1.0  # how long a send that found no peer waits for the monitor to say why
 PEEK_MASK = 15  # a oneway caller reads what came (credit, notices) every 16 calls
 _NOBLOCK = int(zmq.NOBLOCK)
 _POLLIN = int(zmq.POLLIN)
-_POLLOUT = int(zmq.POLLOUT)
-_EVENTS = int(zmq.EVENTS)
-_GET = zmq.backend.Socket.get
-
-# Endpoints whose quick connection was not up within QUICK_CONNECT_MS (far away, refused, or
-# handshakes that fail): their connections are monitored from the start. Bounded.
-_slow_endpoints: set[str] = set()
-_SLOW_ENDPOINTS_MAX = 4096
 
 
 class Connection:
@@ -89,7 +70,6 @@ class Connection:
         endpoint: str,
         connect_timeout: float,
         server_key: bytes | None = None,
-        monitored: bool = False,
     ) -> None:
         self.endpoint = endpoint
         self.connect_timeout = connect_timeout
@@ -100,7 +80,7 @@ class Connection:
         self._pending = self._calls.pending  # (the same dict: the fast path uses it directly)
         # room for oneway calls (zpyro.credit); the proxy reads window and attention directly
         self.credit = self._calls.credit
-        self._open(monitored or not QUICK or server_key is not None or endpoint in _slow_endpoints)
+        self._open()
         self._leader = False
         self._outbox: deque[list[Any]] = deque()
         self._waiting: deque[Pending] = deque()  # threads blocked in call(), oldest first
@@ -115,8 +95,8 @@ class Connection:
         self._unsent_id = 0  # the call whose send just found no peer (see _send)
         self.resend_unsent = False  # see _closed_error (set for the connection to a broker pair)
 
-    def _open(self, monitored: bool) -> None:
-        """Make the DEALER (see the module's docstring for the two ways). Leader or __init__.
+    def _open(self) -> None:
+        """Make the DEALER and its monitor.
 
         No background reconnects in practice: a lost or refused connection closes, and the next
         call makes a new one (each retry of an idle proxy whose daemon is gone would put an
@@ -129,20 +109,19 @@ class Connection:
             self.endpoint,
             self._server_key,
             errors.CommunicationError,
-            MONITOR_EVENTS if monitored else 0,
+            MONITOR_EVENTS,
             rcvtimeo=FAST_WAIT_MS,
             reconnect_ivl=RECONNECT_NEVER_MS,
-            immediate=0 if monitored else 1,
         )
+        assert monitor is not None
         self._sock = sock
         self._monitor = monitor
-        self._up = False  # quick: a message went out, so the connection was made
+        self._sent = False  # a first message went out (the connect deadline runs from then)
         self._state = LinkState(
             self.endpoint, self.connect_timeout, self._server_key is not None, time.monotonic()
         )
-        # oneway calls may go once nothing can vanish unseen: monitored, after the handshake
-        # (inproc: at once); quick, once the connection is up (_now_up)
-        self.credit.open = monitor is not None and self._state.handshaken
+        # oneway calls may go once nothing can vanish unseen: after the handshake (inproc: at once)
+        self.credit.open = self._state.handshaken
         # what the leader polls (made when first needed): replies, other threads' calls, the
         # monitor
         self._items: list[tuple[Any, int]] | None = None
@@ -182,8 +161,7 @@ class Connection:
                 wake = self._wake_needed()
         if lead:
             try:
-                if self._monitor is not None:
-                    self._check_closed()
+                self._check_closed()
                 self._pending[call_id] = pend
                 if not self._send(frames):
                     self._check_closed()  # (raises: nothing of the call went out)
@@ -270,8 +248,7 @@ class Connection:
         items: list[tuple[Any, int]] = [(self._sock, _POLLIN)]
         if self._waker is not None:
             items.append((self._waker.fileno(), _POLLIN))
-        if self._monitor is not None:
-            items.append((self._monitor, _POLLIN))
+        items.append((self._monitor, _POLLIN))
         return items
 
     def _wake_needed(self) -> bool:
@@ -421,8 +398,6 @@ class Connection:
             if lead:
                 try:
                     self._check_closed()  # (drains the monitor: the handshake may open it)
-                    if not self._up and self._monitor is None:
-                        self._connect_quick()  # (up: room opens; else made again, monitored)
                     if not pend.done:
                         self._lead(pend, deadline)
                 finally:
@@ -511,7 +486,7 @@ class Connection:
             if self._outbox:
                 self._flush_outbox()
             monitor = self._monitor
-            slice_ms = POLL_SLICE_MS if monitor is not None else CHECK_SLICE_MS
+            slice_ms = POLL_SLICE_MS
             if calls.deadlines:
                 calls.expire(time.monotonic())
             if deadline is not None:
@@ -533,13 +508,9 @@ class Connection:
                 else:
                     self._woken = False  # before draining: a later wake must write again
                     self._waker.drain()  # type: ignore[union-attr]  # (in the items: made)
-            if monitor is not None:
-                overdue = self._state.overdue(time.monotonic(), bool(self._pending))
-                if overdue is not None:
-                    self._give_up(overdue)
-            elif not ready and not cast(int, _GET(self._sock, _EVENTS)) & _POLLOUT:
-                # a quiet slice: is the peer still there? (its pipe goes when it is lost)
-                self._give_up(errors.ConnectionClosedError(f"connection to {self.endpoint} lost"))
+            overdue = self._state.overdue(time.monotonic(), bool(self._pending))
+            if overdue is not None:
+                self._give_up(overdue)
 
     def _let_go(self, pend: Pending, call_id: int) -> None:
         """End a leader's turn: forget its own unanswered call, then hand the role over."""
@@ -596,15 +567,12 @@ class Connection:
         closed, and nothing went out.
 
         With no HWM (sndhwm=0) a send never blocks, but a DEALER without any peer would block
-        for good: a quick one before its connection is made, any one after libzmq dropped the
-        connection (it never reconnects), perhaps before its monitor event could be read. So a
-        quick connection's first send waits (bounded) for its connection, and no send blocks
-        (NOBLOCK): one that finds no peer closes the connection, with the monitor's reason."""
-        if not self._up:
-            if self._monitor is None:
-                self._connect_quick()
-            if self._monitor is not None and not self._state.connected:
-                self._state.sending(time.monotonic())
+        for good: after libzmq dropped the connection (it never reconnects), perhaps before its
+        monitor event could be read. So no send blocks (NOBLOCK): one that finds no peer closes
+        the connection, with the monitor's reason."""
+        if not self._sent:
+            self._sent = True
+            self._state.sending(time.monotonic())
         try:
             if len(frames) <= 3:
                 send_frames(self._sock, frames, True, _NOBLOCK)  # our own small frames: lean
@@ -613,49 +581,15 @@ class Connection:
         except zmq.Again:  # nothing went out: that call fails as never sent (_give_up)
             self._unsent_id = wire.peek_call_id(frames)
             try:
-                if self._monitor is not None:
-                    self._peer_gone()
-                else:  # a quick connection that was up: its pipe went with its peer
-                    lost = errors.ConnectionClosedError(f"connection to {self.endpoint} lost")
-                    self._give_up(lost)
+                self._peer_gone()
             finally:
                 self._unsent_id = 0
             return False
-        if not self._up:
-            self._now_up()
         return True
-
-    def _connect_quick(self) -> None:
-        """A quick connection's first use (leader): wait, bounded, for the connection to be
-        made; one that is not is made again, monitored (nothing was queued on the quick one)."""
-        if poll([(self._sock, _POLLOUT)], QUICK_CONNECT_MS):
-            self._now_up()
-        else:
-            self._remake_monitored()
-
-    def _now_up(self) -> None:
-        """The connection was made (a send went out, or a quick one can send). A quick one
-        lets oneway calls go from now on: if it is lost, the next send or a quiet wait sees it
-        (and the calls whose credit is still out are announced as maybe lost)."""
-        self._up = True
-        if self._monitor is None and not self._calls.credit.open and self._closed is None:
-            with self._mutex:
-                self._calls.credit.open = True
-                self._calls.wake_room_waiters()
-
-    def _remake_monitored(self) -> None:
-        """A quick connection not up within QUICK_CONNECT_MS: refused, failing or far away.
-        Made again with a monitor, which tells which; so are later ones to that endpoint."""
-        if len(_slow_endpoints) >= _SLOW_ENDPOINTS_MAX:
-            _slow_endpoints.clear()
-        _slow_endpoints.add(self.endpoint)
-        self._close_dealer()
-        self._open(monitored=True)
 
     def _peer_gone(self) -> None:
         """The monitored DEALER has no peer left: close, with the reason the monitor gives
         (waited for, bounded: its event may still be on the way), else as a closed connection."""
-        assert self._monitor is not None
         deadline = time.monotonic() + PEER_GONE_WAIT
         while self._closed is None:
             remaining = deadline - time.monotonic()
@@ -692,7 +626,7 @@ class Connection:
         concerns only calls already pending). A connection refused while nobody used it has
         sent nothing of this call (StaleConnection: the proxy tries again on a new one); one
         that was made and is lost now fails this call with ConnectionClosedError, as in Pyro."""
-        if self._monitor is not None and can_read(self._monitor):
+        if can_read(self._monitor):
             self._drain_monitor()
         if self._closed is not None:
             with self._mutex:
@@ -755,10 +689,9 @@ class Connection:
 
     def _close_dealer(self, linger_ms: int = 0) -> None:
         """Close the DEALER, its monitor stopped first (see the README: ZeroMQ traps)."""
-        if self._monitor is not None:
-            try:
-                self._sock.disable_monitor()
-            except zmq.ZMQError:
-                pass
-            self._monitor.close(linger=0)
+        try:
+            self._sock.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        self._monitor.close(linger=0)
         self._sock.close(linger=linger_ms)
