@@ -5,11 +5,12 @@ One thread owns both sockets (``run``, or ``serve_ready`` called from someone el
 Calls for the broker's own objects (``Pyro.NameServer``, ``Pyro.Daemon``) are served inline by a
 zpyro ``Dispatcher``; calls for pooled objects are forwarded frame for frame, payload untouched,
 to the daemon ``broker/pools.py`` picks. See docs/BROKER.md for the messages.
+What the daemons say and are told is in ``broker/daemons.py``, what a pair adds in
+``broker/paired.py`` (both mixed in here); the sockets are set up in ``broker/binding.py``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -20,41 +21,27 @@ from typing import Any, cast
 
 import zmq
 
-from zpyro import announce, errors, wire
+from zpyro import errors, wire
 from zpyro.admission import FrontDoor
 from zpyro.config import NO_SIZE_LIMIT, config, size_limit
 from zpyro.credit import FLUSH_INTERVAL, CreditLedger, RefusalLog, window_for
 from zpyro.dispatch import Dispatcher
 from zpyro.gatekeeper import answer_handshake
 from zpyro.objects import ObjectRegistry
-from zpyro.security import (
-    ROUTE_KEY_MARK,
-    apply_server,
-    client_key_of,
-    server_keys,
-    warn_if_exposed,
-)
-from zpyro.sockets import (
-    MAXMSGSIZE_MARGIN,
-    apply_heartbeat,
-    bind,
-    context,
-    poll,
-    recv_noting,
-    send_frames,
-    tcp_endpoint,
-)
+from zpyro.security import ROUTE_KEY_MARK, client_key_of
+from zpyro.sockets import poll, recv_noting, send_frames, tcp_endpoint
 from zpyro.uri import endpoint_to_location, host_port
-from zpyro.waker import BackDoor
 from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, NAMESERVER_ID, RELEASE_SESSION
 
 from .announcer import Announcer
+from .binding import BrokerSockets, bind_broker
 from .callers import Callers, replay_frames
+from .daemons import BrokeredDaemons
 from .nameserver import NameServer
 from .pair import BrokerPair
 from .paired import PairedBroker, Takeover
-from .pools import AttachedDaemon, Call, Pool, Pools
-from .registry import Registry, check_name
+from .pools import Call, Pools
+from .registry import Registry
 from .status import BrokerDaemonObject
 from .storage import default_storage_spec, open_storage
 from .waiting import Waiting
@@ -67,7 +54,7 @@ _POLLIN = int(zmq.POLLIN)
 RECV_BATCH = 256  # messages taken per poll before timers are looked at again
 
 
-class Broker(PairedBroker):
+class Broker(PairedBroker, BrokeredDaemons):
     def __init__(
         self,
         host: str | None = None,
@@ -96,62 +83,69 @@ class Broker(PairedBroker):
             config.MAX_MESSAGE_SIZE if max_message_size is None else max_message_size
         )
         self.epoch = int.from_bytes(os.urandom(6), "big")  # new at every start
-        ctx = context()
-        self.router = ctx.socket(zmq.ROUTER)
-        self.pub = ctx.socket(zmq.PUB)
-        door: BackDoor | None = None
+        bound = bind_broker(
+            host,
+            port,
+            pub_port,
+            unixsocket,
+            self.max_message_size,
+            curve_secret_key,
+            curve_allowed_clients,
+        )
         try:
-            self.router.linger = 0
-            self.router.router_mandatory = 1  # a reply to a gone peer raises: we log it
-            self.router.sndhwm = 0  # forwarded calls and replies are never dropped for HWM
-            self.router.rcvhwm = 0
-            apply_heartbeat(self.router)
-            if self.max_message_size < NO_SIZE_LIMIT:
-                self.router.maxmsgsize = self.max_message_size + MAXMSGSIZE_MARGIN
-            self.pub.linger = 0
-            keys = server_keys(curve_secret_key)
-            if keys is not None:  # callers, daemons and subscribers all need our public key
-                apply_server(self.router, ctx, keys, curve_allowed_clients)
-                apply_server(self.pub, ctx, keys, curve_allowed_clients)
-            self.secure = keys is not None
-            door = BackDoor(self.router, ctx)  # (before anyone else can connect)
-            if unixsocket:
-                endpoints = (f"ipc://{unixsocket}", f"ipc://{unixsocket}.pub")
-            else:
-                warn_if_exposed(host, "broker", self.secure)
-                endpoints = (tcp_endpoint(host, port), tcp_endpoint(host, pub_port))
-            endpoint = bind(self.router, endpoints[0], errors.CommunicationError)
-            self.pub_endpoint = bind(self.pub, endpoints[1], errors.CommunicationError)
+            self._take_sockets(bound, nathost, natport, unixsocket)
+            self._open_storage(storage)
         except Exception:
-            if door is not None:
-                door.close()
-            self.router.close(linger=0)
-            self.pub.close(linger=0)
+            bound.close()
             raise
-        self._door = door
-        self._door_id = door.identity
-        self.location = endpoint_to_location(endpoint)  # where it is bound
-        self.pub_location = endpoint_to_location(self.pub_endpoint)
-        self.nat_location: str | None = None  # where clients reach it, when that differs
-        if nathost and unixsocket:
-            self.router.close(linger=0)
-            self.pub.close(linger=0)
-            self._door.close()
-            raise ValueError("nathost is for tcp: a unix socket is reached by its path")
-        if nathost:
-            self.nat_location = host_port(nathost, natport or self.location.rsplit(":", 1)[1])
-        try:  # None: the default file, named after the port actually bound (port 0: a free one)
-            storage = storage or default_storage_spec(int(self.location.rsplit(":", 1)[1]))
-            self.storage = open_storage(storage)
-        except Exception:
-            self.router.close(linger=0)
-            self.pub.close(linger=0)
-            self._door.close()
-            raise
-        self.storage_spec = storage
         self._loop_thread: int | None = None  # the thread that serves (the last one that did)
         self._next_tick = 0.0
         self._next_flush = 0.0
+        self._serve_own_objects()
+        self._route_calls(config.BROKER_MAX_QUEUE if max_queue is None else max_queue)
+        self._stopping = False
+        self._closed = False
+        self._on_caller = self._from_caller  # a broker of a pair that is not active: refuses
+        self.pair: BrokerPair | None = None
+        self._takeover = Takeover(self.max_queue)
+        if pair_role is not None:
+            listen = pair_listen or tcp_endpoint(host, port + 2 if port else 0)
+            self._pair_up(pair_role, pair_peer, listen)
+        self._admit = FrontDoor(
+            self.max_message_size,
+            "the broker",
+            self.dispatcher.error_reply,
+            self._reply,
+            log,
+            pong=self._pong if self.pair is not None else None,
+        ).admit
+
+    def _take_sockets(
+        self, bound: BrokerSockets, nathost: str | None, natport: int | None, unixsocket: str | None
+    ) -> None:
+        """The sockets bound, where they are bound, and where clients reach them."""
+        self._sockets = bound  # (closed together)
+        self.router, self.pub, self._door = bound.router, bound.pub, bound.door
+        self._door_id = bound.door.identity
+        self.secure = bound.keys is not None
+        self.pub_endpoint = bound.pub_endpoint
+        self.location = endpoint_to_location(bound.endpoint)  # where it is bound
+        self.pub_location = endpoint_to_location(bound.pub_endpoint)
+        self.nat_location: str | None = None  # where clients reach it, when that differs
+        if nathost and unixsocket:
+            raise ValueError("nathost is for tcp: a unix socket is reached by its path")
+        if nathost:
+            self.nat_location = host_port(nathost, natport or self.location.rsplit(":", 1)[1])
+
+    def _open_storage(self, storage: str | None) -> None:
+        # None: the default file, named after the port actually bound (port 0: a free one)
+        storage = storage or default_storage_spec(int(self.location.rsplit(":", 1)[1]))
+        self.storage = open_storage(storage)
+        self.storage_spec = storage
+
+    def _serve_own_objects(self) -> None:
+        """The name server and the broker's Pyro.Daemon, served inline by a Dispatcher, and the
+        announcements of what changes."""
         self.announcer = Announcer(self._publish, self.epoch)
         self.nameserver = NameServer(Registry(), self.storage, self.announcer, self.uri)
         self.objects = ObjectRegistry()
@@ -175,10 +169,11 @@ class Broker(PairedBroker):
         self.waiting = Waiting(self._reply)
         self.dispatcher.defer = self.waiting.park
         self._names_seen = self.announcer.seq
-        self._admit = FrontDoor(
-            self.max_message_size, "the broker", self.dispatcher.error_reply, self._reply, log
-        ).admit
-        self.max_queue = config.BROKER_MAX_QUEUE if max_queue is None else max_queue
+
+    def _route_calls(self, max_queue: int) -> None:
+        """What calls for pooled objects go through: the pools, the callers' oneway credit and
+        the callers themselves."""
+        self.max_queue = max_queue
         self.pools = Pools(self.max_queue, config.HEARTBEAT_TIMEOUT)
         # oneway flow control (zpyro/credit.py): the broker grants its callers credit, and gives
         # it back as their oneway calls finish (the daemons' DONE) or fail
@@ -195,29 +190,18 @@ class Broker(PairedBroker):
             self.dispatcher.client_keys,
             self.secure,
         )
-        self._stopping = False
-        self._closed = False
         self._last_key: bytes | None = None  # CURVE key of the message being handled
-        self._on_caller = self._from_caller  # a broker of a pair that is not active: refuses
-        self.pair: BrokerPair | None = None
-        self._takeover = Takeover(self.max_queue)
-        if pair_role is not None:
-            listen = pair_listen or tcp_endpoint(host, port + 2 if port else 0)
-            try:
-                self._join_pair(pair_role, pair_peer, listen, keys)
-            except BaseException:
-                self.close()
-                raise
-            self._on_caller = self._from_caller_inactive
-            self.announcer.muted = True  # announcements come from the active broker only
-        self._admit = FrontDoor(
-            self.max_message_size,
-            "the broker",
-            self.dispatcher.error_reply,
-            self._reply,
-            log,
-            pong=self._pong if self.pair is not None else None,
-        ).admit
+
+    def _pair_up(self, role: str, peer: str | None, listen: str) -> None:
+        """A broker of a pair starts inactive: it refuses calls and announces nothing until the
+        pair makes it the active one (broker/paired.py)."""
+        try:
+            self._join_pair(role, peer, listen, self._sockets.keys)
+        except BaseException:
+            self.close()
+            raise
+        self._on_caller = self._from_caller_inactive
+        self.announcer.muted = True  # announcements come from the active broker only
 
     @property
     def uri(self) -> str:
@@ -412,9 +396,7 @@ class Broker(PairedBroker):
             self.pair.close()
         self.storage.close()
         self.callers.close()  # the monitor stops before its socket closes
-        self._door.close()
-        self.router.close(linger=0)
-        self.pub.close(linger=0)
+        self._sockets.close()
 
     def _tick(self, now: float) -> None:
         self.announcer.alive()
@@ -422,13 +404,7 @@ class Broker(PairedBroker):
             self.pair.tick(now)
             for client, body in self._takeover.expired(now):
                 self._from_caller(client, body)  # no daemon came for it: answered as usual
-        for ident in self.pools.expired(now):
-            log.warning(
-                "daemon %s silent for over %.1f s: declared dead",
-                ident.hex(),
-                self.pools.heartbeat_timeout,
-            )
-            self._drop_daemon(ident, "no heartbeat")
+        self._expire_daemons(now)
 
     # -- messages ---------------------------------------------------------------------------------
 
@@ -506,162 +482,7 @@ class Broker(PairedBroker):
         if daemon is not None:
             self._forward(daemon.ident, call)
 
-    def _from_daemon(self, ident: bytes, route: bytes, body: list[bytes]) -> None:
-        header = body[1]
-        kind = header[0] if header else 0
-        now = time.monotonic()
-        if route:  # a reply (or DONE) for a caller
-            known = self.pools.seen(ident, now)
-            call = self.pools.finished(ident, route, wire.peek_call_id(body))
-            if call is None:
-                log.debug("late or unknown reply from daemon %s dropped", ident.hex())
-            else:
-                if kind != wire.DONE:  # (for a oneway call: a notice, e.g. refused at a gate)
-                    self._send([self._caller(route), *body])
-                if call.credited:  # its end, either way
-                    self._credit_back(call)
-            if known:
-                for queued in self.pools.fill(ident):
-                    self._forward(ident, queued)
-            return
-        if kind == wire.PING:
-            known = self.pools.seen(ident, now)
-            self._control(ident, wire.PONG, {**self._daemon_pong(known, now), **self._terms()})
-        elif kind == wire.READY:
-            self._attach(ident, body, now)
-        elif kind == wire.BYE:
-            self._drop_daemon(ident, "closed")
-        else:
-            log.warning("unexpected control message kind %d from daemon %s", kind, ident.hex())
-
-    def _attach(self, ident: bytes, body: list[bytes], now: float) -> None:
-        try:
-            info = json.loads(bytes(body[2]))
-            objects = info["objects"]
-            if not isinstance(objects, dict) or not all(
-                isinstance(k, str) and isinstance(v, dict) for k, v in objects.items()
-            ):
-                raise ValueError("objects must map object ids to metadata")
-            for object_id, meta in objects.items():
-                _check_pooled(object_id, meta)
-            capacity = int(info.get("capacity", 1))
-            listed = [check_name(x) for x in info.get("listed", ())]  # as ns.register does
-            tags = {str(k): [str(t) for t in v] for k, v in dict(info.get("tags", {})).items()}
-            pid = int(info.get("pid", 0))
-            modes = {
-                str(k): str(v) for k, v in dict(info.get(wire.READY_INSTANCE_MODES, {})).items()
-            }
-        except Exception as exc:
-            log.warning("malformed READY from daemon %s ignored: %s", ident.hex(), exc)
-            return
-        before = self.pools.daemons.get(ident)
-        old_listed = set(before.listed) if before is not None else set()
-        new, opened, closed = self.pools.attach(
-            ident, now, capacity, objects, listed, tags, pid, modes
-        )
-        daemon = self.pools.daemons[ident]
-        for object_id in sorted(daemon.listed - old_listed):
-            try:
-                self.nameserver.add_lease(
-                    object_id,
-                    f"PYRO:{object_id}@{self.lease_location}",
-                    daemon.tags.get(object_id, frozenset()),
-                )
-            except errors.ZPyroError as exc:  # e.g. an id that is no valid name: still routable
-                log.warning(
-                    "daemon %s: %r not named in the name server: %s", ident.hex(), object_id, exc
-                )
-        self._close_pools(closed, "its daemon stopped serving it")
-        if new:
-            log.info(
-                "daemon %s (pid %d) joined: %s, capacity %d",
-                ident.hex(),
-                pid,
-                ", ".join(sorted(objects)),
-                capacity,
-            )
-            self.announcer.publish(
-                announce.DAEMON_JOINED,
-                {"daemon": ident.hex(), "names": sorted(objects), "capacity": daemon.capacity},
-            )
-        self._control(ident, wire.PONG, {**self._daemon_pong(True, now), **self._terms()})
-        del opened  # pools opened need nothing more: their first calls simply arrive
-        for queued in self.pools.fill(ident):
-            self._forward(ident, queued)
-        for client, held in self._takeover.release():
-            self._from_caller(client, held)  # calls that waited for a pool after a takeover
-
-    def _drop_daemon(self, ident: bytes, reason: str) -> None:
-        daemon, closed, orphans = self.pools.detach(ident, f"went away ({reason})")
-        if daemon is None:
-            return
-        log.info("daemon %s left (%s)", ident.hex(), reason)
-        self.announcer.publish(
-            announce.DAEMON_LEFT,
-            {"daemon": ident.hex(), "names": sorted(daemon.objects), "reason": reason},
-        )
-        self._close_pools(closed, f"its last daemon went away ({reason})")
-        for call in orphans:
-            self._rescue(daemon, call, reason)
-        for call in daemon.pinned:  # session calls that waited for it: they never ran
-            self._fail(
-                call,
-                errors.ConnectionClosedError(
-                    f"the session of this proxy with {call.object_id!r} is lost: daemon "
-                    f"{ident.hex()}, which held it, went away ({reason}); the call did not run"
-                ),
-            )
-        daemon.pinned.clear()
-
-    def _rescue(self, daemon: AttachedDaemon, call: Call, reason: str) -> None:
-        """A call in flight on a daemon that went away: run it elsewhere only if idempotent
-        (and not bound to a session, which went with the daemon)."""
-        meta = daemon.objects.get(call.object_id) or {}
-        if call.session:
-            self._fail(
-                call,
-                errors.ConnectionClosedError(
-                    f"the session of this proxy with {call.object_id!r} is lost: daemon "
-                    f"{daemon.ident.hex()}, which held it, went away ({reason}) while running "
-                    f"{call.method}; the call may or may not have run"
-                ),
-            )
-            return
-        if call.retry and call.method in meta.get("idempotent", ()):
-            try:
-                target = self.pools.requeue(call)
-            except errors.ZPyroError as exc:
-                self._fail(call, exc)
-                return
-            log.info("re-dispatching idempotent %s.%s", call.object_id, call.method)
-            if target is not None:
-                self._forward(target.ident, call)
-            return
-        self._fail(
-            call,
-            errors.ConnectionClosedError(
-                f"the daemon running {call.object_id}.{call.method} went away ({reason}); "
-                "the call may or may not have run"
-            ),
-        )
-
-    def _close_pools(self, closed: list[Pool], why: str) -> None:
-        for pool in closed:
-            self.nameserver.drop_lease(pool.object_id)
-            for call in pool.queue:
-                self._fail(
-                    call, errors.CommunicationError(f"no daemon serves {pool.object_id!r}: {why}")
-                )
-            pool.queue.clear()
-
     # -- sending ----------------------------------------------------------------------------------
-
-    def _forward(self, daemon: bytes, call: Call) -> None:
-        if self.callers.handshakes:  # the caller's handshake goes first where it has not been
-            replay = self.callers.handshakes.replay(call.client, daemon, call.call_id)
-            if replay is not None:
-                self._send([daemon, call.client, *replay])
-        self._send([daemon, call.client, *call.frames])
 
     def _fail(self, call: Call, exc: BaseException) -> None:
         """Tell the caller its call failed. A oneway call with credit gets its credit back and
@@ -695,37 +516,12 @@ class Broker(PairedBroker):
     def _reply(self, peer: bytes, frames: list[Any]) -> None:
         self._send([peer, *frames])
 
-    def _terms(self) -> dict[str, Any]:
-        """What a daemon's PONG tells it of the terms callers get through us: a daemon answering
-        a handshake itself answers with the metadata we would give (zpyro/brokerlink.py)."""
-        limit = self.max_message_size
-        return {
-            wire.META_CREDIT: self.credit.window,
-            "max_message_size": limit if limit < NO_SIZE_LIMIT else 0,
-        }
-
-    def _control(self, daemon: bytes, kind: int, body: dict[str, Any]) -> None:
-        payload = json.dumps(body).encode()
-        self._send([daemon, b"", *wire.encode(kind, 0, JSON_ID, 0, "", "", payload)])
-
     def _send(self, frames: list[Any]) -> None:
         try:
             # small frames are cheaper copied than wrapped; a big buffer frame goes zero-copy
             send_frames(self.router, frames, len(frames[-1]) < BIG_FRAME)
         except zmq.ZMQError as exc:  # ROUTER_MANDATORY: that peer is gone
             log.info("message to departed peer %s dropped: %s", frames[0].hex(), exc)
-
-
-def _check_pooled(object_id: str, meta: dict[str, Any]) -> None:
-    """What a READY may offer (ValueError if not): an id that can travel (no lone surrogate) and
-    is not the broker's own -- a pool named Pyro.NameServer would take the name server's name
-    away when it closed -- and an idempotent list the broker can read when the daemon dies."""
-    object_id.encode()  # UnicodeEncodeError is a ValueError
-    if object_id == NAMESERVER_ID or object_id.partition(":")[0] == DAEMON_OBJECT_ID:
-        raise ValueError(f"{object_id!r} is the broker's own object")
-    idempotent = meta.get("idempotent", [])
-    if not isinstance(idempotent, list) or not all(isinstance(m, str) for m in idempotent):
-        raise ValueError(f"{object_id!r}: idempotent must be a list of method names")
 
 
 def _no_waiting_in_batches(coro: Coroutine[Any, Any, Any]) -> Any:
