@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import re
-import select
 import shutil
 import socket
 import subprocess
@@ -39,6 +38,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from childproc import LineChild
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -64,43 +65,29 @@ class BenchService:
 # ---- processes --------------------------------------------------------------------------------
 
 
-class Proc:
-    """A subprocess whose stdout lines are read on demand; stopped by its pid."""
+class Proc(LineChild):
+    """A subprocess whose output lines (stdout and stderr) are read on demand; stopped by its
+    pid."""
 
     def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
-        self.args = args
-        self.proc = subprocess.Popen(
-            args,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-            cwd=ROOT,
-        )
-        self._buf = b""
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        super().__init__(str(args[:3]), args, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
         self.seen: list[str] = []
 
     def wait_for(self, pattern: str, timeout: float = 60.0) -> re.Match[str]:
         """The first output line matching `pattern` (a regex)."""
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
         deadline = time.monotonic() + timeout
         while True:
-            while b"\n" in self._buf:
-                raw, self._buf = self._buf.split(b"\n", 1)
-                line = raw.decode(errors="replace").rstrip()
-                self.seen.append(line)
-                found = re.search(pattern, line)
-                if found:
-                    return found
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"{self.args[:3]}: no {pattern!r} in {self.seen[-5:]}")
-            if select.select([fd], [], [], left)[0]:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    raise RuntimeError(f"{self.args[:3]} exited: {self.seen[-10:]}")
-                self._buf += chunk
+            try:
+                line = self.read_line(max(0.001, deadline - time.monotonic()))
+            except TimeoutError:
+                raise TimeoutError(f"{self.name}: no {pattern!r} in {self.seen[-5:]}") from None
+            except RuntimeError as exc:
+                raise RuntimeError(f"{exc}: {self.seen[-10:]}") from None
+            self.seen.append(line)
+            found = re.search(pattern, line)
+            if found:
+                return found
 
     def ready(self, pattern: str) -> re.Match[str]:
         """wait_for(pattern), then keep draining the output."""
@@ -123,18 +110,6 @@ class Proc:
 
         threading.Thread(target=read, daemon=True).start()
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        for pipe in (self.proc.stdin, self.proc.stdout):
-            if pipe is not None:
-                pipe.close()
-
 
 @contextmanager
 def processes() -> Iterator[Any]:
@@ -149,7 +124,7 @@ def processes() -> Iterator[Any]:
         yield start
     finally:
         for proc in reversed(started):
-            proc.stop()
+            proc.stop(grace=0.0)  # (servers do not read stdin: SIGTERM at once)
 
 
 def free_port() -> int:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import select
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from childproc import LineChild
 
 PIN_ENV = "ZPYRO_BENCH_CPUS"  # "0" or "0,1": the CPUs a child process (and its threads) run on
 PINS = {"none": ("", ""), "split": ("0", "1"), "same": ("0", "0")}  # pin: (clients, servers)
@@ -28,36 +28,13 @@ CONFIRM = 0.1  # a best rate counts as confirmed when another round comes within
 RESULT_SLACK = 120.0  # s: longest wait for a client's result beyond its window
 
 
-class Child:
+class Child(LineChild):
     """A subprocess of bench.py, talked to by lines on stdin/stdout; stopped by its pid."""
 
     def __init__(self, *args: str, cpus: str = "", prefix: tuple[str, ...] = ()) -> None:
         """`prefix`: a command that runs the child (e.g. ``py-spy record ... --``)."""
         env = {**os.environ, PIN_ENV: cpus} if cpus else None  # bench.py pins itself first
-        self.proc = subprocess.Popen(
-            [*prefix, sys.executable, BENCH_PY, *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-        )
-        self.name = " ".join(args)[:60]
-        self._buf = b""
-
-    def read_line(self, timeout: float) -> str:
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buf:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"no line from {self.name} within {timeout} s")
-            if select.select([fd], [], [], remaining)[0]:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    raise RuntimeError(f"{self.name} exited ({self.proc.wait(5)})")
-                self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        return line.decode().strip()
+        super().__init__(" ".join(args)[:60], [*prefix, sys.executable, BENCH_PY, *args], env=env)
 
     def expect(self, word: str, timeout: float = 60.0) -> str:
         """The rest of the next line starting with `word` (other lines are skipped)."""
@@ -67,35 +44,10 @@ class Child:
             if line.split(" ", 1)[0] == word:
                 return line.split(" ", 1)[1] if " " in line else ""
 
-    def send(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line.encode() + b"\n")
-        self.proc.stdin.flush()
-
     def cpu(self) -> float:
         """A server's CPU seconds so far (it answers ``cpu`` on stdin)."""
         self.send("cpu")
         return float(self.expect("CPU", 30.0))
-
-    def stop(self, grace: float = 5.0) -> None:
-        """Close its stdin (it exits by itself), then SIGTERM, then SIGKILL: this pid only."""
-        if self.proc.poll() is None:
-            try:
-                assert self.proc.stdin is not None
-                self.proc.stdin.close()
-            except OSError:
-                pass
-            try:
-                self.proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(5)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
 
 
 @contextmanager

@@ -51,7 +51,7 @@ LAYERS: list[tuple[str, Callable[[str], bool]]] = [
     ),
     (
         "proxy/connection",
-        lambda f: any(s in f for s in ("client.py", "connection.py", "futures.py")),
+        lambda f: any(s in f for s in ("client.py", "zpyro/proxy", "connection.py", "futures.py")),
     ),
     ("broker forwarding", lambda f: "broker/" in f),
     ("Pyro5 core", lambda f: "Pyro5/" in f),

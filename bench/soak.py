@@ -32,10 +32,8 @@ import copy
 import gc
 import json
 import os
-import select
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,6 +44,8 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
+
+from childproc import LineChild  # noqa: E402
 
 import zpyro  # noqa: E402
 
@@ -171,41 +171,13 @@ def serve(daemon: zpyro.Daemon) -> None:
 # -- processes ---------------------------------------------------------------------------------------
 
 
-class Child:
+class Child(LineChild):
     """A subprocess, talked to by lines on stdin/stdout; stopped by its pid."""
 
     def __init__(self, name: str, args: list[str], extra_env: dict[str, str] | None = None) -> None:
-        self.name = name
         env = dict(os.environ, PYTHONUNBUFFERED="1", **(extra_env or {}))
         env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-        self.proc = subprocess.Popen(
-            [sys.executable, *args],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            cwd=ROOT,
-            env=env,
-        )
-        self._buf = b""
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def read_line(self, timeout: float) -> str:
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buf:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"{self.name}: no line within {timeout} s")
-            if select.select([fd], [], [], remaining)[0]:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    raise RuntimeError(f"{self.name} exited ({self.proc.wait(5)})")
-                self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        return line.decode().strip()
+        super().__init__(name, [sys.executable, *args], cwd=ROOT, env=env)
 
     def expect(self, prefix: str, timeout: float = 60.0) -> str:
         """The rest of the next line starting with `prefix` (log lines before it are skipped)."""
@@ -216,26 +188,8 @@ class Child:
                 return line[len(prefix) :].strip()
 
     def stats(self) -> dict[str, int]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(b"stats\n")
-        self.proc.stdin.flush()
+        self.send("stats")
         return dict(json.loads(self.expect("STATS", 30)))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                assert self.proc.stdin is not None
-                self.proc.stdin.close()
-            except OSError:
-                pass
-            self.proc.terminate()  # SIGTERM to this pid only
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
 
 
 def sample(pid: int) -> dict[str, int]:
@@ -720,7 +674,7 @@ def run(quick: bool) -> int:
             except Exception:
                 pass
         for child in reversed(kids):
-            child.stop()
+            child.stop(grace=0.0)  # (brokers do not read stdin: SIGTERM at once)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -105,8 +105,9 @@ def test_an_undecodable_reply_fails_its_call() -> None:
                 return
             ident, *frames = router.recv_multipart()
             msg = wire.decode(frames)
-            if msg.method == "get_metadata":
-                reply = wire.encode(wire.RESULT, 0, 3, msg.call_id, "", "", msgpack.dumps(meta)[0])
+            if msg.flags & wire.FLAG_HANDSHAKE:  # a new connection's handshake: its metadata
+                answer = msgpack.dumps({"meta": meta, "handshake": None})[0]
+                reply = wire.encode(wire.RESULT, 0, 3, msg.call_id, "", "", answer)
             else:  # a RESULT with a flag no RESULT may carry
                 reply = wire.encode(wire.RESULT, wire.FLAG_ONEWAY, 3, msg.call_id, "", "", b"\xc0")
             router.send_multipart([ident, *reply])

@@ -5,40 +5,38 @@ threads may call through one proxy at once; their calls are pipelined on that co
 Metadata (which names are methods, oneway methods or properties) comes from the daemon on
 connect, or from the process-wide cache of it (:mod:`zpyro.metadata`).
 
-A URI that lists several addresses (``PYRO:obj@h1:p1,h2:p2``: a broker pair) connects to the
-active broker (:mod:`zpyro.failover`), and follows it: a call refused by a broker that is not
-active (``NotActiveError``) goes to the active one, and a call of an ``@idempotent`` method lost
-with its broker is sent again to the one that took over. Other calls lost with it fail with
-``ConnectionClosedError`` (they may have run); the next call finds the active broker.
+This module is the proxy's call path: attribute access, connecting, invoking, building a CALL
+and decoding its reply. The rest of ``Proxy`` is mixed in from modules of their own (all of it
+stays the proxy's own methods, for subclasses to override as in Pyro): the handshake and the
+metadata (:mod:`zpyro.proxyhandshake`), retries, reconnecting and following a broker pair
+(:mod:`zpyro.proxyrecovery`), futures, callbacks, batches and annotations
+(:mod:`zpyro.proxystyles`).
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 from . import errors, failover, metadata, wire
-from .batch import BatchProxy, batch_results
 from .classdicts import register_proxy_class
 from .config import config, size_limit
 from .connection import Connection, StaleConnection
 from .context import _current as _current_call
 from .context import note_response_annotations
-from .futures import Future
+from .proxybase import DEFAULT_HANDSHAKE, Deliver, RemoteMethod
+from .proxyhandshake import ProxyHandshake
+from .proxyrecovery import ProxyRecovery, following
+from .proxystyles import ProxyCallStyles
+from .proxystyles import asyncproxy as asyncproxy  # (zpyro.client.asyncproxy, as before)
 from .security import hmac_refusal, server_public
-from .serializers import BY_ID, get_serializer
+from .serializers import BY_ID
 from .socketpump import ProxyPump
 from .sockets import MAXMSGSIZE_MARGIN
 from .streams import RemoteIterator
 from .uri import URI
 from .wire import DAEMON_OBJECT_ID, GETATTR, JSON_ID, RELEASE_SESSION, SETATTR
-
-log = logging.getLogger("zpyro.client")
-
-RECONNECT_INTERVAL = 1.0  # seconds between _pyroReconnect's tries (Pyro: 2)
 
 # Pyro proxy attributes zpyro has no counterpart for: why, when a program reads one
 _NO_SUCH_PROXY_ATTRIBUTE = {
@@ -63,10 +61,7 @@ def set_resolver(resolve: Callable[[URI], URI]) -> None:
     _resolver = resolve
 
 
-Deliver = Callable[[Any, BaseException | None], None]  # deliver(value, error)
-
 _NO_ARGUMENTS: dict[int, bytes] = {}  # serializer id -> payload of [(), {}]
-DEFAULT_HANDSHAKE = "hello"  # Pyro's default Proxy._pyroHandshake
 _URIS: dict[str, URI] = {}  # URI text -> URI (immutable: one parse serves every new proxy)
 _URIS_MAX = 1024
 
@@ -88,21 +83,7 @@ def _no_arguments(serializer: Any) -> bytes:
     return payload
 
 
-class _RemoteMethod:
-    __slots__ = ("_proxy", "_name")
-
-    def __init__(self, proxy: Proxy, name: str) -> None:
-        self._proxy = proxy
-        self._name = name
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._proxy._pyroInvoke(self._name, args, kwargs)
-
-    def __repr__(self) -> str:
-        return f"<remote method {self._name} of {self._proxy._pyroUri}>"
-
-
-class Proxy:
+class Proxy(ProxyHandshake, ProxyRecovery, ProxyCallStyles):
     """A local stand-in for a remote object at `uri` (``PYRO:obj@host:port``).
 
     With `connected_socket` (Pyro's), `uri` is the object id and the calls go over that
@@ -154,21 +135,8 @@ class Proxy:
             _Proxy__lock=threading.RLock(),
             _Proxy__serializer=None,  # the Serializer for _pyroSerializer, looked up once
         )
-        self._pyroUri: URI
-        self._pyroTarget: URI
-        self._pyroTimeout: float | None
-        self._pyroSerializer: str
-        self._pyroAccepted: frozenset[str] | None
-        self._pyroOneway: set[str]
-        self._pyroMethods: set[str]
-        self._pyroAttrs: set[str]
-        self._pyroIdempotent: frozenset[str]
-        self._pyroMaxRetries: int
-        self._pyroConnection: Any
-        self._pyroMaxMessageSize: int
-        self._pyroCreditWindow: int | None
-        self._pyroCurveServerKey: str | None
-        self._pyroHandshake: Any
+        # (declared in zpyro.proxybase.ProxyBase; for the type checker, the private two by
+        # the names they have here)
         self.__lock: threading.RLock
         self.__serializer: Any
 
@@ -180,7 +148,7 @@ class Proxy:
                 # an exposed dunder of the remote object, called by name (p.__len__()), as in
                 # Pyro; only once the metadata is known: copy, pickle and friends probe dunders
                 # on any object, and a probe must never connect
-                return _RemoteMethod(self, name)
+                return RemoteMethod(self, name)
             raise AttributeError(_NO_SUCH_PROXY_ATTRIBUTE.get(name, name))
         if not (self._pyroMethods or self._pyroAttrs):
             self._pyroGetMetadata()
@@ -194,7 +162,7 @@ class Proxy:
                 return self._pyroInvoke(GETATTR, (name,), {})
         if name in self._pyroMethods:
             # kept in the instance dict: later lookups skip __getattr__ (dropped if metadata changes)
-            stub = _RemoteMethod(self, name)
+            stub = RemoteMethod(self, name)
             object.__setattr__(self, name, stub)
             return stub
         raise AttributeError(
@@ -249,27 +217,6 @@ class Proxy:
         hold state for the connection -- a session instance, a stream -- or a CURVE key."""
         return self._pyroSessions or self._pyroStreamed or conn.secure
 
-    def _pyroReconnect(self, tries: int = 100_000_000) -> None:
-        """Release, then try to connect up to `tries` times, a second apart, until the daemon
-        answers (Pyro's reconnect idiom: the daemon may still be restarting, its object or name
-        not registered yet). ConnectionClosedError when every try failed."""
-        self._pyroRelease()
-        last: BaseException | None = None
-        for attempt in range(max(1, tries)):
-            try:
-                self._pyroBind()
-                return
-            except (errors.CommunicationError, errors.DaemonError, errors.NamingError) as exc:
-                if isinstance(exc, errors.ProtocolError):
-                    raise  # (a refused serializer, a message too big: no use trying again)
-                last = exc
-                self._pyroRelease()
-                if attempt + 1 < tries:
-                    time.sleep(RECONNECT_INTERVAL)
-        raise errors.ConnectionClosedError(
-            f"failed to reconnect to {self._pyroUri}: {last}"
-        ) from last
-
     def _pyroGetMetadata(self) -> None:
         with self.__lock:
             if self._pyroConnection is None:
@@ -310,15 +257,6 @@ class Proxy:
         self._pyroConnection = conn
         return conn
 
-    def _pyroWantsHandshake(self, meta: Any) -> bool:
-        """Whether a new connection must make the handshake exchange although the metadata is
-        known: the daemon validates handshakes, or this proxy has one to send or check."""
-        return (
-            (isinstance(meta, dict) and bool(meta.get("handshake")))
-            or self._pyroHandshake != DEFAULT_HANDSHAKE
-            or type(self)._pyroValidateHandshake is not Proxy._pyroValidateHandshake
-        )
-
     def _pyroResolve(self) -> URI:
         """The PYRO: URI to connect to; a PYRONAME:/PYROMETA: one asks the name server (again at
         every new connection, so a name that moved is followed)."""
@@ -330,67 +268,6 @@ class Proxy:
         self._pyroTarget = uri
         self._pyroPaired = len(uri.locations) > 1
         return uri
-
-    def _pyroFetchMetadata(self, conn: Any, handshake: bool = False) -> None:
-        """Ask for fresh metadata; on a new connection (`handshake`) with the connection
-        handshake, whose answer goes to _pyroValidateHandshake."""
-        timeout = config.CONNECT_TIMEOUT
-        if self._pyroTimeout:
-            timeout = min(timeout, self._pyroTimeout)
-        target = self._pyroTarget
-        ser, decode = self._pyroSerializer, self._pyroDecode
-        if handshake:
-            meta, response = metadata.connect(
-                conn, target.object, ser, timeout, decode, self._pyroHandshake
-            )
-        else:
-            meta = metadata.fetch(conn, target.object, ser, timeout, decode)
-        self._pyroApplyMetadata(meta, fresh=True)
-        metadata.remember(str(target), meta)
-        if handshake:
-            self._pyroValidateHandshake(response)
-
-    def _pyroValidateHandshake(self, response: Any) -> None:
-        """Override to check the daemon's answer to this proxy's handshake (what its
-        validateHandshake returned): raise to refuse the daemon (the connection closes, the
-        exception reaches the caller)."""
-
-    def _pyroApplyMetadata(self, meta: Any, fresh: bool, from_cache: bool = False) -> None:
-        if not isinstance(meta, dict):
-            raise errors.ProtocolError("daemon sent malformed metadata")
-        methods = set(meta.get("methods", ()))
-        for name in self._pyroMethods - methods:
-            if isinstance(self.__dict__.get(name), _RemoteMethod):
-                del self.__dict__[name]
-        self._pyroMethods = methods
-        self._pyroAttrs = set(meta.get("attrs", ()))
-        self._pyroOneway = set(self._pyroOneway) | set(meta.get("oneway", ()))
-        self._pyroIdempotent = frozenset(meta.get("idempotent", ()))
-        self._pyroMaxMessageSize = min(
-            size_limit(config.MAX_MESSAGE_SIZE), size_limit(int(meta.get("max_message_size", 0)))
-        )
-        self._pyroSessions = bool(meta.get("sessions", True))
-        window = meta.get(wire.META_CREDIT)
-        self._pyroCreditWindow = window if type(window) is int and window > 0 else None
-        if self._pyroConnection is not None:  # (fresh metadata confirmed by a reply)
-            self._pyroConnection.set_credit_window(self._pyroCreditWindow)
-        accepted = metadata.accepted_serializers(meta)
-        if accepted is not None:
-            self._pyroAgree(accepted)
-        self._pyroMetaFresh = fresh  # no need to have it confirmed by the daemon
-        self._pyroMetaFromCache = from_cache  # a missing name is re-checked with the daemon
-
-    def _pyroAgree(self, accepted: tuple[str, ...]) -> None:
-        """Serializer agreement (docs/PROTOCOL.md, zpyro.metadata.agree). The serializer is
-        looked up (and checked against `accepted`) again at the next call."""
-        # a serializer set on this proxy, or a changed config.SERIALIZER, is the user's choice
-        chosen = self._pyroSerializerSet or self._pyroSerializer != "serpent"
-        name = metadata.agree(self._pyroSerializer, chosen, accepted)
-        if name != self._pyroSerializer:
-            log.info("%s does not accept serpent: this proxy uses %s", self._pyroTarget, name)
-            object.__setattr__(self, "_pyroSerializer", name)
-        self._pyroAccepted = frozenset(accepted)
-        self.__serializer = None
 
     # -- calling --------------------------------------------------------------------------------
 
@@ -411,53 +288,6 @@ class Proxy:
         except errors.CommunicationError as exc:
             return self._pyroRecover(exc, method, args, kwargs or {}, objectId, flags)
 
-    def _pyroRecover(
-        self,
-        exc: errors.CommunicationError,
-        method: str,
-        args: tuple[Any, ...] | list[Any],
-        kwargs: dict[str, Any],
-        object_id: str | None,
-        flags: int,
-    ) -> Any:
-        """A call failed: retry it where Pyro would, else raise its error.
-
-        ``MAX_RETRIES`` (``_pyroMaxRetries``) retries a call whose connection was lost or that
-        timed out (it may then run twice, as in Pyro). A PYRONAME:/PYROMETA: call that could not
-        connect at all (so it never ran) is retried once after resolving the name again: the
-        name may have moved. A broker pair (docs/BROKER.md): a call refused by a broker that is
-        not active goes to the active one; an @idempotent call lost with its broker is sent
-        once more, to the broker that took over.
-        """
-        retries = self._pyroMaxRetries
-        resolved_again = resent = False
-        while True:
-            if isinstance(exc, errors.NotActiveError):
-                return self._pyroFollowing(method, args, kwargs, object_id, flags, exc)
-            if (
-                self._pyroPaired
-                and not resent
-                and type(exc) is errors.ConnectionClosedError
-                and method in self._pyroIdempotent
-            ):
-                resent = True  # (it may run twice: that is what @idempotent allows)
-            elif retries > 0 and isinstance(
-                exc, (errors.ConnectionClosedError, errors.TimeoutError)
-            ):
-                retries -= 1
-            elif (
-                not resolved_again
-                and type(exc) is errors.CommunicationError
-                and self._pyroUri.protocol != "PYRO"
-            ):
-                resolved_again = True  # (a new connection resolves the name anew)
-            else:
-                raise exc
-            try:
-                return self._pyroCall(method, args, kwargs, object_id, flags)
-            except errors.CommunicationError as again:
-                exc = again
-
     def _pyroCall(
         self,
         method: str,
@@ -477,7 +307,7 @@ class Proxy:
         the daemon held for this proxy (a session instance, streams) is gone with it.
         """
         if deliver is not None and self._pyroPaired and follow:
-            deliver = _following(self, method, args, kwargs, flags, deliver)
+            deliver = following(self, method, args, kwargs, flags, deliver)
         for retry in (False, True):
             try:
                 conn, frames, call_id, serializer, oneway = self._pyroPrepare(
@@ -500,73 +330,6 @@ class Proxy:
                 if retry:  # (never the internal subclass: what connecting anew said)
                     raise errors.CommunicationError(str(exc)) from None
         return self._pyroDecode(reply, serializer, True)
-
-    def _pyroFollowing(
-        self,
-        method: str,
-        args: tuple[Any, ...] | list[Any],
-        kwargs: dict[str, Any],
-        object_id: str | None,
-        flags: int,
-        refused: errors.NotActiveError,
-    ) -> Any:
-        """A broker of the pair refused the call (it did not run): call again, at the active
-        broker; while none is active yet (a pair just started), again a moment later, for up to
-        failover.failover_wait()."""
-        deadline = time.monotonic() + failover.failover_wait()
-        while self._pyroFollow(refused):
-            try:
-                return self._pyroCall(method, args, kwargs, object_id, flags)
-            except errors.NotActiveError as again:
-                refused = again
-                if time.monotonic() >= deadline:
-                    break
-                if not refused.active:
-                    time.sleep(failover.PAUSE)
-        raise refused
-
-    def _pyroFollow(self, refused: errors.NotActiveError) -> bool:
-        """A broker of the pair refused a call (it is not active): drop the connection and ask
-        the named active broker first. False when this proxy has no other address to go to."""
-        if not self._pyroPaired:
-            return False
-        failover.note_active(self._pyroTarget.locations, refused.active)
-        with self.__lock:
-            conn = self._pyroConnection
-            if conn is None or (refused.active and conn.endpoint == f"tcp://{refused.active}"):
-                return True  # already gone, or already to the active one (another call moved)
-            self._pyroConnection = None
-        conn.close(str(refused))
-        return True
-
-    def _pyroCallAsync(
-        self, method: str, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any], flags: int = 0
-    ) -> Future:
-        """Send the call and return a Future of its result at once."""
-        future = Future()
-        try:  # (as _pyroSubmit, without its extra call: this is the futures' hot path)
-            self._pyroCall(method, args, kwargs, None, flags, future._deliver)
-        except BaseException as exc:
-            future._deliver(None, exc)
-        return future
-
-    def _pyroSubmit(
-        self,
-        method: str,
-        args: tuple[Any, ...] | list[Any],
-        kwargs: dict[str, Any],
-        flags: int,
-        deliver: Deliver,
-    ) -> None:
-        """Send the call; ``deliver(value, error)`` gets its outcome once.
-
-        It runs in whichever thread reads the reply (the caller's own, right away, for a oneway
-        call or a call that could not be sent), so it must be quick and must not block.
-        """
-        try:
-            self._pyroCall(method, args, kwargs, None, flags, deliver)
-        except BaseException as exc:
-            deliver(None, exc)
 
     def _pyroPrepare(
         self,
@@ -664,28 +427,6 @@ class Proxy:
                 )
         return conn, frames, call_id, serializer, oneway
 
-    def _pyroConfirmCachedMetadata(self, conn: Any) -> None:
-        """Metadata from the cache may be another daemon's (a reused address, perhaps with
-        another size limit or serializers): fetch this daemon's own."""
-        with self.__lock:
-            self._pyroFetchMetadata(conn)
-
-    def _pyroAcceptedSerializer(self, conn: Any) -> Any:
-        """The Serializer for _pyroSerializer, if the daemon accepts it: a refused one fails the
-        call before it is sent, never silently (a oneway call would get no error back)."""
-        serializer = get_serializer(self._pyroSerializer)
-        accepted = self._pyroAccepted
-        if accepted is not None and serializer.name not in accepted and self._pyroMetaFromCache:
-            self._pyroConfirmCachedMetadata(conn)  # (before refusing)
-            serializer = get_serializer(self._pyroSerializer)
-            accepted = self._pyroAccepted
-        if accepted is not None and serializer.name not in accepted:
-            raise errors.SerializeError(
-                f"{self._pyroTarget} does not accept serializer {serializer.name} "
-                f"(it accepts {', '.join(sorted(accepted))})"
-            )
-        return serializer
-
     def _pyroDecode(self, reply: wire.Message, serializer: Any, in_caller: bool = False) -> Any:
         """A reply's value (or its error, raised). `in_caller`: this runs in the calling thread,
         whose current_context gets the reply's response annotations (as in Pyro)."""
@@ -723,62 +464,6 @@ class Proxy:
             stream_id, items, finished, error = value
             return RemoteIterator(self, stream_id, items, finished, error)
         return value
-
-    def _pyroHandshakeLost(self) -> None:
-        """The daemon wants a handshake this connection did not make (it started validating,
-        or a broker forgot ours): the next call connects again, with the handshake."""
-        metadata.forget(str(self._pyroTarget))
-        conn = self._pyroConnection
-        if conn is not None:
-            conn.close("the daemon refused this connection's handshake")
-
-    # -- annotations, async, batches, streams ---------------------------------------------------
-
-    def _pyroAnnotations(self) -> dict[str, Any]:
-        """Annotations to send with every call; override to add your own (as in Pyro)."""
-        return {}
-
-    def _pyroCallAnnotations(self) -> dict[str, Any]:
-        """What goes with a call: `_pyroAnnotations()`, the annotations the program set on
-        `current_context` (for this one call, as in Pyro), and the correlation id, so a chain of
-        nested calls (A->B->C) shares it (a served call without one gets one generated)."""
-        annotations = self._pyroAnnotations()
-        info = _current_call.get()
-        if info is None:
-            return annotations
-        if not info.object_id and info.annotations:  # set by the program, not received
-            annotations = {**info.annotations, **annotations}
-            info.annotations = {}
-        correlation_id = info.correlation_id
-        if correlation_id:
-            annotations = {**annotations, "correlation_id": str(correlation_id)}
-        return annotations
-
-    def _pyroResponseAnnotations(self, annotations: dict[str, Any], msgtype: int) -> None:
-        """Called with the annotations a reply carried (`msgtype`: zpyro.message.MSG_RESULT);
-        override to use them. They are also in ``current_context.response_annotations`` after
-        a plain call, and kept in ``self._pyroLastResponseAnnotations``."""
-        self._pyroLastResponseAnnotations = annotations
-
-    def _pyroClaimOwnership(self) -> None:
-        """Pyro5's: make this thread the proxy's owner. zpyro proxies may be used by many
-        threads at once (their calls are pipelined), so there is nothing to claim."""
-
-    def _pyroAsync(self, asynchronous: bool = True) -> None:
-        """Switch this proxy's calls to return a zpyro.Future, or back (Pyro4 habit)."""
-        self._pyroAsyncMode = asynchronous
-
-    def _pyroBatch(self) -> BatchProxy:
-        """A batch proxy for this proxy (Pyro4): queue calls on it, then call it to run them."""
-        return BatchProxy(self)
-
-    def _pyroRunBatch(self, calls: list[Any], oneway: bool, asynchronous: bool) -> Any:
-        """Run queued calls as one message; see zpyro.BatchProxy (`calls`: a CallQueue body)."""
-        flags = wire.FLAG_BATCH | (wire.FLAG_ONEWAY if oneway else 0)
-        if asynchronous and not oneway:
-            return self._pyroCallAsync("", (calls,), {}, flags).then(batch_results)
-        result = self._pyroCall("", (calls,), {}, None, flags)  # one message: the whole batch
-        return None if oneway else batch_results(result)
 
     def _pyroDaemonCall(
         self, method: str, *args: Any, oneway: bool = False, object_id: str = DAEMON_OBJECT_ID
@@ -851,60 +536,6 @@ def _decoding(proxy: Proxy, serializer: Any, deliver: Deliver) -> Callable[[Any,
             deliver(None, error)
 
     return done
-
-
-_resender: Any = None  # a small thread pool, made on first use: calls sent again after a failover
-_resender_lock = threading.Lock()
-
-
-def _following(
-    proxy: Proxy,
-    method: str,
-    args: tuple[Any, ...] | list[Any],
-    kwargs: dict[str, Any],
-    flags: int,
-    deliver: Deliver,
-) -> Deliver:
-    """`deliver`, for a call to a broker pair that returns at once (a future): a call a broker
-    refused as not active, one its closed connection never sent, or one of an @idempotent method
-    lost with its broker, is sent again once (from another thread: this callback runs in the
-    thread reading replies, under its lock)."""
-    resend = not flags & wire.FLAG_BATCH and method in proxy._pyroIdempotent
-
-    def again(refused: errors.NotActiveError | None) -> None:
-        try:
-            if refused is not None:
-                proxy._pyroFollow(refused)
-            proxy._pyroCall(method, args, kwargs, None, flags, deliver, follow=False)
-        except BaseException as exc:
-            deliver(None, exc)
-
-    def outcome(value: Any, error: BaseException | None) -> None:
-        refused = error if isinstance(error, errors.NotActiveError) else None
-        again_ok = isinstance(error, StaleConnection) or (  # never sent, or may run twice
-            resend and type(error) is errors.ConnectionClosedError
-        )
-        if refused is None and not again_ok:
-            deliver(value, error)
-            return
-        global _resender
-        with _resender_lock:
-            if _resender is None:
-                from concurrent.futures import ThreadPoolExecutor
-
-                _resender = ThreadPoolExecutor(2, thread_name_prefix="zpyro-resend")
-        _resender.submit(again, refused)
-
-    return outcome
-
-
-def asyncproxy(proxy: Proxy, asynchronous: bool = True) -> Proxy:
-    """Switch `proxy` itself to asynchronous mode (its calls return zpyro.Future objects), or
-    back with ``asynchronous=False``, as Pyro4's ``asyncproxy``. Returns the same proxy: its
-    one connection, so a session object behind it stays the same instance. For a separate
-    async proxy, switch a copy: ``asyncproxy(copy.copy(p))``."""
-    proxy._pyroAsync(asynchronous)
-    return proxy
 
 
 register_proxy_class(Proxy)  # proxies travel as their URI and arrive as proxies
