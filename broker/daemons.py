@@ -46,28 +46,24 @@ class BrokeredDaemons:
     callers: Callers
     _takeover: Takeover
 
-    if TYPE_CHECKING:  # the pair's (broker/paired.py): declared for mypy only, so that no order
-        # of the broker's bases can hide them behind a stub here
+    if TYPE_CHECKING:  # the pair's (broker/paired.py), the callers' side's (broker/callerside.py)
+        # and the broker's: declared for mypy only, so that no order of the broker's bases can
+        # hide them behind a stub here
 
         @property
         def lease_location(self) -> str: ...
 
         def _daemon_pong(self, known: bool, now: float) -> dict[str, Any]: ...
 
-    def _from_caller(self, client: bytes, body: list[bytes]) -> None:
-        raise NotImplementedError  # the broker's
+        def _from_caller(self, client: bytes, body: list[bytes]) -> None: ...
 
-    def _fail(self, call: Call, exc: BaseException) -> None:
-        raise NotImplementedError  # the broker's
+        def _fail(self, call: Call, exc: BaseException) -> None: ...
 
-    def _credit_back(self, call: Call) -> None:
-        raise NotImplementedError  # the broker's
+        def _credit_back(self, call: Call) -> None: ...
 
-    def _caller(self, route: bytes) -> bytes:
-        raise NotImplementedError  # the broker's
+        def _caller(self, route: bytes) -> bytes: ...
 
-    def _send(self, frames: list[Any]) -> None:
-        raise NotImplementedError  # the broker's
+        def _send(self, frames: list[Any]) -> None: ...
 
     def _from_daemon(self, ident: bytes, route: bytes, body: list[bytes]) -> None:
         header = body[1]

@@ -5,8 +5,10 @@ One thread owns both sockets (``run``, or ``serve_ready`` called from someone el
 Calls for the broker's own objects (``Pyro.NameServer``, ``Pyro.Daemon``) are served inline by a
 zpyro ``Dispatcher``; calls for pooled objects are forwarded frame for frame, payload untouched,
 to the daemon ``broker/pools.py`` picks. See docs/BROKER.md for the messages.
-What the daemons say and are told is in ``broker/daemons.py``, what a pair adds in
-``broker/paired.py`` (both mixed in here); the sockets are set up in ``broker/binding.py``.
+What the daemons say and are told is in ``broker/daemons.py``, what is done with the callers'
+messages (handshakes, calls routed to pools, failures and credit) in ``broker/callerside.py``,
+what a pair adds in ``broker/paired.py`` (all three mixed in here); the sockets are set up in
+``broker/binding.py``.
 """
 
 from __future__ import annotations
@@ -26,21 +28,21 @@ from zpyro.admission import FrontDoor
 from zpyro.config import NO_SIZE_LIMIT, config, size_limit
 from zpyro.credit import FLUSH_INTERVAL, CreditLedger, RefusalLog, window_for
 from zpyro.dispatch import Dispatcher
-from zpyro.gatekeeper import answer_handshake
 from zpyro.objects import ObjectRegistry
-from zpyro.security import ROUTE_KEY_MARK, client_key_of
+from zpyro.security import client_key_of
 from zpyro.sockets import poll, recv_noting, send_frames, tcp_endpoint
 from zpyro.uri import endpoint_to_location, host_port
-from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, NAMESERVER_ID, RELEASE_SESSION
+from zpyro.wire import DAEMON_OBJECT_ID, JSON_ID, NAMESERVER_ID
 
 from .announcer import Announcer
 from .binding import BrokerSockets, bind_broker
-from .callers import Callers, replay_frames
+from .callers import Callers
+from .callerside import CallerSide
 from .daemons import BrokeredDaemons
 from .nameserver import NameServer
 from .pair import BrokerPair
 from .paired import PairedBroker, Takeover
-from .pools import Call, Pools
+from .pools import Pools
 from .registry import Registry
 from .status import BrokerDaemonObject
 from .storage import default_storage_spec, open_storage
@@ -54,7 +56,7 @@ _POLLIN = int(zmq.POLLIN)
 RECV_BATCH = 256  # messages taken per poll before timers are looked at again
 
 
-class Broker(PairedBroker, BrokeredDaemons):
+class Broker(PairedBroker, BrokeredDaemons, CallerSide):
     def __init__(
         self,
         host: str | None = None,
@@ -372,16 +374,6 @@ class Broker(PairedBroker, BrokeredDaemons):
         self.callers.departed(self.callers.note(data[0], last))
         return data
 
-    def _route(self, client: bytes) -> bytes:
-        """What a daemon sees as the caller: its identity, led by its CURVE key when secure
-        (docs/BROKER.md), so the daemon's current_context knows who is calling."""
-        if not self.secure:
-            return client
-        return ROUTE_KEY_MARK + (self._last_key or b"\0" * 40) + client
-
-    def _caller(self, route: bytes) -> bytes:
-        return route[41:] if self.secure else route
-
     def stop(self) -> None:
         """Ask the loop to end (any thread, also a signal handler)."""
         self._stopping = True
@@ -419,94 +411,7 @@ class Broker(PairedBroker, BrokeredDaemons):
             if len(frames) >= 2:  # answer what looks like a caller's frames, as a daemon does
                 self._error_to(frames[0], wire.peek_call_id(frames[1:]), why)
 
-    def _from_caller(self, client: bytes, body: list[bytes]) -> None:
-        msg = self._admit(client, body)
-        if msg is None:  # answered at the door
-            return
-        if msg.flags & wire.FLAG_HANDSHAKE:
-            self._handshake(client, body, msg)
-            return
-        if msg.object_id == DAEMON_OBJECT_ID and msg.method == RELEASE_SESSION:
-            # the proxy is gone: every daemon drops the session instances and streams it held
-            self.callers.release(self._route(client))
-        if msg.object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID):
-            handled = self.dispatcher.handle(client, msg)
-            reply = handled if isinstance(handled, list) else None
-            if self.pair is not None and self._held_by_pair(client, body, msg, reply):
-                return
-            if reply is not None:
-                self._send([client, *reply])
-            return
-        self._submit(client, body, msg)
-
-    def _handshake(self, client: bytes, body: list[bytes], msg: wire.Message) -> None:
-        """A caller's connection handshake: a pool whose daemons validate handshakes gets it
-        (and each of its daemons will, see broker/handshakes.py); else it is answered here."""
-        object_id = msg.object_id
-        own = object_id in (NAMESERVER_ID, DAEMON_OBJECT_ID)
-        meta = None if own else self.pools.metadata(object_id)
-        if meta is not None and meta.get("handshake"):
-            route = self._route(client)
-            self.callers.handshakes.remember(route, replay_frames(body, msg), msg.call_id)
-            self._submit(client, body, msg)
-            return
-        if meta is None and not own and self._takeover.hold(client, body, True, time.monotonic()):
-            return  # just took over (a pair): the pool's daemons may not have come yet
-        reply = answer_handshake(self.dispatcher, msg, self.metadata)
-        if reply is not None:
-            self._send([client, *reply])
-
-    def _submit(self, client: bytes, body: list[bytes], msg: wire.Message) -> None:
-        """A call for a pooled object: to a daemon of its pool, or queued for one."""
-        oneway = bool(msg.flags & wire.FLAG_ONEWAY) and not msg.flags & wire.FLAG_META
-        call = Call(
-            self._route(client),
-            msg.call_id,
-            msg.object_id,
-            msg.method,
-            body,
-            oneway=oneway,
-            retry=not msg.flags & wire.FLAG_BATCH,
-            credited=oneway and bool(msg.flags & wire.FLAG_CREDIT),
-        )
-        try:
-            daemon = self.pools.submit(call)
-        except errors.ZPyroError as exc:
-            unserved = msg.object_id not in self.pools.pools
-            if self._takeover.hold(client, body, unserved, time.monotonic()):
-                return  # just took over: its daemons may not have come yet
-            what = f"call {msg.object_id}.{msg.method} from {client.hex()}"
-            self._refusals.refused(time.monotonic(), what, exc)
-            self._fail(call, exc)
-            return
-        if daemon is not None:
-            self._forward(daemon.ident, call)
-
     # -- sending ----------------------------------------------------------------------------------
-
-    def _fail(self, call: Call, exc: BaseException) -> None:
-        """Tell the caller its call failed. A oneway call with credit gets its credit back and
-        a notice (an ERROR flagged ONEWAY: the proxy's next call raises it); one without (an
-        old proxy's) can only be logged."""
-        caller = self._caller(call.client)
-        if not call.oneway:
-            self._error_to(caller, call.call_id, exc, wire.peek_serializer_id(call.frames))
-            return
-        log.warning("oneway call %s.%s failed: %s", call.object_id, call.method, exc)
-        if call.credited:
-            told = type(exc)(f"oneway call {call.object_id}.{call.method}: {exc}")
-            notice = self.dispatcher.error_reply(
-                call.call_id, told, wire.peek_serializer_id(call.frames), wire.FLAG_ONEWAY
-            )
-            self._send([caller, *notice])
-            self._credit_back(call)
-
-    def _credit_back(self, call: Call) -> None:
-        """A oneway call with credit finished (or failed): its caller has room for one more."""
-        caller = self._caller(call.client)
-        count = self.credit.ran(caller)
-        if count:
-            self._send([caller, *wire.credit_frames(count)])
 
     def _error_to(
         self, client: bytes, call_id: int, exc: BaseException, serializer_id: int = JSON_ID
