@@ -78,7 +78,7 @@ class Callers:
 
     def note(self, peer: bytes, frame: Any) -> list[bytes]:
         """Note a peer's connection from its message's frame; peers found gone meanwhile."""
-        return self.watch.note(peer, frame) if peer not in self.watch.known else []
+        return self.watch.note(peer, frame)
 
     def gone(self) -> list[bytes]:
         """Peers whose connections closed (callers and daemons alike)."""

@@ -25,9 +25,10 @@ import zmq
 
 from zpyro import errors, wire
 from zpyro.admission import FrontDoor
-from zpyro.config import NO_SIZE_LIMIT, config, size_limit
+from zpyro.config import config, size_limit
 from zpyro.credit import FLUSH_INTERVAL, CreditLedger, RefusalLog, window_for
 from zpyro.dispatch import Dispatcher
+from zpyro.metadata import through_broker
 from zpyro.objects import ObjectRegistry
 from zpyro.security import client_key_of
 from zpyro.sockets import poll, recv_noting, send_frames, tcp_endpoint
@@ -221,11 +222,8 @@ class Broker(PairedBroker, BrokeredDaemons, CallerSide):
         meta = self.pools.metadata(object_id)
         if meta is None:
             raise errors.DaemonError(f"unknown object {object_id!r}: no daemon serves it")
-        meta = dict(meta)
-        limit = min(self.max_message_size, size_limit(int(meta.get("max_message_size", 0))))
-        meta["max_message_size"] = limit if limit < NO_SIZE_LIMIT else 0  # 0: no limit
-        meta[wire.META_CREDIT] = self.credit.window  # a caller's oneway credit is the broker's
-        return meta
+        # a caller's oneway credit is the broker's; its size limit the smaller one
+        return through_broker(meta, self.credit.window, self.max_message_size)
 
     def _registered(self) -> list[str]:
         return sorted([*self.objects.ids(), *self.pools.pools])

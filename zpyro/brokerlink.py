@@ -30,6 +30,7 @@ import zmq
 
 from . import errors, wire
 from .config import config
+from .metadata import through_broker
 from .naming import ns_location
 from .security import server_public
 from .sockets import can_read, connect, dealer
@@ -231,12 +232,7 @@ class BrokerLink:
     def brokered(self, meta: dict[str, Any]) -> dict[str, Any]:
         """An object's metadata as its callers get it through the broker (what a handshake
         this daemon answers carries): the broker's credit window and size limit."""
-        if self.credit is not None:
-            meta[wire.META_CREDIT] = self.credit
-        limit = self.max_message_size
-        if limit and not 0 < int(meta.get("max_message_size", 0)) <= limit:
-            meta["max_message_size"] = limit
-        return meta
+        return through_broker(meta, self.credit, self.max_message_size)
 
     def close(self, bye: bool) -> None:
         if bye:

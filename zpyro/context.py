@@ -157,20 +157,21 @@ class CurrentContext:
     def track_resource(self, resource: Any) -> None:
         """Close `resource` (``resource.close()``) when the calling client goes away, unless
         untracked first. Weakly held, as in Pyro: keep it alive yourself."""
-        self._connection("track").tracked_resources.add(resource)
-        info = _current.get()
-        if info is not None and info.clients is not None and not info.clients.tracking:
-            info.clients.start_tracking()
+        clients, conn = self._connection("track")
+        conn.tracked_resources.add(resource)
+        clients.start_tracking()
 
     def untrack_resource(self, resource: Any) -> None:
-        self._connection("untrack").tracked_resources.discard(resource)
+        self._connection("untrack")[1].tracked_resources.discard(resource)
 
-    def _connection(self, verb: str) -> Any:
+    def _connection(self, verb: str) -> tuple[Any, Any]:
+        """The daemon's clients and the caller's conn (Pyro's) of the call being served."""
         info = _current.get()
-        conn = None if info is None or info.msg is None else info.client
-        if conn is None:
-            raise ZPyroError(f"cannot {verb} a resource outside a call on a client connection")
-        return conn
+        if info is not None and info.msg is not None:
+            conn = info.client
+            if conn is not None:
+                return info.clients, conn
+        raise ZPyroError(f"cannot {verb} a resource outside a call on a client connection")
 
     def to_global(self) -> dict[str, Any]:
         """This call's context as a dict, to carry into another thread (Pyro's to_global)."""

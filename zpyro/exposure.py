@@ -195,7 +195,7 @@ def _compute(cls: type, require_expose: bool) -> Members:
     coroutines: set[str] = set()
     idempotents: set[str] = set()
     for name, value, owner in _static_members(cls):
-        dunder = is_private(name)
+        dunder = is_private(name)  # (past the next line, the only private names are dunders)
         if dunder and not is_reachable_name(name):
             continue
         # @expose on a class covers what that class itself defines (as in Pyro5), so an

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import errors, wire
+from .config import NO_SIZE_LIMIT, size_limit
 from .serializers import SERIALIZERS, Serializer, get_serializer
 
 META_TRUST_SECONDS = 10.0  # cached metadata younger than this is used as it is
@@ -61,64 +62,63 @@ def connect(
     """The connection handshake, one round trip (docs/PROTOCOL.md): sends Pyro's handshake
     data, returns (the object's metadata, the daemon's handshake response). A refusal raises
     HandshakeError. Falls back to json as :func:`fetch` does."""
-    try:
-        return _connect(
-            conn, object_id, get_serializer(serializer_name), timeout, decode, handshake
-        )
-    except errors.SerializeError:
-        if serializer_name == "json":
-            raise
-        return _connect(conn, object_id, get_serializer("json"), timeout, decode, handshake)
-
-
-def _connect(
-    conn: Any,
-    object_id: str,
-    serializer: Serializer,
-    timeout: float,
-    decode: Decode,
-    handshake: Any,
-) -> tuple[dict[str, Any], Any]:
-    payload, _ = serializer.dumps([(handshake,), {}])
-    call_id = conn.next_call_id()
-    frames = wire.encode(
-        wire.CALL, wire.FLAG_HANDSHAKE, serializer.serializer_id, call_id, object_id, "", payload
+    answer = _ask(
+        conn, serializer_name, timeout, decode, wire.FLAG_HANDSHAKE, object_id, "", handshake
     )
-    answer = decode(conn.call(frames, call_id, timeout), serializer)
     if not isinstance(answer, dict) or not isinstance(answer.get("meta"), dict):
         raise errors.ProtocolError("daemon sent a malformed handshake answer")
     return answer["meta"], answer.get("handshake")
 
 
 def fetch(conn: Any, object_id: str, serializer_name: str, timeout: float, decode: Decode) -> Any:
-    """Ask the daemon over `conn` for the metadata of `object_id` (one round trip).
+    """Ask the daemon over `conn` for the metadata of `object_id` (one round trip)."""
+    return _ask(
+        conn, serializer_name, timeout, decode, 0, wire.DAEMON_OBJECT_ID, "get_metadata", object_id
+    )
+
+
+def _ask(
+    conn: Any,
+    serializer_name: str,
+    timeout: float,
+    decode: Decode,
+    flags: int,
+    object_id: str,
+    method: str,
+    argument: Any,
+) -> Any:
+    """One CALL with one argument over `conn`, and its decoded answer.
 
     The answer may come from a broker that refuses our serializer (pickle, say) while the daemon
-    behind it accepts it: metadata is plain data, so json is asked then.
+    behind it accepts it: what is asked here is plain data, so json is asked then.
     """
+
+    def once(serializer: Serializer) -> Any:
+        payload, _ = serializer.dumps([(argument,), {}])
+        call_id = conn.next_call_id()
+        frames = wire.encode(
+            wire.CALL, flags, serializer.serializer_id, call_id, object_id, method, payload
+        )
+        return decode(conn.call(frames, call_id, timeout), serializer)
+
     try:
-        return _fetch(conn, object_id, get_serializer(serializer_name), timeout, decode)
+        return once(get_serializer(serializer_name))
     except errors.SerializeError:
         if serializer_name == "json":
             raise
-        return _fetch(conn, object_id, get_serializer("json"), timeout, decode)
+        return once(get_serializer("json"))
 
 
-def _fetch(
-    conn: Any, object_id: str, serializer: Serializer, timeout: float, decode: Decode
-) -> Any:
-    payload, _ = serializer.dumps([(object_id,), {}])
-    call_id = conn.next_call_id()
-    frames = wire.encode(
-        wire.CALL,
-        0,
-        serializer.serializer_id,
-        call_id,
-        wire.DAEMON_OBJECT_ID,
-        "get_metadata",
-        payload,
-    )
-    return decode(conn.call(frames, call_id, timeout), serializer)
+def through_broker(meta: dict[str, Any], credit: int | None, limit: int) -> dict[str, Any]:
+    """An object's metadata as its callers get it through a broker (the broker's answer, and a
+    brokered daemon's to a handshake passed on): the broker's oneway credit window, and the
+    smaller of the daemon's size limit and the broker's `limit` (0: none, as in the result)."""
+    meta = dict(meta)
+    if credit is not None:
+        meta[wire.META_CREDIT] = credit
+    smaller = min(size_limit(limit), size_limit(int(meta.get("max_message_size", 0))))
+    meta["max_message_size"] = smaller if smaller < NO_SIZE_LIMIT else 0
+    return meta
 
 
 # -- serializer agreement ------------------------------------------------------------------------

@@ -59,6 +59,11 @@ def _live(target: Any) -> Any:
     return target.ref() if isinstance(target, _WeakEntry) else target
 
 
+def _registered(target: Any) -> Any:
+    """What was registered for a registry entry: the class, or the (live) instance."""
+    return target.cls if isinstance(target, _ClassEntry) else _live(target)
+
+
 class ObjectRegistry:
     """Thread-safe map of object ids to served objects."""
 
@@ -142,7 +147,7 @@ class ObjectRegistry:
             if key is None or target is None:
                 return None
             self.version += 1
-            served = target.cls if isinstance(target, _ClassEntry) else _live(target)
+            served = _registered(target)
             if served is not None:
                 self._instances.pop(id(served), None)
             self._note_sessions()
@@ -184,11 +189,6 @@ class ObjectRegistry:
             return None
         return (target, not isinstance(target, _ClassEntry))
 
-    def keeps_sessions(self, object_id: str) -> bool:
-        """Whether `object_id` is a session-mode class: an instance kept per client."""
-        target = self._objects.get(object_id)
-        return isinstance(target, _ClassEntry) and target.mode == "session"
-
     def target_class(self, object_id: str) -> type | None:
         target = self._objects.get(object_id)
         if target is None:
@@ -204,7 +204,7 @@ class ObjectRegistry:
             items = list(self._objects.items())
         found = {}
         for key, target in items:
-            served = target.cls if isinstance(target, _ClassEntry) else _live(target)
+            served = _registered(target)
             if served is not None:
                 found[key] = served
         return found

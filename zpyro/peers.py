@@ -78,18 +78,29 @@ if speedups is not None and hasattr(speedups, "recv_noting"):
     recv_new_fd = speedups.recv_noting
 
 
-def peer_address(fd: int) -> Any:
-    """What ``getpeername()`` says of a connection's descriptor (None if it cannot tell)."""
+def _on_descriptor(fd: int, act: Callable[[socket.socket], Any]) -> Any:
+    """`act` on a socket object borrowed for libzmq's descriptor `fd` (which stays libzmq's:
+    detached, never closed here); None when the descriptor or `act` fails."""
     try:
         sock = socket.socket(fileno=fd)
     except OSError:
         return None
     try:
-        return sock.getpeername()
+        return act(sock)
     except OSError:
         return None
     finally:
-        sock.detach()  # the descriptor stays libzmq's
+        sock.detach()
+
+
+def peer_address(fd: int) -> Any:
+    """What ``getpeername()`` says of a connection's descriptor (None if it cannot tell)."""
+    return _on_descriptor(fd, socket.socket.getpeername)
+
+
+def _shut_down(sock: socket.socket) -> bool:
+    sock.shutdown(socket.SHUT_RDWR)
+    return True
 
 
 class PeerWatch:
@@ -158,19 +169,7 @@ class PeerWatch:
         end of the stream and disconnects it, and the monitor then reports it gone. False when
         the peer has no descriptor (inproc) or is unknown."""
         fd = self.known.get(peer, NO_FD)
-        if fd < 0:
-            return False
-        try:
-            sock = socket.socket(fileno=fd)
-        except OSError:
-            return False
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            return False
-        finally:
-            sock.detach()
-        return True
+        return fd >= 0 and bool(_on_descriptor(fd, _shut_down))
 
     def gone(self) -> list[bytes]:
         """Peers whose connections closed since the last look (drains the monitor)."""

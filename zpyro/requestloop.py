@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from time import perf_counter as _clock
 from typing import Any
 
@@ -530,28 +530,23 @@ class RequestLoop:
         came on (to see it go, to tell its address) and, with CURVE, the caller's public key
         (for current_context)."""
         notes = self.notes
+        gone: Sequence[bytes] = ()  # peers whose descriptor came back for a new one
         if self._curve:
             data, last = recv_noting(router, flags)
             key = client_key_of(last)
             if key is not None:
                 self.dispatcher.remember_key(data[0], key)
+            if notes is not None:
+                gone = notes.note(data[0], last)
         elif notes is not None:
             data, fd = recv_new_fd(router, notes.known, flags)
             if fd is not None:
-                for gone in notes.note_fd(data[0], fd):
-                    self._release_client(gone)
-            return data
+                gone = notes.note_fd(data[0], fd)
         else:
             return recv_frames(router, flags)
-        if notes is not None and data[0] not in notes.known:
-            self._note(data[0], last)
+        for peer in gone:
+            self._release_client(peer)
         return data
-
-    def _note(self, peer: bytes, frame: Any) -> None:
-        """A new peer's first message: note its connection; release those found gone."""
-        assert self.notes is not None
-        for gone in self.notes.note(peer, frame):
-            self._release_client(gone)
 
     def _resume(self, held: list[list[Any]]) -> None:
         """Any thread: calls held for a handshake that is settled now, for the owner to serve."""
